@@ -1,0 +1,14 @@
+"""``flask`` command groups. Errors become one-line messages with a non-zero exit code."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from .jobs import jobs_group
+from .projects import projects_group
+from .worker import worker_group
+
+
+def register_cli(app: Flask) -> None:
+    for group in (projects_group, jobs_group, worker_group):
+        app.cli.add_command(group)

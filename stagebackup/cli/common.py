@@ -1,0 +1,37 @@
+"""Helpers shared by the command groups."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+
+import click
+
+from ..errors import StageBackupError
+from ..extensions import db
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def operator_errors(func):
+    """Turn our errors into ``Error: …`` on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except StageBackupError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper

@@ -1,0 +1,96 @@
+"""``flask jobs``: run, list, show, cancel."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .. import audit, projects
+from ..errors import JobNotFound
+from ..extensions import db
+from ..jobs import queue
+from ..jobs.summary import job_detail, job_dict, stages_for
+from ..models import Job
+from .common import actor, echo_json, operator_errors
+
+jobs_group = AppGroup("jobs", help="Queue, inspect and cancel jobs.")
+
+
+@jobs_group.command("run")
+@click.argument("name")
+@click.option("--remark", default=None, help="Why this run; kept with the job and in the audit log.")
+@click.option("--json", "as_json", is_flag=True)
+@operator_errors
+def run(name, remark, as_json):
+    """Queue a backup of project NAME now."""
+    project = projects.get_by_name(name)
+    job = queue.enqueue(project, trigger="cli", remark=remark,
+                        max_attempts=int(current_app.config["JOB_MAX_ATTEMPTS"]))
+    audit.record(actor(), "job.run", f"job:{job.id}", remark=job.remark, details={"project": project.name})
+    db.session.commit()
+    if as_json:
+        echo_json({"id": job.id, "status": job.status})
+    else:
+        click.echo(job.id)
+
+
+def _get(job_id: int) -> Job:
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+@jobs_group.command("list")
+@click.option("--status", default=None, help="Only jobs with this status.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def list_(status, limit, as_json):
+    """List recent jobs, newest first."""
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
+    if status:
+        query = query.where(Job.status == status)
+    jobs = db.session.scalars(query).all()
+    if as_json:
+        stages = stages_for(jobs)
+        echo_json([job_dict(j, stages[j.id]) for j in jobs])
+        return
+    for j in jobs:
+        remark = f"  « {j.remark} »" if j.remark else ""
+        click.echo(f"{j.id:>6}  {j.status:<13} {j.progress:>3}%  {j.project_name}{remark}")
+
+
+@jobs_group.command("show")
+@click.argument("job_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@operator_errors
+def show(job_id, as_json):
+    """Show a job: status, stages, archives and its last log lines."""
+    data = job_detail(_get(job_id))
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"job {data['id']} ({data['project']}): {data['status']} {data['progress']}%")
+    click.echo("stages: " + "  ".join(f"{s['label']}={s['state']}" for s in data["stage_steps"]))
+    if data["error"]:
+        click.echo(f"error: {data['error']}")
+    for archive in data["archives"]:
+        click.echo(f"archive: {archive['path']} {archive['size']} bytes sha256 {archive['sha256']}")
+    for line in data["log"]:
+        click.echo(f"[{line['tag']}] {line['message']}")
+
+
+@jobs_group.command("cancel")
+@click.argument("job_id", type=int)
+@operator_errors
+def cancel(job_id):
+    """Cancel a queued job, or ask a running one to stop."""
+    job = _get(job_id)
+    if job.status not in ("queued", "running", "waiting_media"):
+        raise click.ClickException(f"job {job_id} has already ended ({job.status})")
+    status = queue.request_cancel(job_id)
+    audit.record(actor(), "job.cancel", f"job:{job_id}")
+    db.session.commit()
+    click.echo("cancelled" if status == "cancelled" else "cancel requested; the job stops at its next file")

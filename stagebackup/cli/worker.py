@@ -1,0 +1,24 @@
+"""``flask worker run``: the job-running process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+worker_group = AppGroup("worker", help="Run jobs from the queue.")
+
+
+@worker_group.command("run")
+@click.option("--burst", is_flag=True, help="Exit 0 once the queue is empty (for tests and cron).")
+@click.option("--drive", default=None, help="Only take jobs for this drive (and jobs that need none).")
+def run(burst, drive):
+    """Take jobs from the queue and run them, one at a time."""
+    from ..jobs.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s")
+    app = current_app._get_current_object()
+    sys.exit(Worker(app, drive=drive, burst=burst).run())

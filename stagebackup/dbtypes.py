@@ -1,0 +1,75 @@
+"""Column types and engine settings that keep hostile file names and concurrent processes safe."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Integer, LargeBinary, Text, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for big tables.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite drops time zones, so every timestamp is stored the same way everywhere."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class JSONText(TypeDecorator):
+    """JSON in a TEXT column, ASCII-escaped.
+
+    File names may hold bytes that are not UTF-8; Python carries them as lone surrogates, which no
+    database accepts as text. ``ensure_ascii`` turns them into ``\\udcXX`` escapes that load back to
+    the same string, on SQLite and PostgreSQL alike (jsonb would reject them).
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value, ensure_ascii=True)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
+
+
+class FSPath(TypeDecorator):
+    """A file-system path stored as its exact bytes, returned as a ``surrogateescape`` str."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else os.fsencode(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else os.fsdecode(bytes(value))
+
+
+def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    """SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE``.
+
+    With pysqlite's deferred transactions, a transaction that reads and then writes can fail at once
+    with "database is locked" when another process wrote in between, whatever the busy timeout.
+    Taking the write lock at BEGIN makes every writer wait its turn instead. Transactions are kept
+    short (the worker commits at least once a second), so readers queue only briefly.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,131 @@
+"""Throttled progress and log buffer for one running job.
+
+Progress and log lines are written at most once per ``flush_interval_s``; stage changes are written at
+once (the badges must not lag). Every flush also reads the cancel flag, so cancelling costs no extra
+queries, and ``checkpoint()`` is where long loops stop for cancel or a warm shutdown.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import insert, select, update
+
+from ..dbtypes import utcnow
+from ..errors import JobCancelled, WorkerStopping
+from ..extensions import db
+from ..models import LOG_TAGS, Job, JobLog, JobStage
+from ..paths import display
+
+
+class JobReporter:
+    def __init__(
+        self, job_id: int, *, flush_interval_s: float = 1.0, stop_event: threading.Event | None = None
+    ):
+        self.job_id = job_id
+        self.flush_interval_s = flush_interval_s
+        self.stop_event = stop_event or threading.Event()
+        self.bytes_done = 0
+        self.files_done = 0
+        self.bytes_total = 0
+        self.files_total = 0
+        self.error_count = 0
+        self.current_file: str | None = None
+        self._logs: list[dict] = []
+        self._last_flush = 0.0
+        self._cancelled = False
+        self._dirty = False
+        self.open_stages: list[str] = []
+
+    # -- stages: written immediately -------------------------------------------------------------
+    def stage_started(self, code: str) -> None:
+        now = utcnow()
+        row = db.session.get(JobStage, (self.job_id, code))
+        if row is None:
+            db.session.add(JobStage(job_id=self.job_id, code=code, started_at=now))
+        else:
+            row.started_at, row.finished_at, row.failed_at, row.message = now, None, None, None
+        self.open_stages.append(code)
+        self.flush(force=True)
+
+    def stage_finished(self, code: str) -> None:
+        db.session.execute(
+            update(JobStage)
+            .where(JobStage.job_id == self.job_id, JobStage.code == code)
+            .values(finished_at=utcnow())
+        )
+        self.open_stages.remove(code)
+        self.flush(force=True)
+
+    def fail_open_stages(self, message: str) -> None:
+        """The job ended badly: every stage still running turns red with the reason."""
+        if self.open_stages:
+            db.session.execute(
+                update(JobStage)
+                .where(JobStage.job_id == self.job_id, JobStage.code.in_(self.open_stages))
+                .values(failed_at=utcnow(), message=message)
+            )
+            self.open_stages = []
+        self.flush(force=True)
+
+    # -- buffered ---------------------------------------------------------------------------------
+    def log(self, tag: str, message: str) -> None:
+        assert tag in LOG_TAGS, tag
+        if tag == "ERROR":
+            self.error_count += 1
+        self._logs.append({"job_id": self.job_id, "at": utcnow(), "tag": tag, "message": message})
+
+    def log_path(self, tag: str, path: str | bytes, note: str = "") -> None:
+        self.log(tag, display(path) + (f": {note}" if note else ""))
+
+    def set_totals(self, *, bytes_total: int, files_total: int) -> None:
+        self.bytes_total, self.files_total = bytes_total, files_total
+        self._dirty = True
+
+    def advance(self, *, nbytes: int = 0, files: int = 0, current: str | bytes | None = None) -> None:
+        self.bytes_done += nbytes
+        self.files_done += files
+        if current is not None:
+            self.current_file = display(current)
+        self._dirty = True
+
+    @property
+    def percent(self) -> int:
+        if self.bytes_total > 0:
+            return min(99, int(100 * self.bytes_done / self.bytes_total))
+        if self.files_total > 0:
+            return min(99, int(100 * self.files_done / self.files_total))
+        return 0
+
+    def checkpoint(self) -> None:
+        """Call between files and blocks: flushes when due, stops the job when asked to."""
+        if self.stop_event.is_set():
+            raise WorkerStopping()
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+        if self._cancelled:
+            raise JobCancelled()
+
+    def flush(self, *, force: bool = False) -> None:
+        now_mono = time.monotonic()
+        if not force and now_mono - self._last_flush < self.flush_interval_s:
+            return
+        self._last_flush = now_mono
+        if self._logs:
+            db.session.execute(insert(JobLog), self._logs)
+            self._logs = []
+        if self._dirty or force:
+            db.session.execute(
+                update(Job)
+                .where(Job.id == self.job_id)
+                .values(
+                    progress=self.percent, bytes_done=self.bytes_done, bytes_total=self.bytes_total,
+                    files_done=self.files_done, files_total=self.files_total,
+                    error_count=self.error_count, current_file=self.current_file, heartbeat_at=utcnow(),
+                )
+            )
+            self._dirty = False
+        self._cancelled = bool(db.session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
+        # Commit every time: the worker must never hold a transaction (and SQLite's lock) between flushes.
+        db.session.commit()

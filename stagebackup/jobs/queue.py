@@ -1,0 +1,253 @@
+"""Every statement that enqueues, claims, heartbeats, finishes, cancels, retries and recovers jobs.
+
+Keeping them in one module (as procrastinate does) makes the locking rules auditable in one read:
+- one queued job per project and one running job per drive are partial unique indexes (models.py);
+- claiming is a single UPDATE whose subquery uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on
+  SQLite the same statement is a compare-and-set under the database write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from ..dbtypes import utcnow
+from ..errors import AlreadyQueued, JobNotFound
+from ..extensions import db
+from ..models import (
+    CANCELLED,
+    FINAL_STATUSES,
+    INTERRUPTED,
+    QUEUED,
+    RUNNING,
+    WAITING_MEDIA,
+    Job,
+    JobLog,
+    JobStage,
+    Project,
+    Worker,
+)
+from ..stages import flow_for
+
+log = logging.getLogger(__name__)
+
+
+def append_log(job_id: int, tag: str, message: str) -> None:
+    db.session.add(JobLog(job_id=job_id, tag=tag, message=message))
+
+
+def enqueue(
+    project: Project, *, trigger: str = "manual", remark: str | None = None, kind: str = "backup",
+    max_attempts: int = 3,
+) -> Job:
+    """Queue a job; raises AlreadyQueued when the project has one waiting (the index decides)."""
+    job = Job(
+        project_id=project.id,
+        project_name=project.name,
+        kind=kind,
+        flow=flow_for(kind, project.dest_kind, project.mode),
+        trigger=trigger,
+        remark=(remark or "").strip() or None,
+        status=QUEUED,
+        max_attempts=max_attempts,
+        run_after=utcnow(),
+    )
+    db.session.add(job)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        existing = db.session.scalar(
+            select(Job.id).where(Job.project_id == project.id, Job.status == QUEUED)
+        )
+        raise AlreadyQueued(project.name, existing) from None
+    append_log(job.id, "INFO", f"queued ({trigger})" + (f": {job.remark}" if job.remark else ""))
+    db.session.commit()
+    return job
+
+
+def claim(worker_id: int, drive: str | None = None, now: datetime | None = None) -> int | None:
+    """Take the oldest runnable job for this worker in one statement; returns its id or None."""
+    now = now or utcnow()
+    running = aliased(Job)
+    drive_busy = exists().where(
+        running.status == RUNNING, running.drive.is_not(None), running.drive == Job.drive
+    )
+    candidate = (
+        select(Job.id)
+        .where(Job.status == QUEUED, Job.run_after <= now, ~drive_busy)
+        .order_by(Job.run_after, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if drive is not None:
+        candidate = candidate.where(or_(Job.drive == drive, Job.drive.is_(None)))
+    stmt = (
+        update(Job)
+        .where(Job.id == candidate.scalar_subquery(), Job.status == QUEUED)
+        .values(
+            status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now,
+            attempts=Job.attempts + 1, cancel_requested=False,
+        )
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        job_id = db.session.execute(stmt).scalar_one_or_none()
+    except IntegrityError:
+        # Another worker took the same drive between our check and our update.
+        db.session.rollback()
+        return None
+    if job_id is not None:
+        append_log(job_id, "INFO", f"started by worker {worker_id} on {os.uname().nodename}")
+    db.session.commit()
+    return job_id
+
+
+def register_partial_output(job_id: int, path: str) -> None:
+    """Record a path before creating it, so a crash can never leave it behind unnoticed."""
+    job = db.session.get(Job, job_id)
+    job.partial_outputs = [*job.partial_outputs, path]
+    db.session.commit()
+
+
+def remove_partial_outputs(job: Job) -> list[str]:
+    """Delete what the attempt left half-written; returns the paths that existed."""
+    removed = []
+    for path in job.partial_outputs or []:
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not remove partial output %r of job %s: %s", path, job.id, exc)
+    job.partial_outputs = []
+    return removed
+
+
+def finish(job_id: int, status: str, *, error_class: str | None = None, message: str | None = None) -> None:
+    """End a job. Its open stages stay as they are: stage_state shows them failed for bad endings."""
+    assert status in FINAL_STATUSES, status
+    job = db.session.get(Job, job_id)
+    job.status = status
+    job.finished_at = utcnow()
+    job.error_class = error_class
+    job.error_message = message
+    job.current_file = None
+    if status != INTERRUPTED and status != CANCELLED:
+        job.partial_outputs = []
+    db.session.commit()
+
+
+def requeue_for_retry(job: Job, delay_s: float, reason: str) -> bool:
+    """Put a failed attempt back in the queue; False when another queued job holds the slot."""
+    remove_partial_outputs(job)
+    job.status = QUEUED
+    job.run_after = utcnow() + timedelta(seconds=delay_s)
+    job.worker_id = None
+    job.error_message = f"attempt {job.attempts} failed: {reason}; retrying in {delay_s:.0f} s"
+    job.progress = job.bytes_done = job.files_done = 0
+    db.session.execute(delete(JobStage).where(JobStage.job_id == job.id))
+    append_log(job.id, "INFO", job.error_message)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return False
+    return True
+
+
+def request_cancel(job_id: int) -> str:
+    """Cancel now if queued; flag a running job, which stops at its next checkpoint."""
+    job = db.session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if job.status == QUEUED:
+        job.status = CANCELLED
+        job.finished_at = utcnow()
+        append_log(job.id, "INFO", "cancelled before it started")
+    elif job.status in (RUNNING, WAITING_MEDIA):
+        job.cancel_requested = True
+        append_log(job.id, "INFO", "cancel requested")
+    db.session.commit()
+    return job.status
+
+
+def register_worker(host: str, pid: int, drive: str | None) -> int:
+    worker = Worker(host=host, pid=pid, drive=drive)
+    db.session.add(worker)
+    db.session.commit()
+    return worker.id
+
+
+def heartbeat(worker_id: int) -> None:
+    now = utcnow()
+    db.session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+    db.session.execute(
+        update(Job)
+        .where(Job.worker_id == worker_id, Job.status.in_((RUNNING, WAITING_MEDIA)))
+        .values(heartbeat_at=now)
+    )
+    db.session.commit()
+
+
+def stop_worker(worker_id: int) -> None:
+    db.session.execute(update(Worker).where(Worker.id == worker_id).values(stopped_at=utcnow()))
+    db.session.commit()
+
+
+def recover_stale(
+    *, host: str, stale_after_s: float, pid_alive: Callable[[int], bool], now: datetime | None = None
+) -> list[int]:
+    """Mark running jobs whose worker died as interrupted and delete their partial outputs.
+
+    A worker is dead when it is on this host and its pid is gone, or when it has not heartbeaten for
+    ``stale_after_s`` (any host).
+    """
+    now = now or utcnow()
+    stale_before = now - timedelta(seconds=stale_after_s)
+    rows = db.session.execute(
+        select(Job, Worker)
+        .join(Worker, Worker.id == Job.worker_id, isouter=True)
+        .where(Job.status.in_((RUNNING, WAITING_MEDIA)))
+    ).all()
+    recovered = []
+    for job, worker in rows:
+        if worker is not None and worker.host == host and not pid_alive(worker.pid):
+            reason = f"worker {worker.id} (pid {worker.pid}) died"
+        elif (job.heartbeat_at or job.started_at or now) < stale_before:
+            silent_min = (now - (job.heartbeat_at or job.started_at)).total_seconds() / 60
+            reason = f"worker {job.worker_id} silent for {silent_min:.0f} min"
+        else:
+            continue
+        removed = remove_partial_outputs(job)
+        job.status = INTERRUPTED
+        job.finished_at = now
+        job.error_class = "WorkerLost"
+        job.error_message = reason
+        job.current_file = None
+        append_log(job.id, "ERROR", f"interrupted: {reason}; removed {len(removed)} partial output(s)")
+        if worker is not None and worker.stopped_at is None:
+            worker.stopped_at = now
+        recovered.append(job.id)
+    db.session.commit()
+    return recovered
+
+
+def active_job_for_project(project_id: int) -> Job | None:
+    return db.session.scalar(
+        select(Job).where(
+            and_(Job.project_id == project_id, Job.status.in_((QUEUED, RUNNING, WAITING_MEDIA)))
+        ).limit(1)
+    )

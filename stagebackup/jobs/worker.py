@@ -1,0 +1,146 @@
+"""The worker process: a plain synchronous loop (as in rq) that claims and runs one job at a time.
+
+Signals: the first SIGTERM/SIGINT asks the running job to stop at its next checkpoint (it ends
+``interrupted``, partial outputs removed) and the loop to exit; a second one exits at once. A
+heartbeat thread reports liveness every few seconds; recovery of jobs whose worker died runs at start
+and periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from flask import Flask
+
+from ..extensions import db
+from . import queue
+from .runner import run_job
+
+log = logging.getLogger(__name__)
+
+
+class ColdShutdown(BaseException):
+    """Second signal: leave now."""
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Worker:
+    def __init__(self, app: Flask, *, drive: str | None = None, burst: bool = False):
+        self.app = app
+        self.drive = drive
+        self.burst = burst
+        self.host = socket.gethostname()
+        self.stop_event = threading.Event()
+        self.worker_id: int | None = None
+        self._signals = 0
+        self._old_handlers: dict[int, object] = {}
+        self._heartbeat_done = threading.Event()
+
+    # -- signals ---------------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.warning("signal %s: stopping after the current file (send again to stop now)", signum)
+            self.stop_event.set()
+        else:
+            raise ColdShutdown()
+
+    def _install_signals(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._old_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+
+    # -- heartbeat -------------------------------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        interval = float(self.app.config["HEARTBEAT_INTERVAL_S"])
+        with self.app.app_context():
+            while not self._heartbeat_done.wait(interval):
+                try:
+                    queue.heartbeat(self.worker_id)
+                except Exception:  # noqa: BLE001 - a missed beat is logged, the next one retries
+                    log.exception("heartbeat failed")
+                    db.session.rollback()
+            db.session.remove()
+
+    def _recover(self) -> None:
+        recovered = queue.recover_stale(
+            host=self.host, stale_after_s=float(self.app.config["WORKER_STALE_AFTER_S"]), pid_alive=pid_alive
+        )
+        for job_id in recovered:
+            log.warning("job %s was left running by a dead worker: marked interrupted", job_id)
+
+    # -- loop ------------------------------------------------------------------------------------
+    def run(self) -> int:
+        with self.app.app_context():
+            self.worker_id = queue.register_worker(self.host, os.getpid(), self.drive)
+            log.info("worker %s started (drive=%s, burst=%s)", self.worker_id, self.drive, self.burst)
+            self._install_signals()
+            beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+            beat.start()
+            job_id = None
+            try:
+                self._recover()
+                poll_s = float(self.app.config["QUEUE_POLL_INTERVAL_S"])
+                next_recovery = time.monotonic() + float(self.app.config["WORKER_STALE_AFTER_S"]) / 2
+                while not self.stop_event.is_set():
+                    job_id = queue.claim(self.worker_id, self.drive)
+                    if job_id is None:
+                        if self.burst:
+                            break
+                        if time.monotonic() >= next_recovery:
+                            self._recover()
+                            next_recovery = time.monotonic() + float(self.app.config["WORKER_STALE_AFTER_S"]) / 2
+                        self.stop_event.wait(poll_s)
+                        continue
+                    status = run_job(job_id, self.stop_event)
+                    log.info("job %s ended: %s", job_id, status)
+                    job_id = None
+                return 0
+            except ColdShutdown:
+                log.warning("second signal: exiting now")
+                if job_id is not None:
+                    self._abandon(job_id)
+                return 1
+            finally:
+                self._heartbeat_done.set()
+                beat.join(timeout=5)
+                self._restore_signals()
+                try:
+                    queue.stop_worker(self.worker_id)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    log.exception("could not record the worker's stop")
+                db.session.remove()
+
+    def _abandon(self, job_id: int) -> None:
+        """Cold shutdown mid-job: end it as interrupted now rather than waiting for recovery."""
+        try:
+            db.session.rollback()
+            job = db.session.get(queue.Job, job_id)
+            queue.remove_partial_outputs(job)
+            queue.append_log(job_id, "ERROR", "interrupted: the worker was stopped")
+            queue.finish(job_id, "interrupted", error_class="WorkerStopping", message="the worker was stopped")
+        except Exception:  # noqa: BLE001 - recovery at the next start will finish the job
+            log.exception("could not mark job %s interrupted", job_id)

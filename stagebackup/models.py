@@ -1,0 +1,157 @@
+"""Tables. ``jobs.status`` and ``job_stages`` are the single source of truth for what pages show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .dbtypes import BigIntPK, FSPath, JSONText, utcnow
+from .extensions import db
+
+# Job statuses. "Active" ones are shown as running cards and keep polling.
+QUEUED, RUNNING = "queued", "running"
+SUCCEEDED, WARNING, FAILED = "succeeded", "warning", "failed"
+INTERRUPTED, CANCELLED, WAITING_MEDIA = "interrupted", "cancelled", "waiting_media"
+ACTIVE_STATUSES = (QUEUED, RUNNING, WAITING_MEDIA)
+FINAL_STATUSES = (SUCCEEDED, WARNING, FAILED, INTERRUPTED, CANCELLED)
+LOG_TAGS = ("INFO", "ADD", "SYNC", "PACK", "SKIP", "ERROR")
+
+
+class Project(db.Model):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Lists of path strings (surrogate-escaped where names are not UTF-8).
+    sources: Mapped[list] = mapped_column(JSONText, default=list)
+    includes: Mapped[list] = mapped_column(JSONText, default=list)
+    excludes: Mapped[list] = mapped_column(JSONText, default=list)
+    mode: Mapped[str] = mapped_column(String(16), default="archive")  # archive | sync
+    archive_format: Mapped[str] = mapped_column(String(8), default="tgz")  # tgz | 7z
+    compression_level: Mapped[int] = mapped_column(Integer, default=6)
+    dest_kind: Mapped[str] = mapped_column(String(16), default="directory")  # directory | tape
+    dest_path: Mapped[str | None] = mapped_column(FSPath, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Worker(db.Model):
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    drive: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Job(db.Model):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), nullable=True)
+    # A snapshot, so history still names the project after it is removed.
+    project_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="backup")  # backup | restore | verify
+    # Which stage flow the badges follow (see stages.py), fixed when the job is queued.
+    flow: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual | schedule | cli
+    remark: Mapped[str | None] = mapped_column(Text, nullable=True)
+    drive: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # whole percent
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    files_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    files_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    current_file: Mapped[str | None] = mapped_column(Text, nullable=True)  # display form
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_class: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Paths this attempt may leave half-written; recovery deletes them.
+    partial_outputs: Mapped[list] = mapped_column(JSONText, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    __table_args__ = (
+        # Partial unique indexes are the locks: one queued job per project, one running job per drive.
+        Index(
+            "uq_jobs_one_queued_per_project", "project_id", unique=True,
+            sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "uq_jobs_one_running_per_drive", "drive", unique=True,
+            sqlite_where=text("status = 'running' AND drive IS NOT NULL"),
+            postgresql_where=text("status = 'running' AND drive IS NOT NULL"),
+        ),
+        Index("ix_jobs_status_run_after", "status", "run_after", "id"),
+        Index("ix_jobs_project_created", "project_id", "created_at"),
+    )
+
+
+class JobStage(db.Model):
+    """One row per stage a job has entered; its state is derived from the timestamps."""
+
+    __tablename__ = "job_stages"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class JobLog(db.Model):
+    """Append-only terminal log; ``id`` is the sequence pages fetch ``after``."""
+
+    __tablename__ = "job_logs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    tag: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_job_logs_job_id_id", "job_id", "id"),)
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    remark: Mapped[str | None] = mapped_column(Text, nullable=True)
+    details: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+
+
+class Archive(db.Model):
+    """One archive a backup produced, and where it lives."""
+
+    __tablename__ = "archives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # archive group number within the job
+    format: Mapped[str] = mapped_column(String(8))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    location_kind: Mapped[str] = mapped_column(String(16), default="directory")
+    path: Mapped[str | None] = mapped_column(FSPath, nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+    member_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

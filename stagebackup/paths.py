@@ -1,0 +1,25 @@
+"""File names as the operator reads them.
+
+Paths are handled as bytes (or surrogate-escaped str) end to end; only messages and log lines turn
+them into text, with undecodable bytes shown as ``\\xNN`` so nothing is silently altered.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def display(path: str | bytes) -> str:
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def is_within(path: str, root: str) -> bool:
+    path, root = os.path.abspath(path), os.path.abspath(root)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def safe_filename(name: str, max_length: int = 80) -> str:
+    """A project name made safe for use in an archive file name (keeps CJK, drops separators)."""
+    cleaned = "".join("_" if ch in '/\\\0:*?"<>|' or ord(ch) < 32 else ch for ch in name).strip(" .")
+    return (cleaned or "project")[:max_length]

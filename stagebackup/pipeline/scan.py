@@ -1,0 +1,169 @@
+"""Walk the sources with include/exclude rules and stream a manifest.
+
+Paths are bytes throughout (names need not be UTF-8). Rules use gitignore syntax (pathspec) and match
+paths relative to each source root. Symlinks are recorded, never followed; sockets, FIFOs and
+devices are skipped with a ``[SKIP]`` line; unreadable entries are ``[ERROR]`` lines and the job ends
+as a warning. The manifest is a file, read back as a stream, so no whole-tree list is kept in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pathspec
+
+from ..errors import SourceMissing, ValidationError
+from .report import Reporter
+
+FILE, DIR, SYMLINK = "f", "d", "l"
+SPECIAL_KINDS = {
+    stat.S_IFSOCK: "socket", stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str  # FILE | DIR | SYMLINK
+    size: int  # bytes of data for files, 0 otherwise
+    path: bytes  # absolute
+
+
+class Rules:
+    """Include/exclude rules in gitignore syntax. No includes means everything is included."""
+
+    def __init__(self, includes: Iterable[str] = (), excludes: Iterable[str] = ()):
+        self.includes = [p for p in includes if p.strip()]
+        self.excludes = [p for p in excludes if p.strip()]
+        try:
+            self._include = pathspec.GitIgnoreSpec.from_lines(self.includes) if self.includes else None
+            self._exclude = pathspec.GitIgnoreSpec.from_lines(self.excludes)
+        except (ValueError, TypeError) as exc:
+            raise ValidationError(f"invalid include/exclude pattern: {exc}") from exc
+
+    def excluded(self, rel: bytes, is_dir: bool) -> bool:
+        name = os.fsdecode(rel) + ("/" if is_dir else "")
+        return self._exclude.match_file(name)
+
+    def wanted_file(self, rel: bytes) -> bool:
+        if self.excluded(rel, is_dir=False):
+            return False
+        return self._include is None or self._include.match_file(os.fsdecode(rel))
+
+
+def _dir_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def walk(
+    sources: Iterable[str], rules: Rules, reporter: Reporter, skip_dirs: Iterable[str] = ()
+) -> Iterator[Entry]:
+    """Yield entries of every source, parents before children, names sorted within a directory."""
+    skip = {ident for ident in map(_dir_identity, skip_dirs) if ident}
+    for source in sources:
+        yield from _walk_source(os.fsencode(os.path.abspath(source)), rules, reporter, skip)
+
+
+def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> Iterator[Entry]:
+    try:
+        st = os.stat(root)  # the root itself is followed: the operator named it
+    except OSError as exc:
+        raise SourceMissing(os.fsdecode(root), exc.strerror) from exc
+    if stat.S_ISREG(st.st_mode):
+        yield Entry(FILE, st.st_size, root)
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise SourceMissing(os.fsdecode(root), "not a directory or regular file")
+
+    # With include rules, a directory is emitted only once something under it is (so parents keep
+    # their metadata without the archive filling up with empty directories).
+    lazy_dirs = rules._include is not None
+    emitted: set[bytes] = set()
+    if not lazy_dirs:
+        yield Entry(DIR, 0, root)
+
+    def ancestors(rel: bytes) -> Iterator[Entry]:
+        parts = rel.split(b"/")[:-1]
+        chain = [b""] + [b"/".join(parts[: i + 1]) for i in range(len(parts))]
+        for prefix in chain:
+            if prefix not in emitted:
+                emitted.add(prefix)
+                yield Entry(DIR, 0, root + b"/" + prefix if prefix else root)
+
+    stack: list[bytes] = [b""]
+    while stack:
+        rel_dir = stack.pop()
+        abs_dir = root + b"/" + rel_dir if rel_dir else root
+        try:
+            with os.scandir(abs_dir) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            reporter.log_path("ERROR", abs_dir, f"cannot list directory: {exc.strerror}")
+            continue
+        subdirs = []
+        for child in children:
+            rel = rel_dir + b"/" + child.name if rel_dir else child.name
+            try:
+                cst = child.stat(follow_symlinks=False)
+            except OSError as exc:
+                reporter.log_path("ERROR", child.path, f"cannot stat: {exc.strerror}")
+                continue
+            mode = cst.st_mode
+            if stat.S_ISDIR(mode):
+                if rules.excluded(rel, is_dir=True):
+                    continue
+                if (cst.st_dev, cst.st_ino) in skip:
+                    reporter.log_path("SKIP", child.path, "StageBackup's own data directory")
+                    continue
+                subdirs.append(rel)
+                if not lazy_dirs:
+                    yield Entry(DIR, 0, child.path)
+            elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                if not rules.wanted_file(rel):
+                    continue
+                if lazy_dirs:
+                    yield from ancestors(rel)
+                if stat.S_ISREG(mode):
+                    yield Entry(FILE, cst.st_size, child.path)
+                else:
+                    yield Entry(SYMLINK, 0, child.path)
+            else:
+                if rules.excluded(rel, is_dir=False):
+                    continue
+                kind = SPECIAL_KINDS.get(stat.S_IFMT(mode), "special file")
+                reporter.log_path("SKIP", child.path, f"{kind} not archived")
+        stack.extend(reversed(subdirs))
+
+
+# -- manifest: "<kind> <size> <path>\0" records ----------------------------------------------------
+def write_manifest(entries: Iterable[Entry], out: BinaryIO) -> tuple[int, int]:
+    """Stream entries to ``out``; returns (entry count, total file bytes)."""
+    count = total = 0
+    for entry in entries:
+        out.write(b"%s %d %s\0" % (entry.kind.encode(), entry.size, entry.path))
+        count += 1
+        total += entry.size
+    return count, total
+
+
+def read_manifest(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[Entry]:
+    pending = b""
+    while True:
+        chunk = source.read(chunk_size)
+        if not chunk:
+            break
+        records = (pending + chunk).split(b"\0")
+        pending = records.pop()
+        for record in records:
+            kind, size, path = record.split(b" ", 2)
+            yield Entry(kind.decode(), int(size), path)
+    if pending:
+        raise ValueError("truncated manifest record")

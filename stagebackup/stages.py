@@ -1,0 +1,63 @@
+"""Stage flows per job kind, and the badge state of each stage.
+
+A stage's state is derived from its recorded timestamps, so stages may overlap (compressing group
+k+1 while group k is copied): each badge has its own state and two can be blue at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .models import FAILED, INTERRUPTED, WAITING_MEDIA, Job, JobStage
+
+# Seed 000's STAGE_FLOW_DEFINITION, per destination.
+FLOWS: dict[str, list[tuple[str, str]]] = {
+    "backup-tape": [("scan", "扫描文件"), ("compress", "压缩/打包"), ("copy", "写入磁带"), ("finalize", "完成")],
+    "backup-directory": [
+        ("scan", "扫描文件"), ("compress", "压缩/打包"), ("copy", "写入目标"), ("finalize", "完成"),
+    ],
+    "sync": [("scan", "扫描文件"), ("copy", "同步"), ("finalize", "完成")],
+    "restore": [("locate", "定位"), ("read", "读取"), ("extract", "解压/还原"), ("finalize", "完成")],
+}
+
+PENDING, CURRENT, DONE, STAGE_FAILED, WAITING = "pending", "current", "done", "failed", "waiting"
+
+BADGE_CLASSES = {
+    DONE: "bg-success",
+    CURRENT: "bg-primary",
+    PENDING: "bg-secondary",
+    STAGE_FAILED: "bg-danger",
+    WAITING: "bg-warning",
+}
+
+
+def flow_for(kind: str, dest_kind: str, mode: str = "archive") -> str:
+    if kind in ("restore", "verify"):
+        return "restore"
+    if mode == "sync":
+        return "sync"
+    return f"backup-{dest_kind}"
+
+
+def stage_state(row: JobStage | None, job_status: str) -> str:
+    if row is None or row.started_at is None:
+        return PENDING
+    if row.failed_at is not None:
+        return STAGE_FAILED
+    if row.finished_at is not None:
+        return DONE
+    if job_status == WAITING_MEDIA:
+        return WAITING
+    if job_status in (FAILED, INTERRUPTED):
+        # A stage left open by a job that ended badly did not complete.
+        return STAGE_FAILED
+    return CURRENT
+
+
+def stage_steps(job: Job, rows: Iterable[JobStage]) -> list[dict[str, str]]:
+    """``[{code, label, state}]`` in flow order, the shape seed 000's API returns."""
+    by_code = {row.code: row for row in rows}
+    return [
+        {"code": code, "label": label, "state": stage_state(by_code.get(code), job.status)}
+        for code, label in FLOWS[job.flow]
+    ]

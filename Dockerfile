@@ -24,10 +24,9 @@ RUN apt-get update \
 WORKDIR /app
 COPY . /app
 
-# Non-editable install of the package and its dependencies. wsgi.py,
-# migrations/, templates/ and static/ stay in /app (the WORKDIR), which is
-# where gunicorn ("wsgi:app") and "flask db upgrade" look for them.
-RUN pip install --no-cache-dir . \
+# Editable install: the app finds templates/, static/ and migrations/ beside
+# the stagebackup package, at the top of the checkout (/app).
+RUN pip install --no-cache-dir -e . \
     && rm -rf build ./*.egg-info \
     && chmod 0755 /app/docker/entrypoint.sh
 

@@ -1,0 +1,47 @@
+# StageBackup: `make run` starts everything on http://127.0.0.1:5555; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export STAGEBACKUP_DATA_DIR ?= $(CURDIR)/data
+export FLASK_APP := stagebackup
+
+# Debian packages the test suite uses for real: PostgreSQL for the queue tests, GNU tar/gzip to check
+# our archives.
+DEBIAN_TEST_PACKAGES := postgresql tar gzip
+
+.PHONY: run install install-test test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); .ci/install-debian-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+	.ci/install-debian-deps.sh $(DEBIAN_TEST_PACKAGES)
+
+run: install
+	mkdir -p "$(STAGEBACKUP_DATA_DIR)"
+	$(BIN)/flask db upgrade
+	@echo "StageBackup on http://127.0.0.1:5555 (data in $(STAGEBACKUP_DATA_DIR)); Ctrl-C stops everything"
+	exec $(BIN)/honcho start -f Procfile
+
+lint: install-test
+	$(BIN)/ruff check stagebackup tests bench
+
+test: install-test lint
+	.ci/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

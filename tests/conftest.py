@@ -1,0 +1,164 @@
+"""Shared fixtures: a fresh app and database per test (SQLite file or a fresh PostgreSQL database)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from stagebackup import create_app
+from stagebackup.extensions import db
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS_SCRIPT = Path(os.environ.get("STAGEBACKUP_CORPUS_SCRIPT", REPO.parent / "shared/corpus/make_corpus.py"))
+PG_URL = os.environ.get("STAGEBACKUP_TEST_PG_URL")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _need_postgres():
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail("STAGEBACKUP_TEST_PG_URL is not set: run the suite with `make test`")
+        pytest.skip("no PostgreSQL: run the suite with `make test` (it starts a throwaway cluster)")
+
+
+@pytest.fixture
+def pg_database_url():
+    """A brand-new PostgreSQL database for this test, dropped afterwards."""
+    _need_postgres()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'backup_system.db'}"
+    return request.getfixturevalue("pg_database_url")
+
+
+def make_app(tmp_path: Path, database_url: str | None = None, **overrides):
+    config = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": database_url or "",
+        "PROGRESS_FLUSH_INTERVAL_S": 0.05,
+        "TESTING": True,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path):
+    application = make_app(tmp_path)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def any_db_app(tmp_path, database_url):
+    """The app on SQLite and on PostgreSQL (parametrised)."""
+    application = make_app(tmp_path, database_url)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def flask_env(app) -> dict:
+    """Environment for a `flask` subprocess that shares this app's data dir and database."""
+    env = dict(os.environ)
+    env.update({
+        "STAGEBACKUP_DATA_DIR": app.config["DATA_DIR"],
+        "STAGEBACKUP_DATABASE_URL": app.config["DATABASE_URL"],
+        "STAGEBACKUP_PROGRESS_FLUSH_INTERVAL_S": "0.1",
+        "STAGEBACKUP_HEARTBEAT_INTERVAL_S": "0.5",
+        "FLASK_APP": "stagebackup",
+    })
+    return env
+
+
+def flask_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "stagebackup", *args]
+
+
+def run_flask(app, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        flask_cmd(*args), env=flask_env(app), capture_output=True, text=True, timeout=timeout, check=check,
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory):
+    """A small deterministic tree from the shared corpus generator (unicode names, long paths, links)."""
+    if not CORPUS_SCRIPT.exists():
+        if IN_CI:
+            pytest.fail(f"corpus generator missing at {CORPUS_SCRIPT}")
+        pytest.skip(f"corpus generator missing at {CORPUS_SCRIPT}")
+    out = tmp_path_factory.mktemp("corpus") / "tree"
+    subprocess.run(
+        [sys.executable, str(CORPUS_SCRIPT), "--files", "300", "--total-mb", "12", "--out", str(out),
+         "--seed", "7", "--jobs", "2"],
+        check=True, capture_output=True,
+    )
+    return out
+
+
+def build_hostile_tree(root: Path) -> Path:
+    """Names and file kinds that break naive backup code."""
+    root.mkdir(parents=True)
+    broot = os.fsencode(root)
+    (root / "plain.txt").write_text("plain\n")
+    (root / "with space and 中文 ünïcode.txt").write_text("unicode\n")
+    with open(broot + b"/latin1-\xe9t\xe9-\xff.bin", "wb") as fh:  # not valid UTF-8
+        fh.write(b"\x00\x01binary\xff")
+    os.mkdir(broot + b"/dir-\xfe\xfd")
+    with open(broot + b"/dir-\xfe\xfd/inner\nnewline.txt", "wb") as fh:
+        fh.write(b"newline in the name\n")
+    (root / "empty-file").write_bytes(b"")
+    (root / "empty-dir").mkdir()
+    deep = root
+    for i in range(12):  # > 255 bytes of path: PAX long names
+        deep = deep / (f"level{i:02d}-" + "x" * 20)
+    deep.mkdir(parents=True)
+    (deep / ("long-name-" + "y" * 200 + ".txt")).write_text("deep\n")
+    with open(root / "sparse.img", "wb") as fh:
+        fh.seek(8 << 20)
+        fh.write(b"end")
+    readonly = root / "readonly.txt"
+    readonly.write_text("read only\n")
+    readonly.chmod(0o444)
+    script = root / "script.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    os.link(root / "plain.txt", root / "hardlink-to-plain.txt")
+    os.symlink("plain.txt", root / "link-to-plain")
+    os.symlink("empty-dir", root / "link-to-dir")
+    os.symlink("/nonexistent/target", root / "dangling-link")
+    os.mkfifo(root / "a-fifo")
+    os.utime(root / "plain.txt", (1_600_000_000, 1_600_000_000))
+    return root

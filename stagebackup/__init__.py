@@ -7,11 +7,19 @@ from pathlib import Path
 from flask import Flask
 
 from .config import ensure_data_dir, load_config, load_or_create_secret
-from .dbtypes import configure_engine
+from .dbtypes import READ_ONLY_OPTION, configure_engine
 from .extensions import db, migrate
 
 # templates/, static/ and migrations/ live at the top of the checkout (the design's layout).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _read_only_for_safe_methods() -> None:
+    """GET/HEAD pages only read: on SQLite their transaction must not take the write lock."""
+    from flask import request
+
+    if request.method in ("GET", "HEAD") and request.endpoint != "static" and not db.session.in_transaction():
+        db.session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -39,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(backup_bp)
     register_cli(app)
+    app.before_request(_read_only_for_safe_methods)
 
     if app.config["SCHEMA_AUTO_UPGRADE"]:
         from .schema import upgrade_to_head

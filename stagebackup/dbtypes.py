@@ -50,13 +50,18 @@ class FSPath(TypeDecorator):
         return None if value is None else os.fsdecode(bytes(value))
 
 
+READ_ONLY_OPTION = "stagebackup_read_only"
+
+
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
     """SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE``.
 
     With pysqlite's deferred transactions, a transaction that reads and then writes can fail at once
     with "database is locked" when another process wrote in between, whatever the busy timeout.
     Taking the write lock at BEGIN makes every writer wait its turn instead. Transactions are kept
-    short (the worker commits at least once a second), so readers queue only briefly.
+    short (the worker commits at least once a second), so readers queue only briefly; connections
+    marked ``READ_ONLY_OPTION`` (page requests that only read) use a plain deferred BEGIN and take no
+    lock at all.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -72,4 +77,5 @@ def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

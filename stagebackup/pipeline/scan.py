@@ -87,8 +87,6 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
     # their metadata without the archive filling up with empty directories).
     lazy_dirs = rules._include is not None
     emitted: set[bytes] = set()
-    if not lazy_dirs:
-        yield Entry(DIR, 0, root)
 
     def ancestors(rel: bytes) -> Iterator[Entry]:
         parts = rel.split(b"/")[:-1]
@@ -102,6 +100,10 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
     while stack:
         rel_dir = stack.pop()
         abs_dir = root + b"/" + rel_dir if rel_dir else root
+        if not lazy_dirs:
+            # Strict pre-order: a directory's entry comes right before its contents, as GNU tar
+            # expects (it applies a directory's mtime once a member outside it appears).
+            yield Entry(DIR, 0, abs_dir)
         try:
             with os.scandir(abs_dir) as it:
                 children = sorted(it, key=lambda e: e.name)
@@ -124,8 +126,6 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
                     reporter.log_path("SKIP", child.path, "StageBackup's own data directory")
                     continue
                 subdirs.append(rel)
-                if not lazy_dirs:
-                    yield Entry(DIR, 0, child.path)
             elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
                 if not rules.wanted_file(rel):
                     continue

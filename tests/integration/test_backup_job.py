@@ -1,0 +1,193 @@
+"""Real backups, run by a real worker loop in this process, checked with GNU tar."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stagebackup import projects
+from stagebackup.extensions import db
+from stagebackup.jobs import queue
+from stagebackup.jobs.summary import job_detail
+from stagebackup.jobs.worker import Worker
+from stagebackup.models import Archive, AuditEvent, Job, JobLog
+from tests.conftest import build_hostile_tree
+from tests.treecompare import assert_same_tree
+
+
+def create_project(name, sources, dest, **kw):
+    spec = projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), **kw)
+    return projects.create(spec, actor="test")
+
+
+def run_one(app, project, remark=None) -> Job:
+    job = queue.enqueue(project, remark=remark)
+    assert Worker(app, burst=True).run() == 0
+    db.session.expire_all()
+    return db.session.get(Job, job.id)
+
+
+def log_lines(job_id, tag=None):
+    query = db.session.query(JobLog).filter_by(job_id=job_id)
+    if tag:
+        query = query.filter_by(tag=tag)
+    return [line.message for line in query.order_by(JobLog.id)]
+
+
+def extract_with_gnu_tar(archive_path, dest) -> subprocess.CompletedProcess:
+    dest.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["tar", "-xzf", archive_path, "-C", str(dest)], capture_output=True, check=True)
+
+
+def restored(root_in_extract: Path, source: Path) -> Path:
+    return root_in_extract / str(source).lstrip("/")
+
+
+def test_corpus_backup_round_trips_through_gnu_tar(app, corpus_dir, tmp_path):
+    project = create_project("语料 corpus", [corpus_dir], tmp_path / "dest")
+    job = run_one(app, project, remark="首次全量")
+    assert job.status == "succeeded", (job.error_message, log_lines(job.id, "ERROR"))
+    assert job.progress == 100 and job.remark == "首次全量"
+    detail = job_detail(job)
+    assert [s["state"] for s in detail["stage_steps"]] == ["done"] * 4
+    assert [s["label"] for s in detail["stage_steps"]] == ["扫描文件", "压缩/打包", "写入目标", "完成"]
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    path = Path(archive.path)
+    assert path.parent == tmp_path / "dest" and path.name.endswith(".tar.gz")
+    assert archive.size == path.stat().st_size
+    assert archive.sha256 == subprocess.run(["sha256sum", path], capture_output=True, text=True).stdout.split()[0]
+    subprocess.run(["gzip", "-t", path], check=True)
+    extract_with_gnu_tar(path, tmp_path / "out")
+    assert_same_tree(corpus_dir, restored(tmp_path / "out", corpus_dir))
+    assert os.listdir(app.config["CACHE_DIR"]) == []  # nothing left in the cache
+    assert log_lines(job.id, "PACK")
+
+
+def test_hostile_names_and_file_kinds_round_trip(app, tmp_path):
+    src = build_hostile_tree(tmp_path / "src")
+    project = create_project("hostile", [src], tmp_path / "dest")
+    job = run_one(app, project)
+    assert job.status == "succeeded", log_lines(job.id, "ERROR")
+    assert any("a-fifo: FIFO not archived" in line for line in log_lines(job.id, "SKIP"))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    extract_with_gnu_tar(archive.path, tmp_path / "out")
+    out = restored(tmp_path / "out", src)
+    assert_same_tree(src, out, ignore={b"a-fifo"})
+    assert os.stat(out / "hardlink-to-plain.txt").st_ino == os.stat(out / "plain.txt").st_ino
+    assert os.fsencode(out) + b"/dir-\xfe\xfd/inner\nnewline.txt" in [
+        os.path.join(os.fsencode(out) + b"/dir-\xfe\xfd", n) for n in os.listdir(os.fsencode(out) + b"/dir-\xfe\xfd")
+    ]
+
+
+def test_excluded_paths_are_not_archived(app, tmp_path):
+    src = tmp_path / "src"
+    (src / "cache").mkdir(parents=True)
+    (src / "cache" / "big.bin").write_bytes(b"x" * 1000)
+    (src / "work.tmp").write_text("tmp")
+    (src / "keep.txt").write_text("keep")
+    project = create_project("excl", [src], tmp_path / "dest", excludes=["*.tmp", "cache/"])
+    job = run_one(app, project)
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    names = subprocess.run(["tar", "-tzf", archive.path], capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(n.rsplit("/src", 1)[-1] for n in names) == ["/", "/keep.txt"]
+    assert archive.member_count == 2
+
+
+def test_unreadable_file_is_an_error_line_and_the_job_ends_warning(app, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.txt").write_text("fine")
+    (src / "secret.txt").write_text("no access")
+    from stagebackup.pipeline import archive as archive_module
+
+    real_open = archive_module._open_regular
+
+    def deny_secret(path):  # root reads everything, so the failure is injected at the open call
+        if path.endswith(b"secret.txt"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path)
+
+    monkeypatch.setattr(archive_module, "_open_regular", deny_secret)
+    project = create_project("warn", [src], tmp_path / "dest")
+    job = run_one(app, project)
+    assert job.status == "warning"
+    assert job.error_message == "1 file(s) could not be backed up" and job.error_count == 1
+    assert any("secret.txt: cannot open: Permission denied" in m for m in log_lines(job.id, "ERROR"))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    extract_with_gnu_tar(archive.path, tmp_path / "out")
+    out = restored(tmp_path / "out", src)
+    assert (out / "ok.txt").read_text() == "fine" and not (out / "secret.txt").exists()
+
+
+def test_file_that_shrinks_while_archived_keeps_the_archive_valid(app, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    victim = src / "growing.log"
+    victim.write_bytes(b"a" * 100_000)
+    (src / "z-after.txt").write_text("after")
+    from stagebackup.pipeline import archive as archive_module
+
+    class ShrinkingReader(archive_module._ExactReader):
+        def __init__(self, fd, size, path, reporter):
+            super().__init__(fd, size, path, reporter)
+            if path.endswith(b"growing.log"):  # header written with 100,000 bytes; now it shrinks
+                os.truncate(path, 10)
+
+    monkeypatch.setattr(archive_module, "_ExactReader", ShrinkingReader)
+    job = run_one(app, create_project("shrink", [src], tmp_path / "dest"))
+    assert job.status == "warning"
+    assert any("shrank" in m for m in log_lines(job.id, "ERROR"))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    extract_with_gnu_tar(archive.path, tmp_path / "out")
+    out = restored(tmp_path / "out", src)
+    assert (out / "growing.log").read_bytes() == b"a" * 10 + bytes(100_000 - 10)
+    assert (out / "z-after.txt").read_text() == "after"
+
+
+def test_missing_source_fails_the_job_with_the_reason(app, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    project = create_project("gone", [src], tmp_path / "dest")
+    src.rmdir()
+    job = run_one(app, project)
+    assert job.status == "failed" and job.error_class == "SourceMissing"
+    assert str(src) in job.error_message and "does not exist" in job.error_message
+    states = {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}
+    assert states == {"scan": "failed", "compress": "pending", "copy": "pending", "finalize": "pending"}
+    assert not (tmp_path / "dest").exists() or os.listdir(tmp_path / "dest") == []
+    assert os.listdir(app.config["CACHE_DIR"]) == []
+
+
+def test_unwritable_destination_fails_at_the_copy_stage_and_leaves_nothing(app, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    project = create_project("blocked", [src], tmp_path / "dest")
+    (tmp_path / "dest").write_text("a file where the directory should be")
+    job = run_one(app, project)
+    assert job.status == "failed" and job.error_class == "DestinationError"
+    states = {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}
+    assert states["copy"] == "failed" and states["compress"] == "done"
+    assert os.listdir(app.config["CACHE_DIR"]) == []
+    assert db.session.query(Archive).filter_by(job_id=job.id).count() == 0
+
+
+@pytest.mark.parametrize("level", [1, 9])
+def test_compression_level_is_applied(app, tmp_path, level):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "text.txt").write_text("backup archive tape " * 50_000)
+    job = run_one(app, create_project(f"lvl{level}", [src], tmp_path / "dest", level=level))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    assert job.status == "succeeded" and archive.size < 1_000_000 / (5 if level == 1 else 50)
+
+
+def test_run_remark_is_audited(app, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    project = create_project("audited", [src], tmp_path / "dest")
+    assert db.session.query(AuditEvent).filter_by(action="project.create", target="audited").count() == 1
+    job = run_one(app, project, remark="before migration")
+    assert job.remark == "before migration"
+    assert log_lines(job.id)[0] == "queued (manual): before migration"

@@ -1,0 +1,107 @@
+"""The admin CLI as operators and scripts use it: exit codes, one-line errors, JSON shapes."""
+
+import json
+
+import pytest
+
+from stagebackup.extensions import db
+from stagebackup.models import AuditEvent
+
+
+@pytest.fixture
+def tree(tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.txt").write_text("a")
+    return src
+
+
+def invoke(runner, *args):
+    return runner.invoke(args=list(args))
+
+
+def add(runner, tmp_path, tree, name="设计稿", *extra):
+    return invoke(runner, "projects", "add", name, "--source", str(tree), "--dest-dir", str(tmp_path / "dest"),
+                  "--exclude", "*.tmp", "--exclude", "cache/", *extra)
+
+
+def test_project_lifecycle(runner, tmp_path, tree):
+    result = add(runner, tmp_path, tree)
+    assert result.exit_code == 0, result.output
+    listed = json.loads(invoke(runner, "projects", "list", "--json").output)
+    assert isinstance(listed, list) and [p["name"] for p in listed] == ["设计稿"]
+    shown = json.loads(invoke(runner, "projects", "show", "设计稿", "--json").output)
+    assert shown["sources"] == [str(tree)] and shown["excludes"] == ["*.tmp", "cache/"]
+    assert shown["destination"] == {"kind": "directory", "path": str(tmp_path / "dest")}
+    assert shown["format"] == "tgz" and shown["level"] == 6
+    assert invoke(runner, "projects", "remove", "设计稿").exit_code == 0
+    assert json.loads(invoke(runner, "projects", "list", "--json").output) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "/definitely/not/here", "--dest-dir", "/tmp/x"], "source /definitely/not/here does not exist"),
+        (["--source", "{tree}", "--dest-dir", "{tree}/backups"], "is inside source"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--level", "12"], "between 0 and 9"),
+        (["--source", "{tree}", "--source", "{tree}/sub", "--dest-dir", "/tmp/x"], "sources overlap"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--format", "zip"], "Invalid value for '--format'"),
+        (["--dest-dir", "/tmp/x"], "Missing option '--source'"),
+    ],
+)
+def test_bad_project_input_is_a_one_line_error(runner, tree, args, message):
+    args = [a.format(tree=tree) for a in args]
+    result = invoke(runner, "projects", "add", "p", *args)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert json.loads(invoke(runner, "projects", "list", "--json").output) == []
+
+
+def test_bad_names_are_refused(runner, tmp_path, tree):
+    assert add(runner, tmp_path, tree, "   ").exit_code != 0
+    assert "control characters" in add(runner, tmp_path, tree, "a\x07b").output
+    assert add(runner, tmp_path, tree, "dup").exit_code == 0
+    result = add(runner, tmp_path, tree, "dup")
+    assert result.exit_code == 1 and "already exists" in result.output
+
+
+def test_jobs_run_list_show_cancel(runner, app, tmp_path, tree):
+    add(runner, tmp_path, tree)
+    result = invoke(runner, "jobs", "run", "设计稿", "--remark", "首次全量", "--json")
+    assert result.exit_code == 0, result.output
+    queued = json.loads(result.output)
+    assert queued == {"id": queued["id"], "status": "queued"}
+
+    again = invoke(runner, "jobs", "run", "设计稿")
+    assert again.exit_code == 1 and "already has a queued job" in again.output
+
+    listed = json.loads(invoke(runner, "jobs", "list", "--json").output)
+    assert [j["id"] for j in listed] == [queued["id"]]
+    shown = json.loads(invoke(runner, "jobs", "show", str(queued["id"]), "--json").output)
+    for key in ("id", "project", "status", "progress", "remark", "stage_steps", "error", "archives", "log"):
+        assert key in shown
+    assert shown["remark"] == "首次全量" and shown["status"] == "queued" and shown["archives"] == []
+    assert [s["state"] for s in shown["stage_steps"]] == ["pending"] * 4
+
+    assert invoke(runner, "jobs", "cancel", str(queued["id"])).exit_code == 0
+    assert json.loads(invoke(runner, "jobs", "show", str(queued["id"]), "--json").output)["status"] == "cancelled"
+    ended = invoke(runner, "jobs", "cancel", str(queued["id"]))
+    assert ended.exit_code == 1 and "already ended" in ended.output
+    actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
+    assert actions == ["project.create", "job.run", "job.cancel"]
+    assert db.session.query(AuditEvent).filter_by(action="job.run").one().remark == "首次全量"
+
+
+def test_unknown_things_are_clear_errors(runner):
+    assert "unknown project: nope" in invoke(runner, "jobs", "run", "nope").output
+    assert "unknown job: 999" in invoke(runner, "jobs", "show", "999").output
+    assert invoke(runner, "jobs", "show", "abc").exit_code == 2
+    assert "unknown project: nope" in invoke(runner, "projects", "remove", "nope").output
+
+
+def test_project_with_an_active_job_cannot_be_removed(runner, tmp_path, tree):
+    add(runner, tmp_path, tree)
+    invoke(runner, "jobs", "run", "设计稿")
+    result = invoke(runner, "projects", "remove", "设计稿")
+    assert result.exit_code == 1 and "cancel it first" in result.output

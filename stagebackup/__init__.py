@@ -18,7 +18,7 @@ def _read_only_for_safe_methods() -> None:
     """GET/HEAD pages only read: on SQLite their transaction must not take the write lock."""
     from flask import request
 
-    if request.method in ("GET", "HEAD") and request.endpoint != "static" and not db.session.in_transaction():
+    if request.method in ("GET", "HEAD") and request.endpoint != "static" and not db.session().in_transaction():
         db.session.connection(execution_options={READ_ONLY_OPTION: True})
 
 

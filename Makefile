@@ -9,7 +9,7 @@ export FLASK_APP := stagebackup
 # our archives.
 DEBIAN_TEST_PACKAGES := postgresql tar gzip
 
-.PHONY: run install install-test test lint bench clean
+.PHONY: run install install-test test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); .ci/install-debian-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -35,13 +35,10 @@ run: install
 	exec $(BIN)/honcho start -f Procfile
 
 lint: install-test
-	$(BIN)/ruff check stagebackup tests bench
+	$(BIN)/ruff check .
 
 test: install-test lint
 	.ci/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
-
-bench: install-test
-	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

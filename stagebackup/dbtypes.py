@@ -37,6 +37,29 @@ class JSONText(TypeDecorator):
         return None if value is None else json.loads(value)
 
 
+def as_text(value: str) -> str:
+    """Text any database accepts: undecodable bytes (lone surrogates) become visible ``\\xNN`` escapes."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class MessageText(TypeDecorator):
+    """TEXT for messages and log lines that may quote file names: never fails on a hostile name."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else as_text(value)
+
+
 class FSPath(TypeDecorator):
     """A file-system path stored as its exact bytes, returned as a ``surrogateescape`` str."""
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .dbtypes import BigIntPK, FSPath, JSONText, utcnow
+from .dbtypes import BigIntPK, FSPath, JSONText, MessageText, utcnow
 from .extensions import db
 
 # Job statuses. "Active" ones are shown as running cards and keep polling.
@@ -69,7 +69,7 @@ class Job(db.Model):
     files_done: Mapped[int] = mapped_column(BigInteger, default=0)
     files_total: Mapped[int] = mapped_column(BigInteger, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
-    current_file: Mapped[str | None] = mapped_column(Text, nullable=True)  # display form
+    current_file: Mapped[str | None] = mapped_column(MessageText, nullable=True)  # display form
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
@@ -77,7 +77,7 @@ class Job(db.Model):
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error_class: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
     # Paths this attempt may leave half-written; recovery deletes them.
     partial_outputs: Mapped[list] = mapped_column(JSONText, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -110,7 +110,7 @@ class JobStage(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
 
 
 class JobLog(db.Model):
@@ -122,7 +122,7 @@ class JobLog(db.Model):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     tag: Mapped[str] = mapped_column(String(8))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(MessageText)
 
     __table_args__ = (Index("ix_job_logs_job_id_id", "job_id", "id"),)
 
@@ -135,7 +135,7 @@ class AuditEvent(db.Model):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    remark: Mapped[str | None] = mapped_column(Text, nullable=True)
+    remark: Mapped[str | None] = mapped_column(MessageText, nullable=True)
     details: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
 
 

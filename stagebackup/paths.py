@@ -23,3 +23,12 @@ def safe_filename(name: str, max_length: int = 80) -> str:
     """A project name made safe for use in an archive file name (keeps CJK, drops separators)."""
     cleaned = "".join("_" if ch in '/\\\0:*?"<>|' or ord(ch) < 32 else ch for ch in name).strip(" .")
     return (cleaned or "project")[:max_length]
+
+
+def is_text(value: str) -> bool:
+    """False for strings carrying undecodable bytes (lone surrogates), which no database column accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -13,7 +13,7 @@ from .errors import ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Job, Project
-from .paths import display, is_within
+from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
 
 FORMATS = ("tgz",)
@@ -36,6 +36,8 @@ def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationError("the project name is empty")
+    if not is_text(name):
+        raise ValidationError("the project name is not valid UTF-8")
     if len(name) > NAME_MAX:
         raise ValidationError(f"the project name is longer than {NAME_MAX} characters")
     if any(unicodedata.category(ch).startswith("C") for ch in name):
@@ -98,6 +100,8 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
 
 
 def get_by_name(name: str) -> Project:
+    if not is_text(name):
+        raise ProjectNotFound(display(name))
     project = db.session.scalar(select(Project).where(Project.name == name))
     if project is None:
         raise ProjectNotFound(name)

@@ -12,10 +12,11 @@ from ..errors import JobNotFound
 from ..extensions import db
 from ..jobs import queue
 from ..jobs.summary import job_detail, job_dict, stages_for
-from ..models import Job
+from ..models import ACTIVE_STATUSES, FINAL_STATUSES, Job
 from .common import actor, echo_json, operator_errors
 
 jobs_group = AppGroup("jobs", help="Queue, inspect and cancel jobs.")
+JOB_ID = click.IntRange(1, 2**63 - 1)  # larger numbers cannot be a row id (and would overflow SQLite)
 
 
 @jobs_group.command("run")
@@ -44,7 +45,8 @@ def _get(job_id: int) -> Job:
 
 
 @jobs_group.command("list")
-@click.option("--status", default=None, help="Only jobs with this status.")
+@click.option("--status", type=click.Choice(ACTIVE_STATUSES + FINAL_STATUSES), default=None,
+              help="Only jobs with this status.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def list_(status, limit, as_json):
@@ -63,7 +65,7 @@ def list_(status, limit, as_json):
 
 
 @jobs_group.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
 def show(job_id, as_json):
@@ -83,7 +85,7 @@ def show(job_id, as_json):
 
 
 @jobs_group.command("cancel")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 @operator_errors
 def cancel(job_id):
     """Cancel a queued job, or ask a running one to stop."""

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from ..dbtypes import utcnow
-from ..errors import AlreadyQueued, JobNotFound
+from ..errors import AlreadyQueued, JobNotFound, ValidationError
 from ..extensions import db
 from ..models import (
     CANCELLED,
@@ -34,9 +34,11 @@ from ..models import (
     Project,
     Worker,
 )
+from ..paths import is_text
 from ..stages import flow_for
 
 log = logging.getLogger(__name__)
+REMARK_MAX = 2000
 
 
 def append_log(job_id: int, tag: str, message: str) -> None:
@@ -48,13 +50,18 @@ def enqueue(
     max_attempts: int = 3,
 ) -> Job:
     """Queue a job; raises AlreadyQueued when the project has one waiting (the index decides)."""
+    remark = (remark or "").strip() or None
+    if remark and len(remark) > REMARK_MAX:
+        raise ValidationError(f"the remark is longer than {REMARK_MAX} characters")
+    if remark and not is_text(remark):
+        raise ValidationError("the remark is not valid UTF-8")
     job = Job(
         project_id=project.id,
         project_name=project.name,
         kind=kind,
         flow=flow_for(kind, project.dest_kind, project.mode),
         trigger=trigger,
-        remark=(remark or "").strip() or None,
+        remark=remark,
         status=QUEUED,
         max_attempts=max_attempts,
         run_after=utcnow(),
@@ -112,7 +119,10 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
 
 
 def register_partial_output(job_id: int, path: str) -> None:
-    """Record a path before creating it, so a crash can never leave it behind unnoticed."""
+    """Record a path before creating it, so a crash can never leave it behind unnoticed.
+
+    The list is cleared when the job succeeds (finish); any other ending deletes what it names.
+    """
     job = db.session.get(Job, job_id)
     job.partial_outputs = [*job.partial_outputs, path]
     db.session.commit()

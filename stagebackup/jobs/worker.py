@@ -115,7 +115,7 @@ class Worker:
                             next_recovery = time.monotonic() + float(self.app.config["WORKER_STALE_AFTER_S"]) / 2
                         self.stop_event.wait(poll_s)
                         continue
-                    status = run_job(job_id, self.stop_event)
+                    status = self._run_guarded(job_id)
                     log.info("job %s ended: %s", job_id, status)
                     job_id = None
                 return 0
@@ -133,6 +133,21 @@ class Worker:
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     log.exception("could not record the worker's stop")
                 db.session.remove()
+
+    def _run_guarded(self, job_id: int) -> str:
+        """run_job ends every job itself; this is the net for a bug in that reporting path, so that
+        the job still ends visibly failed and the worker lives on to take the next one."""
+        try:
+            return run_job(job_id, self.stop_event)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("job %s: unexpected error while ending the job", job_id)
+            db.session.rollback()
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            job = db.session.get(queue.Job, job_id)
+            queue.remove_partial_outputs(job)
+            queue.append_log(job_id, "ERROR", message)
+            queue.finish(job_id, "failed", error_class="InternalError", message=message)
+            return "failed"
 
     def _abandon(self, job_id: int) -> None:
         """Cold shutdown mid-job: end it as interrupted now rather than waiting for recovery."""

@@ -45,7 +45,10 @@ def copy_to_directory(
         raise DestinationError(dest_dir, exc.strerror) from exc
     final = unique_path(dest_dir, name)
     temp = os.path.join(dest_dir, f".{os.path.basename(final)}.partial")
+    # Both names: until the catalog records the archive, even the renamed file belongs to an unfinished
+    # job, and recovery or failure handling deletes it rather than leave an uncatalogued archive behind.
     register_partial(temp)
+    register_partial(final)
     digest = hashlib.sha256()
     try:
         with open(source, "rb") as src:

@@ -191,3 +191,69 @@ def test_run_remark_is_audited(app, tmp_path):
     job = run_one(app, project, remark="before migration")
     assert job.remark == "before migration"
     assert log_lines(job.id)[0] == "queued (manual): before migration"
+
+
+def test_source_and_destination_paths_that_are_not_utf8(app, tmp_path):
+    src = os.fsencode(tmp_path) + b"/src-\xff"
+    os.mkdir(src)
+    with open(src + b"/f-\xfe.txt", "wb") as fh:
+        fh.write(b"bytes")
+    dest = os.fsdecode(os.fsencode(tmp_path) + b"/dest-\xfd")
+    job = run_one(app, create_project("bytes", [os.fsdecode(src)], dest))
+    assert job.status == "succeeded", job.error_message
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    assert archive.path.startswith(dest + "/")
+    assert any("dest-\\xfd/" in m for m in log_lines(job.id))  # shown escaped, stored exactly
+    out = tmp_path / "out"
+    extract_with_gnu_tar(archive.path, out)
+    with open(os.fsencode(out) + src + b"/f-\xfe.txt", "rb") as fh:
+        assert fh.read() == b"bytes"
+
+
+def test_a_failure_after_the_copy_leaves_no_archive_in_the_destination(app, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    from stagebackup.jobs import runner
+
+    class CatalogDown(Exception):
+        pass
+
+    def broken_record(*args, **kwargs):
+        raise CatalogDown("catalog unavailable")
+
+    real_context = runner.BackupContext
+
+    def context_with_broken_catalog(**kwargs):
+        kwargs["record_archive"] = broken_record
+        return real_context(**kwargs)
+
+    monkeypatch.setattr(runner, "BackupContext", context_with_broken_catalog)
+    job = run_one(app, create_project("late", [src], tmp_path / "dest"))
+    assert job.status == "failed" and "catalog unavailable" in job.error_message
+    assert {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}["finalize"] == "failed"
+    assert os.listdir(tmp_path / "dest") == []
+
+
+def test_the_worker_survives_a_bug_while_ending_a_job(app, tmp_path, monkeypatch):
+    from stagebackup.jobs import runner
+
+    def broken_end(*args, **kwargs):
+        raise RuntimeError("bug in the reporting path")
+
+    monkeypatch.setattr(runner, "_end", broken_end)
+    src = tmp_path / "src"
+    src.mkdir()
+    first = create_project("first", [src], tmp_path / "dest")
+    src.rmdir()  # the job fails, and ending it hits the bug
+    other_src = tmp_path / "other"
+    other_src.mkdir()
+    second = create_project("second", [other_src], tmp_path / "dest")
+    failing = queue.enqueue(first).id
+    fine = queue.enqueue(second).id
+    assert Worker(app, burst=True).run() == 0  # the worker lives on
+    db.session.expire_all()
+    job = db.session.get(Job, failing)
+    assert job.status == "failed" and job.error_class == "InternalError"
+    assert "bug in the reporting path" in job.error_message
+    assert db.session.get(Job, fine).status == "succeeded"

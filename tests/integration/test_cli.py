@@ -61,6 +61,7 @@ def test_bad_project_input_is_a_one_line_error(runner, tree, args, message):
 def test_bad_names_are_refused(runner, tmp_path, tree):
     assert add(runner, tmp_path, tree, "   ").exit_code != 0
     assert "control characters" in add(runner, tmp_path, tree, "a\x07b").output
+    assert "not valid UTF-8" in add(runner, tmp_path, tree, "bad\udcffname").output
     assert add(runner, tmp_path, tree, "dup").exit_code == 0
     result = add(runner, tmp_path, tree, "dup")
     assert result.exit_code == 1 and "already exists" in result.output
@@ -95,8 +96,12 @@ def test_jobs_run_list_show_cancel(runner, app, tmp_path, tree):
 
 def test_unknown_things_are_clear_errors(runner):
     assert "unknown project: nope" in invoke(runner, "jobs", "run", "nope").output
+    assert "unknown project: \\xff" in invoke(runner, "jobs", "run", "\udcff").output
     assert "unknown job: 999" in invoke(runner, "jobs", "show", "999").output
-    assert invoke(runner, "jobs", "show", "abc").exit_code == 2
+    for bad_id in ("abc", "0", "99999999999999999999999"):
+        result = invoke(runner, "jobs", "show", bad_id)
+        assert result.exit_code == 2 and "Invalid value" in result.output
+    assert invoke(runner, "jobs", "list", "--status", "bogus").exit_code == 2
     assert "unknown project: nope" in invoke(runner, "projects", "remove", "nope").output
 
 
@@ -105,3 +110,11 @@ def test_project_with_an_active_job_cannot_be_removed(runner, tmp_path, tree):
     invoke(runner, "jobs", "run", "设计稿")
     result = invoke(runner, "projects", "remove", "设计稿")
     assert result.exit_code == 1 and "cancel it first" in result.output
+
+
+def test_an_overlong_remark_is_refused(runner, tmp_path, tree):
+    add(runner, tmp_path, tree)
+    result = invoke(runner, "jobs", "run", "设计稿", "--remark", "x" * 2001)
+    assert result.exit_code == 1 and "remark is longer than 2000" in result.output
+    assert "not valid UTF-8" in invoke(runner, "jobs", "run", "设计稿", "--remark", "\udcfe").output
+    assert json.loads(invoke(runner, "jobs", "list", "--json").output) == []

@@ -8,6 +8,7 @@ and periodically.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import socket
 import threading
 import time
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from ..extensions import db
 from . import queue
@@ -93,8 +94,15 @@ class Worker:
             log.warning("job %s was left running by a dead worker: marked interrupted", job_id)
 
     # -- loop ------------------------------------------------------------------------------------
+    def _context(self):
+        """This app's context: the caller's if it is already inside one (the CLI, tests), so the
+        worker shares its session instead of waiting on a transaction the caller still holds."""
+        if has_app_context() and current_app._get_current_object() is self.app:
+            return contextlib.nullcontext()
+        return self.app.app_context()
+
     def run(self) -> int:
-        with self.app.app_context():
+        with self._context():
             self.worker_id = queue.register_worker(self.host, os.getpid(), self.drive)
             log.info("worker %s started (drive=%s, burst=%s)", self.worker_id, self.drive, self.burst)
             self._install_signals()
@@ -132,7 +140,7 @@ class Worker:
                     queue.stop_worker(self.worker_id)
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     log.exception("could not record the worker's stop")
-                db.session.remove()
+                db.session.rollback()  # end any transaction; a pushed context removes its session
 
     def _run_guarded(self, job_id: int) -> str:
         """run_job ends every job itself; this is the net for a bug in that reporting path, so that

@@ -257,3 +257,17 @@ def test_the_worker_survives_a_bug_while_ending_a_job(app, tmp_path, monkeypatch
     assert job.status == "failed" and job.error_class == "InternalError"
     assert "bug in the reporting path" in job.error_message
     assert db.session.get(Job, fine).status == "succeeded"
+
+
+def test_several_sources_including_a_single_file_go_into_one_archive(app, tmp_path):
+    projects_dir = tmp_path / "srv" / "projects"
+    (projects_dir / "客户A").mkdir(parents=True)
+    (projects_dir / "客户A" / "logo_v3.ai").write_bytes(b"\x00ai" * 1000)
+    fonts_file = tmp_path / "srv" / "fonts.ttf"
+    fonts_file.write_bytes(b"font")
+    job = run_one(app, create_project("设计稿", [projects_dir, fonts_file], tmp_path / "dest"))
+    assert job.status == "succeeded"
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    extract_with_gnu_tar(archive.path, tmp_path / "out")
+    assert_same_tree(projects_dir, restored(tmp_path / "out", projects_dir))
+    assert restored(tmp_path / "out", fonts_file).read_bytes() == b"font"

@@ -1,0 +1,84 @@
+"""The process set `make run` starts (Procfile under honcho), and the worker's cold shutdown."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from stagebackup.extensions import db
+from stagebackup.jobs import queue
+from stagebackup.models import Job, Worker
+from tests.conftest import REPO, flask_cmd, flask_env
+from tests.integration.test_worker_processes import slow_project, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_procfile_starts_web_and_worker_and_ctrl_c_stops_both(app):
+    port = free_port()
+    honcho = Path(sys.executable).with_name("honcho")
+    proc = subprocess.Popen(
+        [str(honcho), "start", "-f", "Procfile", "--port", str(port)], cwd=REPO, env=flask_env(app),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        def page():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/backup", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for(page, timeout=60, interval=0.3)
+        wait_for(lambda: db.session.query(Worker).filter(Worker.stopped_at.is_(None)).count() == 1, timeout=30)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        output, _ = proc.communicate(timeout=30)
+    assert "web.1 stopped" in output and "worker.1 stopped (rc=0)" in output, output[-2000:]
+    assert db.session.query(Worker).one().stopped_at is not None
+
+
+def test_a_second_signal_stops_the_worker_at_once_and_the_job_ends_interrupted(app, tmp_path):
+    # The first signal cannot stop a job stuck inside one read (a hung NAS, say): the worker only stops
+    # at checkpoints. A sitecustomize in the worker's process makes every read hang for a minute.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import time\n"
+        "from stagebackup.pipeline import archive\n"
+        "real = archive._ExactReader.read\n"
+        "def hanging_read(self, n=-1):\n"
+        "    data = real(self, n)\n"
+        "    if self.path.endswith(b'disk.img'):\n"
+        "        time.sleep(60)\n"
+        "    return data\n"
+        "archive._ExactReader.read = hanging_read\n"
+    )
+    job_id = queue.enqueue(slow_project(tmp_path)).id
+    db.session.commit()
+    env = flask_env(app)
+    env["PYTHONPATH"] = f"{hook}{os.pathsep}{REPO}"
+    worker = subprocess.Popen(flask_cmd("worker", "run"), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    staging = Path(app.config["CACHE_DIR"], f"job-{job_id}")
+    staged = wait_for(lambda: next(staging.glob("*.tar.gz"), None), timeout=60)  # compressing, stuck
+    time.sleep(0.5)
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert worker.poll() is None  # warm shutdown waits for the stuck read
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=20)
+    assert worker.returncode == 1, output
+    assert "second signal: exiting now" in output
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert job.status == "interrupted" and job.error_message == "the worker was stopped"
+    assert not staged.exists()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from datetime import datetime
 
 from flask import current_app
 
-from ..dbtypes import utcnow
 from ..errors import JobInterrupted, StageBackupError
 from ..extensions import db
 from ..models import FAILED, SUCCEEDED, WARNING, Archive, Job, Project
@@ -50,7 +50,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         queue.finish(job_id, FAILED, error_class="ProjectNotFound", message="the project was removed")
         return FAILED
     settings = _settings(project)
-    attempts, max_attempts, started = job.attempts, job.max_attempts, job.started_at or utcnow()
+    attempts, max_attempts = job.attempts, job.max_attempts
     db.session.commit()  # never hold a transaction while working
 
     def record_archive(result: ArchiveResult, fmt: str, final_path: str) -> None:
@@ -64,7 +64,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         job_id=job_id, project=settings, reporter=reporter, cache_dir=config["CACHE_DIR"],
         skip_dirs=[config["DATA_DIR"], config["CACHE_DIR"]], threads=config["COMPRESS_THREADS"],
         register_partial=lambda path: queue.register_partial_output(job_id, path),
-        record_archive=record_archive, started=started,
+        record_archive=record_archive, started=datetime.now(),  # local time: names are read by people
     )
     try:
         run_archive_backup(ctx)

@@ -42,7 +42,7 @@ class BackupContext:
     threads: int
     register_partial: Callable[[str], None]
     record_archive: Callable[[ArchiveResult, str, str], None]  # result, format, final path
-    started: datetime
+    started: datetime  # server local time, for archive names
 
 
 def archive_name(project_name: str, job_id: int, started: datetime, seq: int, fmt: str) -> str:
@@ -64,9 +64,9 @@ def run_archive_backup(ctx: BackupContext) -> None:
         reporter.stage_started("scan")
         manifest = os.path.join(workdir, "manifest")
         rules = Rules(project.includes, project.excludes)
+        entries = _checkpointed(walk(project.sources, rules, reporter, ctx.skip_dirs), reporter)
         with open(manifest, "wb") as out:
-            count, total = write_manifest(_checkpointed(walk(project.sources, rules, reporter, ctx.skip_dirs),
-                                                        reporter), out)
+            count, total = write_manifest(entries, out)
         reporter.set_totals(bytes_total=total, files_total=count)
         reporter.log("INFO", f"scan finished: {count} entries, {human_bytes(total)}")
         reporter.stage_finished("scan")

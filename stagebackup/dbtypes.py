@@ -10,6 +10,8 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, Text, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
+from .paths import as_text
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for big tables.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -35,19 +37,6 @@ class JSONText(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else json.loads(value)
-
-
-def as_text(value: str) -> str:
-    """Text any database accepts: undecodable bytes (lone surrogates) become visible ``\\xNN`` escapes."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        pass
-    try:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class MessageText(TypeDecorator):

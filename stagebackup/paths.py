@@ -10,8 +10,19 @@ import os
 
 
 def display(path: str | bytes) -> str:
-    raw = path if isinstance(path, bytes) else os.fsencode(path)
-    return raw.decode("utf-8", "backslashreplace")
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "backslashreplace")
+    return as_text(path)
+
+
+def as_text(value: str) -> str:
+    """Text any database accepts: undecodable bytes (lone surrogates) become visible ``\\xNN`` escapes."""
+    if is_text(value):
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def is_within(path: str, root: str) -> bool:

@@ -27,7 +27,9 @@ from ..models import (
     INTERRUPTED,
     QUEUED,
     RUNNING,
+    SUCCEEDED,
     WAITING_MEDIA,
+    WARNING,
     Job,
     JobLog,
     JobStage,
@@ -147,16 +149,21 @@ def remove_partial_outputs(job: Job) -> list[str]:
 
 
 def finish(job_id: int, status: str, *, error_class: str | None = None, message: str | None = None) -> None:
-    """End a job. Its open stages stay as they are: stage_state shows them failed for bad endings."""
+    """End a job. On success its outputs are results; on any other ending they are deleted here.
+
+    Open stages stay as they are: stage_state shows them failed for bad endings.
+    """
     assert status in FINAL_STATUSES, status
     job = db.session.get(Job, job_id)
+    if status in (SUCCEEDED, WARNING):
+        job.partial_outputs = []
+    else:
+        remove_partial_outputs(job)
     job.status = status
     job.finished_at = utcnow()
     job.error_class = error_class
     job.error_message = message
     job.current_file = None
-    if status != INTERRUPTED and status != CANCELLED:
-        job.partial_outputs = []
     db.session.commit()
 
 

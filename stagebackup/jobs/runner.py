@@ -72,7 +72,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         db.session.rollback()
         reporter.log("ERROR" if stop.status != "cancelled" else "INFO", stop.message)
         reporter.fail_open_stages(stop.message)
-        _end(job_id, stop.status, type(stop).__name__, stop.message)
+        queue.finish(job_id, stop.status, error_class=type(stop).__name__, message=stop.message)
         return stop.status
     except Exception as exc:  # noqa: BLE001 - every failure must end the job visibly
         db.session.rollback()
@@ -84,7 +84,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         delay = retry_delay_s(exc, attempts, max_attempts)
         if delay is not None and queue.requeue_for_retry(db.session.get(Job, job_id), delay, message):
             return "queued"
-        _end(job_id, FAILED, error_class, message)
+        queue.finish(job_id, FAILED, error_class=error_class, message=message)
         return FAILED
 
     status = WARNING if reporter.error_count else SUCCEEDED
@@ -96,8 +96,3 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
     queue.finish(job_id, status, error_class=None, message=message)
     return status
 
-
-def _end(job_id: int, status: str, error_class: str, message: str) -> None:
-    job = db.session.get(Job, job_id)
-    queue.remove_partial_outputs(job)
-    queue.finish(job_id, status, error_class=error_class, message=message)

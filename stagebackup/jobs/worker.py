@@ -151,8 +151,6 @@ class Worker:
             log.exception("job %s: unexpected error while ending the job", job_id)
             db.session.rollback()
             message = f"internal error: {type(exc).__name__}: {exc}"
-            job = db.session.get(queue.Job, job_id)
-            queue.remove_partial_outputs(job)
             queue.append_log(job_id, "ERROR", message)
             queue.finish(job_id, "failed", error_class="InternalError", message=message)
             return "failed"
@@ -161,8 +159,6 @@ class Worker:
         """Cold shutdown mid-job: end it as interrupted now rather than waiting for recovery."""
         try:
             db.session.rollback()
-            job = db.session.get(queue.Job, job_id)
-            queue.remove_partial_outputs(job)
             queue.append_log(job_id, "ERROR", "interrupted: the worker was stopped")
             queue.finish(job_id, "interrupted", error_class="WorkerStopping", message="the worker was stopped")
         except Exception:  # noqa: BLE001 - recovery at the next start will finish the job

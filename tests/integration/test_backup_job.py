@@ -236,12 +236,16 @@ def test_a_failure_after_the_copy_leaves_no_archive_in_the_destination(app, tmp_
 
 
 def test_the_worker_survives_a_bug_while_ending_a_job(app, tmp_path, monkeypatch):
-    from stagebackup.jobs import runner
+    real_finish = queue.finish
+    calls = []
 
-    def broken_end(*args, **kwargs):
-        raise RuntimeError("bug in the reporting path")
+    def finish_with_a_bug_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("bug in the reporting path")
+        return real_finish(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_end", broken_end)
+    monkeypatch.setattr(queue, "finish", finish_with_a_bug_once)
     src = tmp_path / "src"
     src.mkdir()
     first = create_project("first", [src], tmp_path / "dest")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .config import ensure_data_dir, load_config, load_or_create_secret
 from .dbtypes import READ_ONLY_OPTION, configure_engine
@@ -30,13 +32,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.update(config)
-    ensure_data_dir(app.config)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = load_or_create_secret(Path(app.config["DATA_DIR"]) / "secret_key")
+    try:
+        ensure_data_dir(app.config)
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = load_or_create_secret(Path(app.config["DATA_DIR"]) / "secret_key")
+    except OSError as exc:
+        raise SystemExit(f"cannot use data directory {app.config['DATA_DIR']}: {exc.strerror}") from exc
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
-    db.init_app(app)
+    try:
+        db.init_app(app)
+    except ArgumentError as exc:  # unparsable URL or unknown database kind
+        raise SystemExit(f"invalid STAGEBACKUP_DATABASE_URL: {exc}") from exc
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     with app.app_context():
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
@@ -52,5 +60,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["SCHEMA_AUTO_UPGRADE"]:
         from .schema import upgrade_to_head
 
-        upgrade_to_head(app)
+        try:
+            upgrade_to_head(app)
+        except OperationalError as exc:
+            where = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise SystemExit(f"cannot open the database {where}: {reason}") from exc
     return app

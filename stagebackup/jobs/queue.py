@@ -153,18 +153,24 @@ def finish(job_id: int, status: str, *, error_class: str | None = None, message:
 
     Open stages stay as they are: stage_state shows them failed for bad endings.
     """
+    _close(db.session.get(Job, job_id), status, error_class, message, utcnow())
+    db.session.commit()
+
+
+def _close(job: Job, status: str, error_class: str | None, message: str | None, now: datetime) -> list[str]:
+    """Set a job's final state (no commit); returns the partial outputs it deleted."""
     assert status in FINAL_STATUSES, status
-    job = db.session.get(Job, job_id)
+    removed: list[str] = []
     if status in (SUCCEEDED, WARNING):
         job.partial_outputs = []
     else:
-        remove_partial_outputs(job)
+        removed = remove_partial_outputs(job)
     job.status = status
-    job.finished_at = utcnow()
+    job.finished_at = now
     job.error_class = error_class
     job.error_message = message
     job.current_file = None
-    db.session.commit()
+    return removed
 
 
 def requeue_for_retry(job: Job, delay_s: float, reason: str) -> bool:
@@ -238,6 +244,9 @@ def recover_stale(
         select(Job, Worker)
         .join(Worker, Worker.id == Job.worker_id, isouter=True)
         .where(Job.status.in_((RUNNING, WAITING_MEDIA)))
+        # Several workers recover at once on PostgreSQL: each stale job is taken by one of them.
+        .with_for_update(skip_locked=True, of=Job)
+        .execution_options(populate_existing=True)
     ).all()
     recovered = []
     for job, worker in rows:
@@ -248,12 +257,7 @@ def recover_stale(
             reason = f"worker {job.worker_id} silent for {silent_min:.0f} min"
         else:
             continue
-        removed = remove_partial_outputs(job)
-        job.status = INTERRUPTED
-        job.finished_at = now
-        job.error_class = "WorkerLost"
-        job.error_message = reason
-        job.current_file = None
+        removed = _close(job, INTERRUPTED, "WorkerLost", reason, now)
         append_log(job.id, "ERROR", f"interrupted: {reason}; removed {len(removed)} partial output(s)")
         if worker is not None and worker.stopped_at is None:
             worker.stopped_at = now

@@ -104,3 +104,27 @@ def test_retry_requeues_with_a_delay_and_clears_stages(any_db_app):
     assert "retrying in 30 s" in job.error_message
     assert queue.claim(worker) is None  # not before its time
     assert queue.claim(worker, now=utcnow() + timedelta(seconds=31)) == job.id
+
+
+@pytest.mark.postgres
+def test_a_job_another_worker_is_recovering_is_skipped(tmp_path, pg_database_url):
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import make_app
+
+    app = make_app(tmp_path, pg_database_url)
+    with app.app_context():
+        job = queue.enqueue(add_project())
+        dead = queue.register_worker("this-host", 111, None)
+        assert queue.claim(dead) == job.id
+        other = create_engine(pg_database_url)
+        with other.connect() as conn:  # another worker is in the middle of recovering this job
+            conn.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job.id})
+            assert queue.recover_stale(host="this-host", stale_after_s=120, pid_alive=lambda pid: False) == []
+            conn.rollback()
+        assert queue.recover_stale(host="this-host", stale_after_s=120, pid_alive=lambda pid: False) == [job.id]
+        logs = db.session.query(JobLog).filter_by(job_id=job.id, tag="ERROR").count()
+        assert logs == 1
+        other.dispose()
+        db.session.remove()
+        db.engine.dispose()

@@ -130,6 +130,12 @@ def register_partial_output(job_id: int, path: str) -> None:
     db.session.commit()
 
 
+def release_output(job_id: int, path: str) -> None:
+    """The path is a catalogued result now: no later failure may delete it (commit with the catalog row)."""
+    job = db.session.get(Job, job_id)
+    job.partial_outputs = [p for p in job.partial_outputs if p != path]
+
+
 def remove_partial_outputs(job: Job) -> list[str]:
     """Delete what the attempt left half-written; returns the paths that existed."""
     removed = []

@@ -58,6 +58,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
             job_id=job_id, seq=1, format=fmt, encrypted=False, location_kind="directory",
             path=final_path, size=result.size, sha256=result.sha256, member_count=result.member_count,
         ))
+        queue.release_output(job_id, final_path)  # same transaction: catalog and disk always agree
         db.session.commit()
 
     ctx = BackupContext(

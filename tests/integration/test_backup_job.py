@@ -275,3 +275,23 @@ def test_several_sources_including_a_single_file_go_into_one_archive(app, tmp_pa
     extract_with_gnu_tar(archive.path, tmp_path / "out")
     assert_same_tree(projects_dir, restored(tmp_path / "out", projects_dir))
     assert restored(tmp_path / "out", fonts_file).read_bytes() == b"font"
+
+
+def test_a_catalogued_archive_survives_a_failure_that_comes_after_it(app, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    real_finish = queue.finish
+    calls = []
+
+    def success_cannot_be_recorded_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "finish", success_cannot_be_recorded_once)
+    job = run_one(app, create_project("kept", [src], tmp_path / "dest"))
+    assert job.status == "failed" and "database went away" in job.error_message
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    assert os.path.exists(archive.path)  # the catalog never points at a deleted file

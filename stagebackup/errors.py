@@ -49,10 +49,6 @@ class CacheFull(StageBackupError):
     """cache directory {path} is out of space: needs {needed}, {available} available"""
 
 
-class SourceReadError(StageBackupError):
-    """{0}"""
-
-
 class JobInterrupted(BaseException):
     """Raised inside a job to stop it at the next safe point; not an error of the job itself."""
 

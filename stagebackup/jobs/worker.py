@@ -149,17 +149,20 @@ class Worker:
             return run_job(job_id, self.stop_event)
         except Exception as exc:  # noqa: BLE001
             log.exception("job %s: unexpected error while ending the job", job_id)
-            db.session.rollback()
-            message = f"internal error: {type(exc).__name__}: {exc}"
-            queue.append_log(job_id, "ERROR", message)
-            queue.finish(job_id, "failed", error_class="InternalError", message=message)
+            _end_from_outside(job_id, "failed", "InternalError", f"internal error: {type(exc).__name__}: {exc}")
             return "failed"
 
     def _abandon(self, job_id: int) -> None:
         """Cold shutdown mid-job: end it as interrupted now rather than waiting for recovery."""
-        try:
-            db.session.rollback()
-            queue.append_log(job_id, "ERROR", "interrupted: the worker was stopped")
-            queue.finish(job_id, "interrupted", error_class="WorkerStopping", message="the worker was stopped")
-        except Exception:  # noqa: BLE001 - recovery at the next start will finish the job
-            log.exception("could not mark job %s interrupted", job_id)
+        _end_from_outside(job_id, "interrupted", "WorkerStopping", "the worker was stopped")
+
+
+def _end_from_outside(job_id: int, status: str, error_class: str, message: str) -> None:
+    """End a job the runner could not end. Best effort: if even this fails, recovery at the next
+    worker start ends it (the job is still ``running`` with a dead worker)."""
+    try:
+        db.session.rollback()
+        queue.append_log(job_id, "ERROR", f"{status}: {message}")
+        queue.finish(job_id, status, error_class=error_class, message=message)
+    except Exception:  # noqa: BLE001
+        log.exception("could not mark job %s %s", job_id, status)

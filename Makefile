@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 export STAGEBACKUP_DATA_DIR ?= $(CURDIR)/data
 export FLASK_APP := stagebackup
 
-# Debian packages the test suite uses for real: PostgreSQL for the queue tests, GNU tar/gzip to check
-# our archives.
-DEBIAN_TEST_PACKAGES := postgresql tar gzip
+# Debian packages the test suite uses for real: PostgreSQL for the queue tests; GNU tar/gzip, 7-Zip and
+# openssl to check our archives without StageBackup; rsync/pigz for the benchmarks' baselines; Chromium for
+# the page tests (driven by Playwright, which then downloads no browser of its own).
+DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium
 
 .PHONY: run install install-test test lint clean
 

@@ -10,7 +10,8 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .config import ensure_data_dir, load_config, load_or_create_secret
 from .dbtypes import READ_ONLY_OPTION, configure_engine
-from .extensions import db, migrate
+from .extensions import babel, csrf, db, migrate
+from .keys import ensure_master_key
 
 # templates/, static/ and migrations/ live at the top of the checkout (the design's layout).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,14 @@ def _read_only_for_safe_methods() -> None:
 
     if request.method in ("GET", "HEAD") and request.endpoint != "static" and not db.session().in_transaction():
         db.session.connection(execution_options={READ_ONLY_OPTION: True})
+
+
+def select_locale() -> str:
+    """The browser's choice (cookie ``lang``, set by the language switch), else Chinese as in the seeds."""
+    from flask import current_app, request
+
+    choice = request.cookies.get("lang", "")
+    return choice if choice in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -36,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ensure_data_dir(app.config)
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = load_or_create_secret(Path(app.config["DATA_DIR"]) / "secret_key")
+        ensure_master_key(Path(app.config["DATA_DIR"]))
     except OSError as exc:
         raise SystemExit(f"cannot use data directory {app.config['DATA_DIR']}: {exc.strerror}") from exc
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -46,6 +56,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     except ArgumentError as exc:  # unparsable URL or unknown database kind
         raise SystemExit(f"invalid STAGEBACKUP_DATABASE_URL: {exc}") from exc
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)  # every form and every htmx POST carries the token
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations"))
+    babel.init_app(app, locale_selector=select_locale)
     with app.app_context():
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 

@@ -29,6 +29,24 @@ DEFAULTS: dict[str, object] = {
     "JOB_MAX_ATTEMPTS": 3,
     "COMPRESS_THREADS": 0,  # 0 = all cores
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
+    # Pipeline (issue: formats, encryption, sync, groups).
+    "ARCHIVE_GROUP_MAX_BYTES": 4 * 1024**3,  # input bytes per archive; 0 = one archive per backup
+    # Seed 001: stream the archive straight to the destination instead of staging it in the cache.
+    "COMPRESS_DIRECTLY_TO_TAPE": False,
+    "KDF_ITERATIONS": 600_000,  # PBKDF2-HMAC-SHA256 rounds for encrypted tar.gz
+    # A mirror (sync overwrite) refuses to delete more than this share of the destination's files,
+    # unless the project allows mass deletion.
+    "SYNC_MAX_DELETE_RATIO": 0.5,
+    # Tape: drive name -> device path ("/dev/nst0", "/dev/tape/by-id/...") or "virtual".
+    "DRIVES": {"vtape0": "virtual"},
+    "TAPE_BLOCK_SIZE": 256 * 1024,
+    "VTAPE_DIR": "",  # empty means DATA_DIR/vtape
+    "VTAPE_CAPACITY_BYTES": 2 * 1024**3,  # a blank virtual cartridge
+    "VTAPE_EARLY_WARNING_BYTES": 16 * 1024**2,
+    "TAPE_RATE_BYTES_S": 300 * 1024**2,  # for the tape plan's time estimate (LTO-8 native)
+    # Restore targets must lie inside one of these (empty means DATA_DIR/restore).
+    "RESTORE_ROOTS": [],
+    "LANGUAGES": ["zh_CN", "en"],
 }
 
 
@@ -45,6 +63,14 @@ def _coerce(raw: str, default: object) -> object:
         return int(raw)
     if isinstance(default, float):
         return float(raw)
+    if isinstance(default, list) and not raw.lstrip().startswith("["):
+        return [part for part in raw.split(os.pathsep) if part]  # PATH-style list
+    if isinstance(default, dict) and not raw.lstrip().startswith("{"):
+        # "lto=/dev/tape/by-id/...-nst,vtape0=virtual"
+        pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError(f"expected NAME=VALUE pairs or a JSON object, got {raw!r}")
+        return {name.strip(): value.strip() for name, value in pairs}
     if isinstance(default, (dict, list)):
         return json.loads(raw)
     return raw
@@ -65,6 +91,11 @@ def load_config(overrides: dict | None = None) -> dict[str, object]:
     data_dir = Path(str(config["DATA_DIR"])).expanduser().resolve()
     config["DATA_DIR"] = str(data_dir)
     config["CACHE_DIR"] = str(Path(str(config["CACHE_DIR"] or data_dir / "cache")).resolve())
+    config["VTAPE_DIR"] = str(Path(str(config["VTAPE_DIR"] or data_dir / "vtape")).resolve())
+    roots = config["RESTORE_ROOTS"] or [str(data_dir / "restore")]
+    if isinstance(roots, str):
+        roots = [r for r in roots.split(os.pathsep) if r]
+    config["RESTORE_ROOTS"] = [str(Path(r).expanduser().resolve()) for r in roots]
     url = str(config["DATABASE_URL"] or f"sqlite:///{data_dir / 'backup_system.db'}")
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url
@@ -72,7 +103,7 @@ def load_config(overrides: dict | None = None) -> dict[str, object]:
 
 
 def ensure_data_dir(config: dict[str, object]) -> None:
-    for key in ("DATA_DIR", "CACHE_DIR"):
+    for key in ("DATA_DIR", "CACHE_DIR", "VTAPE_DIR"):
         os.makedirs(str(config[key]), exist_ok=True)
 
 

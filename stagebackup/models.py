@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .dbtypes import BigIntPK, FSPath, JSONText, MessageText, utcnow
@@ -33,8 +45,29 @@ class Project(db.Model):
     compression_level: Mapped[int] = mapped_column(Integer, default=6)
     dest_kind: Mapped[str] = mapped_column(String(16), default="directory")  # directory | tape
     dest_path: Mapped[str | None] = mapped_column(FSPath, nullable=True)
+    # Encryption: the password lives in ``secrets``, encrypted with the master key; never shown back.
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret_id: Mapped[int | None] = mapped_column(ForeignKey("secrets.id"), nullable=True)
+    sync_strategy: Mapped[str] = mapped_column(String(16), default="overwrite")  # overwrite | incremental
+    allow_mass_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+    group_max_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None = server default
+    dest_drive: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    dest_pool: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verify_after_write: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Secret(db.Model):
+    """A password encrypted with the server's master key (Fernet token). Rows are never deleted while an
+    archive refers to them: old archives keep the password they were written with."""
+
+    __tablename__ = "secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(16))  # fingerprint of the key that encrypted it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Worker(db.Model):
@@ -80,15 +113,21 @@ class Job(db.Model):
     error_message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
     # Paths this attempt may leave half-written; recovery deletes them.
     partial_outputs: Mapped[list] = mapped_column(JSONText, default=list)
+    # Restore/verify: the backup job they read from, and their options (target, paths, conflict...).
+    source_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    params: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+    # Tape plan recorded when the scan ends: bytes to write, tapes needed, hours at the drive's rate.
+    plan: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
-        # Partial unique indexes are the locks: one queued job per project, one running job per drive.
+        # Partial unique indexes are the locks: one queued backup per project, one running job per drive.
         Index(
             "uq_jobs_one_queued_per_project", "project_id", unique=True,
-            sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued' AND kind = 'backup'"),
+            postgresql_where=text("status = 'queued' AND kind = 'backup'"),
         ),
         Index(
             "uq_jobs_one_running_per_drive", "drive", unique=True,
@@ -154,4 +193,83 @@ class Archive(db.Model):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     sha256: Mapped[str] = mapped_column(String(64))
     member_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # file bytes before compression
+    name: Mapped[str | None] = mapped_column(MessageText, nullable=True)  # file name, e.g. for tape files
+    secret_id: Mapped[int | None] = mapped_column(ForeignKey("secrets.id"), nullable=True)
+    kdf_iterations: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchiveMember(db.Model):
+    """The catalog restore browses without reading archives: one row per member, written in batches."""
+
+    __tablename__ = "archive_members"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    archive_id: Mapped[int] = mapped_column(ForeignKey("archives.id"), index=True)
+    # Path relative to the archive root, split so a folder listing is one indexed range scan.
+    parent: Mapped[str] = mapped_column(FSPath)  # b"" at the root
+    name: Mapped[str] = mapped_column(FSPath)
+    kind: Mapped[str] = mapped_column(String(8))  # file | dir | symlink | hardlink
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    mtime: Mapped[float] = mapped_column(Float, default=0.0)
+    mode: Mapped[int] = mapped_column(Integer, default=0)
+    link_target: Mapped[str | None] = mapped_column(FSPath, nullable=True)
+
+    __table_args__ = (Index("ix_archive_members_job_parent_name", "job_id", "parent", "name"),)
+
+
+class Tape(db.Model):
+    """Media inventory."""
+
+    __tablename__ = "tapes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), unique=True)
+    pool: Mapped[str] = mapped_column(String(64), default="default")
+    uuid: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16), default="labelled")  # labelled | full | error | retired
+    capacity_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    write_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TapeFile(db.Model):
+    """One file on a tape: the label (file 0), an archive or a piece of one, or a session index."""
+
+    __tablename__ = "tape_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tape_id: Mapped[int] = mapped_column(ForeignKey("tapes.id"))
+    file_number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))  # label | archive | index
+    archive_id: Mapped[int | None] = mapped_column(ForeignKey("archives.id"), nullable=True, index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True, index=True)
+    piece: Mapped[int] = mapped_column(Integer, default=1)  # an archive spanning tapes has pieces 1..n
+    block_size: Mapped[int] = mapped_column(Integer, default=0)
+    blocks: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    written_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    void: Mapped[bool] = mapped_column(Boolean, default=False)  # a partial file left by an interrupted job
+
+    __table_args__ = (UniqueConstraint("tape_id", "file_number"),)
+
+
+class Drive(db.Model):
+    """What the worker last saw of each configured drive; the web page reads this, never the device."""
+
+    __tablename__ = "drives"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    device: Mapped[str] = mapped_column(String(255))
+    loaded_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    write_protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    busy_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

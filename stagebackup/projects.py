@@ -6,9 +6,11 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
-from . import audit
+from . import audit, keys
 from .errors import ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
@@ -16,20 +18,34 @@ from .models import Job, Project
 from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
 
-FORMATS = ("tgz",)
-LEVEL_RANGE = {"tgz": (0, 9)}
+MODES = ("archive", "sync")
+FORMATS = ("tgz", "7z")
+STRATEGIES = ("overwrite", "incremental")
+LEVEL_RANGE = {"tgz": (0, 9), "7z": (0, 9)}
 NAME_MAX = 200
+GROUP_MIN_BYTES = 1024 * 1024
 
 
 @dataclass
 class ProjectSpec:
+    """What an operator asks for. ``password`` None keeps a stored one on update; it is never read back."""
+
     name: str
     sources: list[str]
-    dest_dir: str
+    dest_dir: str | None = None
     includes: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     archive_format: str = "tgz"
     level: int = 6
+    mode: str = "archive"
+    password: str | None = None
+    encrypted: bool | None = None  # None: encrypted exactly when a password is given
+    sync_strategy: str = "overwrite"
+    allow_mass_delete: bool = False
+    group_max_bytes: int | None = None
+    dest_drive: str | None = None
+    dest_pool: str | None = None
+    verify_after_write: bool = True
 
 
 def _check_name(name: str) -> str:
@@ -85,18 +101,76 @@ def _check_dest_dir(dest: str, sources: list[str]) -> str:
     return path
 
 
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValidationError(f"unknown {what} {value!r} (one of: {', '.join(choices)})")
+    return value
+
+
+def _check_destination(spec: ProjectSpec, sources: list[str]) -> tuple[str | None, str | None]:
+    """(dest_dir, dest_drive): exactly one of them."""
+    if spec.dest_drive and spec.dest_dir:
+        raise ValidationError("choose one destination: --dest-dir or --dest-tape, not both")
+    if spec.dest_drive:
+        if spec.mode == "sync":
+            raise ValidationError("sync mode mirrors files into a directory; it cannot write to tape")
+        drives = current_app.config["DRIVES"]
+        if spec.dest_drive not in drives:
+            known = ", ".join(sorted(drives)) or "none configured"
+            raise ValidationError(f"unknown tape drive {spec.dest_drive!r} (configured drives: {known})")
+        return None, spec.dest_drive
+    return _check_dest_dir(spec.dest_dir or "", sources), None
+
+
 def validate(spec: ProjectSpec) -> ProjectSpec:
     name = _check_name(spec.name)
-    if spec.archive_format not in FORMATS:
-        raise ValidationError(f"unknown archive format {spec.archive_format!r} (one of: {', '.join(FORMATS)})")
+    mode = _check_choice(spec.mode, MODES, "mode")
+    _check_choice(spec.archive_format, FORMATS, "archive format")
+    _check_choice(spec.sync_strategy, STRATEGIES, "sync strategy")
     low, high = LEVEL_RANGE[spec.archive_format]
-    if not low <= spec.level <= high:
+    if not isinstance(spec.level, int) or not low <= spec.level <= high:
         raise ValidationError(f"compression level must be between {low} and {high}")
+    if spec.group_max_bytes is not None and spec.group_max_bytes < GROUP_MIN_BYTES:
+        raise ValidationError(f"the archive group size must be at least {GROUP_MIN_BYTES} bytes")
+    if spec.password is not None and not spec.password:
+        raise ValidationError("the password is empty")
+    if spec.password is not None and "\n" in spec.password:
+        raise ValidationError("the password contains a line break")
+    encrypted = spec.encrypted if spec.encrypted is not None else spec.password is not None
+    if encrypted and mode == "sync":
+        raise ValidationError("sync mode copies files as they are; encryption needs archive mode")
     sources = _check_sources(spec.sources)
-    dest = _check_dest_dir(spec.dest_dir, sources)
+    dest_dir, dest_drive = _check_destination(spec, sources)
+    if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
+        raise ValidationError("the tape pool name must be 1 to 64 characters")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern
-    return ProjectSpec(name, sources, dest, list(spec.includes), list(spec.excludes), spec.archive_format,
-                       spec.level)
+    return ProjectSpec(
+        name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
+        archive_format=spec.archive_format, level=spec.level, mode=mode, password=spec.password,
+        encrypted=encrypted, sync_strategy=spec.sync_strategy, allow_mass_delete=bool(spec.allow_mass_delete),
+        group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
+        dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
+        verify_after_write=bool(spec.verify_after_write),
+    )
+
+
+def _apply(project: Project, spec: ProjectSpec) -> None:
+    """Copy a validated spec onto a row; a new password becomes a new secret (old archives keep theirs)."""
+    if spec.encrypted and spec.password is None and project.secret_id is None:
+        raise ValidationError("encryption needs a password (--password-stdin)")
+    if spec.encrypted and spec.password is not None:
+        project.secret_id = keys.store(spec.password).id
+    if not spec.encrypted:
+        project.secret_id = None
+    project.name, project.sources = spec.name, spec.sources
+    project.includes, project.excludes = spec.includes, spec.excludes
+    project.mode, project.archive_format, project.compression_level = spec.mode, spec.archive_format, spec.level
+    project.encrypted = bool(spec.encrypted)
+    project.sync_strategy, project.allow_mass_delete = spec.sync_strategy, spec.allow_mass_delete
+    project.group_max_bytes = spec.group_max_bytes
+    project.dest_kind = "tape" if spec.dest_drive else "directory"
+    project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
+    project.verify_after_write = spec.verify_after_write
 
 
 def get_by_name(name: str) -> Project:
@@ -112,14 +186,23 @@ def create(spec: ProjectSpec, *, actor: str) -> Project:
     spec = validate(spec)
     if db.session.scalar(select(Project.id).where(Project.name == spec.name)) is not None:
         raise ValidationError(f"a project named {spec.name!r} already exists")
-    project = Project(
-        name=spec.name, sources=spec.sources, includes=spec.includes, excludes=spec.excludes,
-        mode="archive", archive_format=spec.archive_format, compression_level=spec.level,
-        dest_kind="directory", dest_path=spec.dest_dir,
-    )
+    project = Project()
+    _apply(project, spec)
     db.session.add(project)
     db.session.flush()
     audit.record(actor, "project.create", project.name)
+    db.session.commit()
+    return project
+
+
+def update(name: str, spec: ProjectSpec, *, actor: str) -> Project:
+    """Change a project; ``spec.password`` None keeps the stored password."""
+    project = get_by_name(name)
+    spec = validate(spec)
+    if spec.name != project.name and db.session.scalar(select(Project.id).where(Project.name == spec.name)):
+        raise ValidationError(f"a project named {spec.name!r} already exists")
+    _apply(project, spec)
+    audit.record(actor, "project.update", project.name)
     db.session.commit()
     return project
 
@@ -130,7 +213,7 @@ def remove(name: str, *, actor: str) -> None:
     if active is not None:
         raise ValidationError(f"project {name!r} has job #{active.id} {active.status}; cancel it first")
     # History keeps the jobs (they carry the project's name); they just lose the link.
-    db.session.execute(update(Job).where(Job.project_id == project.id).values(project_id=None))
+    db.session.execute(sql_update(Job).where(Job.project_id == project.id).values(project_id=None))
     db.session.delete(project)
     audit.record(actor, "project.remove", name)
     db.session.commit()
@@ -146,6 +229,14 @@ def to_dict(project: Project) -> dict:
         "excludes": project.excludes,
         "format": project.archive_format,
         "level": project.compression_level,
-        "destination": {"kind": project.dest_kind, "path": display(project.dest_path or "")},
+        "encrypted": project.encrypted,  # never the password
+        "strategy": project.sync_strategy,
+        "allow_mass_delete": project.allow_mass_delete,
+        "group_max_bytes": project.group_max_bytes,
+        "destination": (
+            {"kind": "tape", "drive": project.dest_drive, "pool": project.dest_pool,
+             "verify": project.verify_after_write}
+            if project.dest_kind == "tape" else {"kind": "directory", "path": display(project.dest_path or "")}
+        ),
         "created_at": project.created_at.isoformat() + "Z",
     }

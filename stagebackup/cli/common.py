@@ -23,6 +23,17 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, default=str))
 
 
+def read_password() -> str:
+    """The first line of standard input, without its line ending; never echoed or logged."""
+    stream = click.get_text_stream("stdin")
+    raw = getattr(stream, "buffer", None)  # bytes, so a non-UTF-8 password survives
+    line = raw.readline() if raw is not None else stream.readline().encode("utf-8", "surrogateescape")
+    password = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+    if not password:
+        raise click.UsageError("--password-stdin: standard input gave an empty password")
+    return password
+
+
 def operator_errors(func):
     """Turn our errors into ``Error: …`` on stderr and exit code 1, never a traceback."""
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from .. import projects
 from ..extensions import db
 from ..models import Project
-from .common import actor, echo_json, operator_errors
+from .common import actor, echo_json, operator_errors, read_password
 
 projects_group = AppGroup("projects", help="Manage backup projects.")
 
@@ -19,16 +19,35 @@ projects_group = AppGroup("projects", help="Manage backup projects.")
 @click.option("--source", "sources", multiple=True, required=True, help="Directory or file to back up (repeat).")
 @click.option("--include", "includes", multiple=True, help="gitignore-style pattern to include (repeat).")
 @click.option("--exclude", "excludes", multiple=True, help="gitignore-style pattern to exclude (repeat).")
+@click.option("--mode", type=click.Choice(projects.MODES), default="archive", show_default=True,
+              help="archive: compress into archives; sync: mirror the files into --dest-dir.")
 @click.option("--format", "archive_format", type=click.Choice(projects.FORMATS), default="tgz", show_default=True)
-@click.option("--level", type=int, default=6, show_default=True, help="Compression level.")
-@click.option("--dest-dir", required=True, help="Directory the archives are written to.")
+@click.option("--level", type=click.IntRange(0, 9), default=6, show_default=True, help="Compression level.")
+@click.option("--password-stdin", is_flag=True,
+              help="Encrypt archives (AES-256) with a password read from the first line of standard input.")
+@click.option("--strategy", "sync_strategy", type=click.Choice(projects.STRATEGIES), default="overwrite",
+              show_default=True, help="Sync mode: overwrite mirrors (deletes too), incremental only adds.")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Sync mode: allow a mirror to delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the files.")
+@click.option("--group-max-bytes", type=click.IntRange(min=1), default=None,
+              help="Input bytes per archive (default: STAGEBACKUP_ARCHIVE_GROUP_MAX_BYTES).")
+@click.option("--dest-dir", help="Directory the archives (or the sync mirror) are written to.")
+@click.option("--dest-tape", "dest_drive", help="Tape drive the archives are written to (see `flask tape status`).")
+@click.option("--pool", "dest_pool", help="Tape pool to take cartridges from (with --dest-tape).")
+@click.option("--verify/--no-verify", "verify_after_write", default=True, show_default=True,
+              help="Read every tape file back and compare its SHA-256 after writing.")
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
-def add(name, sources, includes, excludes, archive_format, level, dest_dir, as_json):
+def add(name, sources, includes, excludes, mode, archive_format, level, password_stdin, sync_strategy,
+        allow_mass_delete, group_max_bytes, dest_dir, dest_drive, dest_pool, verify_after_write, as_json):
     """Create project NAME."""
+    if not (dest_dir or dest_drive):
+        raise click.UsageError("a destination is needed: --dest-dir PATH or --dest-tape DRIVE")
     spec = projects.ProjectSpec(
         name=name, sources=list(sources), dest_dir=dest_dir, includes=list(includes), excludes=list(excludes),
-        archive_format=archive_format, level=level,
+        archive_format=archive_format, level=level, mode=mode, password=read_password() if password_stdin else None,
+        sync_strategy=sync_strategy, allow_mass_delete=allow_mass_delete, group_max_bytes=group_max_bytes,
+        dest_drive=dest_drive, dest_pool=dest_pool, verify_after_write=verify_after_write,
     )
     project = projects.create(spec, actor=actor())
     if as_json:

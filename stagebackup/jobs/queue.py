@@ -49,9 +49,13 @@ def append_log(job_id: int, tag: str, message: str) -> None:
 
 def enqueue(
     project: Project, *, trigger: str = "manual", remark: str | None = None, kind: str = "backup",
-    max_attempts: int = 3,
+    max_attempts: int = 3, source_job_id: int | None = None, params: dict | None = None, drive: str | None = None,
 ) -> Job:
-    """Queue a job; raises AlreadyQueued when the project has one waiting (the index decides)."""
+    """Queue a job; raises AlreadyQueued when the project has a backup waiting (the index decides).
+
+    Restore and verify jobs name the backup they read (``source_job_id``) and carry their options in
+    ``params``; a job that needs a tape drive names it, so one drive runs one job at a time.
+    """
     remark = (remark or "").strip() or None
     if remark and len(remark) > REMARK_MAX:
         raise ValidationError(f"the remark is longer than {REMARK_MAX} characters")
@@ -67,6 +71,9 @@ def enqueue(
         status=QUEUED,
         max_attempts=max_attempts,
         run_after=utcnow(),
+        source_job_id=source_job_id,
+        params=params,
+        drive=drive or (project.dest_drive if kind == "backup" and project.dest_kind == "tape" else None),
     )
     db.session.add(job)
     try:
@@ -74,7 +81,7 @@ def enqueue(
     except IntegrityError:
         db.session.rollback()
         existing = db.session.scalar(
-            select(Job.id).where(Job.project_id == project.id, Job.status == QUEUED)
+            select(Job.id).where(Job.project_id == project.id, Job.status == QUEUED, Job.kind == "backup")
         )
         raise AlreadyQueued(project.name, existing) from None
     append_log(job.id, "INFO", f"queued ({trigger})" + (f": {job.remark}" if job.remark else ""))

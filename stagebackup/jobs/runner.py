@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import datetime
+from collections.abc import Callable
 
 from flask import current_app
 
 from ..errors import JobInterrupted, StageBackupError
 from ..extensions import db
-from ..models import FAILED, SUCCEEDED, WARNING, Archive, Job, Project
-from ..pipeline.archive import ArchiveResult
-from ..pipeline.backup import BackupContext, ProjectSettings, run_archive_backup
+from ..models import FAILED, SUCCEEDED, WARNING, Job, Project
 from . import queue
 from .progress import JobReporter
 from .retry import retry_delay_s
@@ -31,13 +29,28 @@ def describe(error: BaseException) -> tuple[str, str]:
     return type(error).__name__, f"{type(error).__name__}: {error}"
 
 
-def _settings(project: Project) -> ProjectSettings:
-    return ProjectSettings(
-        name=project.name, sources=list(project.sources), includes=list(project.includes or []),
-        excludes=list(project.excludes or []), archive_format=project.archive_format,
-        compression_level=project.compression_level, dest_kind=project.dest_kind,
-        dest_path=project.dest_path,
-    )
+Task = Callable[[int, JobReporter], None]
+
+
+def _task_for(job: Job, project: Project | None) -> Task | None:
+    """The function that runs this kind of job; None when its project is gone."""
+    if job.kind == "restore":
+        from ..restore.tasks import run_restore
+
+        return run_restore
+    if job.kind == "verify":
+        from ..restore.tasks import run_verify
+
+        return run_verify
+    if project is None:
+        return None
+    if project.mode == "sync":
+        from .sync_task import run_sync
+
+        return run_sync
+    from .backup_task import run_backup
+
+    return run_backup
 
 
 def run_job(job_id: int, stop_event: threading.Event) -> str:
@@ -46,29 +59,14 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
     job = db.session.get(Job, job_id)
     reporter = JobReporter(job_id, flush_interval_s=config["PROGRESS_FLUSH_INTERVAL_S"], stop_event=stop_event)
     project = db.session.get(Project, job.project_id) if job.project_id else None
-    if project is None:
+    task = _task_for(job, project)
+    if task is None:
         queue.finish(job_id, FAILED, error_class="ProjectNotFound", message="the project was removed")
         return FAILED
-    settings = _settings(project)
     attempts, max_attempts = job.attempts, job.max_attempts
     db.session.commit()  # never hold a transaction while working
-
-    def record_archive(result: ArchiveResult, fmt: str, final_path: str) -> None:
-        db.session.add(Archive(
-            job_id=job_id, seq=1, format=fmt, encrypted=False, location_kind="directory",
-            path=final_path, size=result.size, sha256=result.sha256, member_count=result.member_count,
-        ))
-        queue.release_output(job_id, final_path)  # same transaction: catalog and disk always agree
-        db.session.commit()
-
-    ctx = BackupContext(
-        job_id=job_id, project=settings, reporter=reporter, cache_dir=config["CACHE_DIR"],
-        skip_dirs=[config["DATA_DIR"], config["CACHE_DIR"]], threads=config["COMPRESS_THREADS"],
-        register_partial=lambda path: queue.register_partial_output(job_id, path),
-        record_archive=record_archive, started=datetime.now(),  # local time: names are read by people
-    )
     try:
-        run_archive_backup(ctx)
+        task(job_id, reporter)
     except JobInterrupted as stop:
         db.session.rollback()
         reporter.log("ERROR" if stop.status != "cancelled" else "INFO", stop.message)
@@ -93,7 +91,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
     reporter.flush(force=True)
     job = db.session.get(Job, job_id)
     job.progress = 100
-    message = None if status == SUCCEEDED else f"{reporter.error_count} file(s) could not be backed up"
+    message = None if status == SUCCEEDED else f"{reporter.error_count} error(s): see [ERROR] lines in the log"
     queue.finish(job_id, status, error_class=None, message=message)
     return status
 

@@ -1,5 +1,11 @@
-"""Copy a finished archive into a destination directory, atomically and verified.
+"""Where finished archives go, and the directory destination.
 
+``ArchiveSink`` is the seam between the pipeline and a destination: the backup hands each finished
+archive to ``put`` (from the copy stage, which may overlap with compressing the next group), and calls
+``close`` once. ``DirectorySink`` is below; the tape drive's sink lives in ``tape/`` and implements the
+same protocol, so the pipeline never knows which one it feeds.
+
+Copy a finished archive into a destination directory, atomically and verified:
 The copy is written under a hidden temporary name, fsynced, checked against the SHA-256 computed while
 compressing, renamed to its final name and the directory fsynced: a crash leaves either nothing under
 the final name or the whole, verified archive.
@@ -10,11 +16,32 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import DestinationError
 from .report import Reporter
 
 COPY_CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class Placement:
+    """Where an archive ended up: recorded in the catalog with the archive, in one transaction."""
+
+    location_kind: str  # directory | tape
+    path: str | None = None  # directory: the final file
+    details: dict = field(default_factory=dict)  # tape: label(s), file number(s), blocks…
+
+
+class ArchiveSink(Protocol):
+    kind: str
+
+    def put(self, staged_path: str, name: str, sha256: str, seq: int) -> Placement:
+        """Move one finished archive from the cache; returns once it is durable and verified."""
+
+    def close(self, ok: bool) -> None:
+        """After the last archive (ok) or on failure; a tape sink writes its index file here."""
 
 
 def _fsync_dir(path: str) -> None:
@@ -74,3 +101,20 @@ def copy_to_directory(
         if os.path.lexists(temp):
             os.unlink(temp)
     return final
+
+
+class DirectorySink:
+    kind = "directory"
+
+    def __init__(self, dest_dir: str, reporter: Reporter, register_partial: Callable[[str], None]):
+        self.dest_dir, self.reporter, self.register_partial = dest_dir, reporter, register_partial
+
+    def put(self, staged_path: str, name: str, sha256: str, seq: int) -> Placement:
+        final = copy_to_directory(
+            staged_path, self.dest_dir, name, expected_sha256=sha256, reporter=self.reporter,
+            register_partial=self.register_partial,
+        )
+        return Placement("directory", final)
+
+    def close(self, ok: bool) -> None:
+        pass

@@ -112,7 +112,7 @@ def test_unreadable_file_is_an_error_line_and_the_job_ends_warning(app, tmp_path
     project = create_project("warn", [src], tmp_path / "dest")
     job = run_one(app, project)
     assert job.status == "warning"
-    assert job.error_message == "1 file(s) could not be backed up" and job.error_count == 1
+    assert job.error_message == "1 error(s): see [ERROR] lines in the log" and job.error_count == 1
     assert any("secret.txt: cannot open: Permission denied" in m for m in log_lines(job.id, "ERROR"))
     [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
     extract_with_gnu_tar(archive.path, tmp_path / "out")
@@ -214,7 +214,7 @@ def test_a_failure_after_the_copy_leaves_no_archive_in_the_destination(app, tmp_
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.txt").write_text("a")
-    from stagebackup.jobs import runner
+    from stagebackup.jobs import backup_task as runner
 
     class CatalogDown(Exception):
         pass

@@ -1,6 +1,7 @@
 """The admin CLI as operators and scripts use it: exit codes, one-line errors, JSON shapes."""
 
 import json
+import os
 
 import pytest
 
@@ -43,7 +44,13 @@ def test_project_lifecycle(runner, tmp_path, tree):
     [
         (["--source", "/definitely/not/here", "--dest-dir", "/tmp/x"], "source /definitely/not/here does not exist"),
         (["--source", "{tree}", "--dest-dir", "{tree}/backups"], "is inside source"),
-        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--level", "12"], "between 0 and 9"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--level", "12"], "0<=x<=9"),
+        (["--source", "{tree}"], "a destination is needed"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--dest-tape", "vtape0"], "not both"),
+        (["--source", "{tree}", "--dest-tape", "nst9"], "unknown tape drive 'nst9'"),
+        (["--source", "{tree}", "--dest-tape", "vtape0", "--mode", "sync"], "cannot write to tape"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--group-max-bytes", "10"], "at least 1048576 bytes"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--password-stdin"], "empty password"),
         (["--source", "{tree}", "--source", "{tree}/sub", "--dest-dir", "/tmp/x"], "sources overlap"),
         (["--source", "{tree}", "--dest-dir", "/tmp/x", "--format", "zip"], "Invalid value for '--format'"),
         (["--dest-dir", "/tmp/x"], "Missing option '--source'"),
@@ -118,3 +125,32 @@ def test_an_overlong_remark_is_refused(runner, tmp_path, tree):
     assert result.exit_code == 1 and "remark is longer than 2000" in result.output
     assert "not valid UTF-8" in invoke(runner, "jobs", "run", "设计稿", "--remark", "\udcfe").output
     assert json.loads(invoke(runner, "jobs", "list", "--json").output) == []
+
+
+def test_a_project_password_is_stored_encrypted_and_never_shown(runner, app, tmp_path, tree):
+    from stagebackup import keys
+    from stagebackup.models import Project, Secret
+
+    result = runner.invoke(args=["projects", "add", "secret", "--source", str(tree), "--dest-dir",
+                                 str(tmp_path / "d"), "--format", "7z", "--password-stdin", "--json"],
+                           input="pässwörd-42\nignored second line\n")
+    assert result.exit_code == 0, result.output
+    assert "pässwörd" not in result.output and json.loads(result.output)["encrypted"] is True
+    db.session.rollback()
+    project = db.session.scalar(db.select(Project).where(Project.name == "secret"))
+    secret = db.session.get(Secret, project.secret_id)
+    assert b"p\xc3\xa4ssw" not in secret.ciphertext
+    assert keys.reveal(secret.id) == "pässwörd-42"
+    secret_id, data_dir = secret.id, app.config["DATA_DIR"]
+    db.session.rollback()
+    assert oct(os.stat(os.path.join(data_dir, "master.key")).st_mode & 0o777) == "0o600"
+    old_key = open(os.path.join(data_dir, "master.key"), "rb").read()
+    shown = invoke(runner, "projects", "show", "secret").output
+    assert "pässwörd" not in shown
+
+    rotated = invoke(runner, "keys", "rotate")
+    assert rotated.exit_code == 0 and "1 stored password(s) re-encrypted" in rotated.output
+    assert open(os.path.join(data_dir, "master.key"), "rb").read() != old_key
+    assert not os.path.exists(os.path.join(data_dir, "master.key.new"))
+    db.session.rollback()
+    assert keys.reveal(secret_id) == "pässwörd-42"

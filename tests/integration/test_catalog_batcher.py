@@ -1,0 +1,31 @@
+"""The member catalog keeps exact bytes of hostile names and splits paths for folder listings."""
+
+from stagebackup.catalog import BATCH_ROWS, MemberBatcher, split_member_path
+from stagebackup.extensions import db
+from stagebackup.models import Archive, ArchiveMember, Job
+
+
+def test_split_member_path():
+    assert split_member_path("a/b/c.txt") == ("a/b", "c.txt")
+    assert split_member_path("top") == ("", "top")
+    assert split_member_path("a/dir/") == ("a", "dir")
+
+
+def test_batches_store_exact_bytes(any_db_app):
+    job = Job(project_name="p", flow="backup-directory", kind="backup")
+    db.session.add(job)
+    db.session.flush()
+    archive = Archive(job_id=job.id, format="tgz", sha256="0" * 64)
+    db.session.add(archive)
+    db.session.flush()
+    batcher = MemberBatcher(job.id, archive.id)
+    hostile = b"srv/d\xff/n\xe9me\nx"
+    batcher.add(hostile, "file", size=3, mtime=1.5, mode=0o100644)
+    for i in range(BATCH_ROWS + 5):
+        batcher.add(f"srv/bulk/{i}", "file")
+    batcher.flush()
+    db.session.commit()
+    assert batcher.count == BATCH_ROWS + 6
+    row = db.session.scalar(db.select(ArchiveMember).where(ArchiveMember.parent == "srv/d\udcff"))
+    assert (row.name, row.size, row.mtime, row.mode) == ("n\udce9me\nx", 3, 1.5, 0o100644)
+    assert db.session.scalar(db.select(db.func.count()).where(ArchiveMember.parent == "srv/bulk")) == BATCH_ROWS + 5

@@ -155,6 +155,7 @@ class SafeExtractor:
         self._dir_fds: dict[Parts, int] = {}
         self._dirs: list[tuple[Parts, int, int]] = []  # (parts, mode, mtime_ns) applied at finish()
         self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
+        self._skipped: set[Parts] = set()
 
     # -- reporting ----------------------------------------------------------------------------------
     def refuse(self, name: str | bytes | Parts, reason: str) -> None:
@@ -164,6 +165,7 @@ class SafeExtractor:
 
     def _skip_existing(self, parts: Parts, reason: str = "already exists") -> None:
         self.stats.existing_skipped += 1
+        self._skipped.add(parts)
         self._on_skipped(member_text(parts), reason)
 
     # -- directories --------------------------------------------------------------------------------
@@ -343,6 +345,12 @@ class SafeExtractor:
     def was_restored(self, name: str | bytes) -> bool:
         try:
             return member_parts(name) in self._restored
+        except Refused:
+            return False
+
+    def was_skipped(self, name: str | bytes) -> bool:
+        try:
+            return member_parts(name) in self._skipped
         except Refused:
             return False
 

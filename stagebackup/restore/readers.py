@@ -40,6 +40,22 @@ def extract_archive(archive: LocalArchive, extractor: SafeExtractor, selected: C
 
 def _extract_tar(archive: LocalArchive, extractor: SafeExtractor, selected: Callable[[str], bool], progress,
                  link_sources: dict[str, str]) -> None:
+    """One pass over the archive; a second one only for selected hard links whose data was not selected
+    (the plan's ``link_sources`` usually avoids it, but a backup without member rows cannot)."""
+    pending: dict[str, list[str]] = {}
+    _tar_pass(archive, extractor, selected, progress, link_sources, pending)
+    if pending:
+        sources = {target: links[0] for target, links in pending.items()}
+        again: dict[str, list[str]] = {}
+        _tar_pass(archive, extractor, lambda name: False, progress, sources, again)
+        for target, links in pending.items():
+            for link in links:
+                if not (extractor.was_restored(link) or extractor.was_skipped(link)):
+                    extractor.hardlink(link, target)  # refused with the reason if the data never came
+
+
+def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progress, link_sources: dict[str, str],
+              pending: dict[str, list[str]]) -> None:
     written_as_link: set[str] = set()
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
         tar = open_tar(stream)
@@ -51,6 +67,9 @@ def _extract_tar(archive: LocalArchive, extractor: SafeExtractor, selected: Call
                 alias = link_sources.get(name.strip("/"))
                 if alias is None or not info.isreg():
                     continue
+            if info.islnk() and not extractor.was_restored(info.linkname):
+                pending.setdefault(info.linkname.strip("/"), []).append(name)
+                continue
             try:
                 _extract_member(tar, info, alias, extractor, progress, written_as_link)
             except OSError as exc:

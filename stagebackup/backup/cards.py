@@ -114,5 +114,5 @@ def active_cards(after_id: int = 0) -> list[JobCard]:
     """Queued, running and waiting jobs (oldest first), newer than ``after_id``: two queries."""
     rows = db.session.execute(
         _with_pool().where(Job.status.in_(ACTIVE_STATUSES), Job.id > after_id).order_by(Job.id)
-    ).tuples().all()
+    ).all()
     return build_cards(rows)

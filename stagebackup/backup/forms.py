@@ -25,6 +25,16 @@ from ..projects import NAME_MAX, ProjectSpec
 
 MIB = 1024 * 1024
 
+try:  # WTForms >= 3.3 wants choice objects; tuples are deprecated there (and all older versions have)
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - older WTForms
+    def _Choice(value, label):  # noqa: N802 - stands in for the class
+        return (value, label)
+
+
+def choices(*pairs) -> list:
+    return [_Choice(value, label) for value, label in pairs]
+
 
 class RunForm(FlaskForm):
     remark = TextAreaField(_l("备注"), validators=[Optional(), Length(max=REMARK_MAX)])
@@ -39,18 +49,18 @@ class ProjectForm(FlaskForm):
     sources = TextAreaField(_l("源路径（每行一个）"), validators=[DataRequired(_l("至少需要一个源路径"))])
     includes = TextAreaField(_l("包含规则（gitignore 语法，每行一个）"))
     excludes = TextAreaField(_l("排除规则（gitignore 语法，每行一个）"))
-    mode = RadioField(_l("模式"), choices=[("archive", _l("归档")), ("sync", _l("同步"))], default="archive")
-    archive_format = SelectField(_l("格式"), choices=[("tgz", "tar.gz"), ("7z", "7z")], default="tgz")
+    mode = RadioField(_l("模式"), choices=choices(("archive", _l("归档")), ("sync", _l("同步"))), default="archive")
+    archive_format = SelectField(_l("格式"), choices=choices(("tgz", "tar.gz"), ("7z", "7z")), default="tgz")
     level = IntegerField(_l("压缩级别"), default=6, validators=[NumberRange(0, 9, _l("压缩级别必须在 0 到 9 之间"))])
     encrypted = BooleanField(_l("加密"))
     password = PasswordField(_l("密码"), validators=[Optional()])
     group_max_mib = IntegerField(_l("归档分组大小 (MiB)"), validators=[Optional(), NumberRange(min=1)])
     sync_strategy = SelectField(
-        _l("同步策略"), choices=[("overwrite", _l("覆盖（镜像）")), ("incremental", _l("增量（mtime+大小）"))],
+        _l("同步策略"), choices=choices(("overwrite", _l("覆盖（镜像）")), ("incremental", _l("增量（mtime+大小）"))),
         default="overwrite",
     )
     allow_mass_delete = BooleanField(_l("允许大量删除"))
-    dest_kind = RadioField(_l("目标"), choices=[("directory", _l("目录")), ("tape", _l("磁带"))], default="directory")
+    dest_kind = RadioField(_l("目标"), choices=choices(("directory", _l("目录")), ("tape", _l("磁带"))), default="directory")
     dest_dir = StringField(_l("目标目录"))
     dest_drive = SelectField(_l("磁带机"), choices=[], validate_choice=False)
     dest_pool = StringField(_l("磁带池"), default="default")
@@ -58,7 +68,7 @@ class ProjectForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.dest_drive.choices = [(name, name) for name in sorted(current_app.config["DRIVES"] or {})]
+        self.dest_drive.choices = choices(*[(name, name) for name in sorted(current_app.config["DRIVES"] or {})])
 
     def fill_from(self, project: Project) -> None:
         """Show a stored project. The password is never sent back: an empty field keeps it."""

@@ -60,7 +60,9 @@ class ProjectForm(FlaskForm):
         default="overwrite",
     )
     allow_mass_delete = BooleanField(_l("允许大量删除"))
-    dest_kind = RadioField(_l("目标"), choices=choices(("directory", _l("目录")), ("tape", _l("磁带"))), default="directory")
+    dest_kind = RadioField(
+        _l("目标"), choices=choices(("directory", _l("目录")), ("tape", _l("磁带"))), default="directory",
+    )
     dest_dir = StringField(_l("目标目录"))
     dest_drive = SelectField(_l("磁带机"), choices=[], validate_choice=False)
     dest_pool = StringField(_l("磁带池"), default="default")

@@ -5,8 +5,8 @@ import re
 
 from stagebackup import keys
 from stagebackup.extensions import db
-from stagebackup.models import AuditEvent, Job, Project
 from stagebackup.jobs import queue
+from stagebackup.models import AuditEvent, Job, Project
 
 from .web_support import csrf_token, make_project
 

@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import JobLog
 
 TAIL_LINES = 500  # a page shows this many lines at first and pages back by as many
-CARD_TAIL_LINES = 100  # the overview cards keep only the latest lines
+CARD_TAIL_LINES = 30  # the overview cards keep only the latest lines (the job page has them all)
 POLL_MAX_LINES = 1000  # one poll appends at most this many; the next poll continues
 
 TAG_CLASSES = {

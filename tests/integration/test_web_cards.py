@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pytest
 
-from stagebackup.backup import cards
+from stagebackup.backup import cards, logs
 from stagebackup.errors import human_bytes
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
@@ -147,4 +147,4 @@ def test_the_overview_costs_the_same_with_one_or_many_log_lines(client, tmp_path
     with count_queries() as many:
         html = client.get("/backup").get_data(as_text=True)
     assert len(few) == len(many)
-    assert len(re.findall(r'class="log-line"', html)) == 100  # the card keeps the tail only
+    assert len(re.findall(r'class="log-line"', html)) == logs.CARD_TAIL_LINES  # the card keeps the tail only

@@ -119,6 +119,14 @@ def drive_panel():
     return render_template("backup/_drives.html", drive_panel=drives.panel())
 
 
+def _back_to_index(anchor: str | None = None):
+    """A redirect; for htmx (the rerun button) the same target as an HX-Redirect the browser follows."""
+    target = url_for("backup.index", _anchor=anchor)
+    if is_htmx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target)
+
+
 @bp.post("/backup/projects/<int:project_id>/run")
 def run_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
@@ -127,22 +135,22 @@ def run_project(project_id: int):
         for errors in form.errors.values():
             for error in errors:
                 flash(error, "danger")
-        return redirect(url_for("backup.index"))
+        return _back_to_index()
     name = project.name
     try:
         job = queue.enqueue(project, trigger="manual", remark=form.remark.data)
     except AlreadyQueued as exc:
         flash(_("项目 %(name)s 已有一个排队中的任务 (#%(id)s)，它会先运行。",
                 name=name, id=exc.args[1]), "warning")
-        return redirect(url_for("backup.index"))
+        return _back_to_index()
     except StageBackupError as exc:
         flash(translate_error(exc).message, "danger")
-        return redirect(url_for("backup.index"))
+        return _back_to_index()
     job_id = job.id
     audit.record(web_actor(), "job.run", f"job:{job_id}", remark=job.remark, details={"project": name})
     db.session.commit()
     flash(_("已为 %(name)s 排队任务 #%(id)s。", id=job_id, name=name), "success")
-    return redirect(url_for("backup.index", _anchor=f"job-{job_id}"))
+    return _back_to_index(f"job-{job_id}")
 
 
 @bp.post("/backup/jobs/<int:job_id>/cancel")

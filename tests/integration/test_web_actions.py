@@ -1,5 +1,6 @@
 """Run now with a remark, cancel from the card, new jobs appearing on an open page, history and job page."""
 
+import json
 import re
 
 from stagebackup.extensions import db
@@ -106,3 +107,18 @@ def test_job_page_shows_stage_timings_archives_and_tape_files(client, tmp_path):
     assert "/b/x_part001.tar.gz" in html and "ab" * 32 in html and "5.0 MiB" in html
     assert "<code>L00001</code>" in html and "256.0 KiB" in html
     assert client.get("/backup/jobs/424242").status_code == 404
+
+
+def test_a_failed_or_interrupted_job_can_be_rerun_from_its_card(client, tmp_path):
+    job_id = running_job(tmp_path)
+    queue.finish(job_id, "interrupted", error_class="WorkerLost", message="worker 1 silent for 2 min")
+    card = client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+    project_id = db.session.get(Job, job_id).project_id
+    assert f'hx-post="/backup/projects/{project_id}/run"' in card and "job-rerun" in card
+    remark = re.search(r"hx-vals='([^']*)'", card).group(1)
+    response = client.post(f"/backup/projects/{project_id}/run", data=json.loads(remark),
+                           headers={"HX-Request": "true", "X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 204 and response.headers["HX-Redirect"].startswith("/backup#job-")
+    rerun = db.session.scalar(db.select(Job).where(Job.id != job_id))
+    assert rerun.remark == f"重新运行 #{job_id}" and rerun.status == "queued"
+    assert "job-rerun" not in client.get(f"/backup/jobs/{rerun.id}/card").get_data(as_text=True)

@@ -69,7 +69,15 @@ class Stack:
             if self.web.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("web app did not start:\n" + (self.logs / "web.log").read_text())
             time.sleep(0.2)
+        self.start_worker()
+
+    def start_worker(self):
         self.worker = self._spawn("worker", [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"])
+
+    def stop_worker(self):
+        """A warm stop (SIGTERM) of an idle worker: jobs queued meanwhile stay queued, nothing holds a lock."""
+        self.worker.terminate()
+        assert self.worker.wait(timeout=30) == 0
 
     def flask(self, *args):
         return subprocess.run([sys.executable, "-m", "flask", "--app", "stagebackup", *args], cwd=REPO,
@@ -83,6 +91,7 @@ class Stack:
             conn.close()
 
     def pause_worker(self):
+        """Freeze the worker mid-job (SIGSTOP). It may hold a write transaction: only read meanwhile."""
         self.worker.send_signal(signal.SIGSTOP)
 
     def resume_worker(self):

@@ -132,9 +132,9 @@ def test_language_switch_and_cancel_in_the_browser(stack, page):
     page.click("#language-switch >> text=English")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator(".run-now").first).to_have_text("Run now")
-    # Cancel a queued job from its card, through the confirmation dialog (the worker is paused so the job
+    # Cancel a queued job from its card, through the confirmation dialog (the worker is stopped so the job
     # stays queued).
-    stack.pause_worker()
+    stack.stop_worker()
     try:
         card = page.locator(".project-card", has_text="设计稿")
         card.locator(".run-now").click()
@@ -145,5 +145,44 @@ def test_language_switch_and_cancel_in_the_browser(stack, page):
         expect(job.locator(".job-status")).to_have_attribute("data-status", "cancelled", timeout=10_000)
         expect(job.locator('[data-stage="scan"]')).to_have_text("Scan files")
     finally:
-        stack.resume_worker()
+        stack.start_worker()
     assert page.csp_errors == []
+
+
+def _append_log(stack, job_id, count, start):
+    """Log lines as a worker writes them (the worker itself is stopped: the job stays queued and polled)."""
+    import sqlite3
+
+    conn = sqlite3.connect(stack.data / "backup_system.db", timeout=10)
+    with conn:
+        conn.executemany(
+            "INSERT INTO job_logs (job_id, at, tag, message) VALUES (?, CURRENT_TIMESTAMP, 'PACK', ?)",
+            [(job_id, f"/srv/line-{start + i:04d}") for i in range(count)],
+        )
+    conn.close()
+
+
+def test_the_log_follows_the_end_unless_the_operator_scrolled_up(stack, page):
+    (stack.root / "long-log").mkdir()
+    stack.flask("projects", "add", "长日志", "--source", str(stack.root / "long-log"), "--dest-dir",
+                str(stack.root / "b3"))
+    stack.stop_worker()
+    try:
+        job_id = int(stack.flask("jobs", "run", "长日志").stdout.strip())
+        page.goto(f"{stack.url}/backup/jobs/{job_id}")
+        _append_log(stack, job_id, 120, 0)
+        expect(page.locator(".log-line", has_text="/srv/line-0119")).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(300)
+        at_end = "window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 48"
+        assert page.evaluate(at_end), "the page did not follow the new lines"
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(200)
+        _append_log(stack, job_id, 60, 120)
+        expect(page.locator(".log-line", has_text="/srv/line-0179")).to_be_attached(timeout=10_000)
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.scrollY") == 0, "the page jumped although the operator had scrolled up"
+        # One scroll bar: the terminal grew with its lines instead of scrolling inside.
+        assert page.evaluate("(() => { const t = document.querySelector('.terminal');"
+                             " return t.scrollHeight <= t.clientHeight + 1; })()")
+    finally:
+        stack.start_worker()

@@ -91,7 +91,9 @@ def safe_next(target: str | None) -> str:
     """Only same-site paths: the switch must not become an open redirect."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
+        # Browsers read "/\\host" as "//host": a backslash anywhere is refused too.
+        if (not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//")
+                and "\\" not in target):
             return target
     return url_for("backup.index")
 

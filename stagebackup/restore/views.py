@@ -6,9 +6,11 @@ Views stay thin: parse the query string (paths travel as byte-exact tokens), cal
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..errors import JobNotFound, StageBackupError
 from ..extensions import db
@@ -19,8 +21,18 @@ from ..stages import BADGE_CLASSES
 from . import bp, browse, service
 from .extract import CONFLICT_POLICIES
 
-CONFLICT_LABELS = {"skip": "Skip existing files", "overwrite": "Overwrite existing files",
-                   "rename": "Keep both (rename the restored file)"}
+CONFLICT_LABELS = {"skip": _l("跳过已存在的文件"), "overwrite": _l("覆盖已存在的文件"),
+                   "rename": _l("保留两者（还原的文件改名）")}
+
+
+def fmt_time(timestamp: float | None) -> str:
+    """A member's mtime in the server's local time (mtimes far outside the calendar exist)."""
+    if timestamp is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return str(timestamp)
 
 
 def _token_arg(name: str) -> str | None:
@@ -30,7 +42,7 @@ def _token_arg(name: str) -> str | None:
     try:
         return path_from_token(raw)
     except ValueError:
-        abort(400, _("The address is damaged: a path parameter is not valid."))
+        abort(400, _("地址已损坏：路径参数无效。"))
 
 
 def _cursor_arg() -> tuple[str, int] | None:
@@ -41,7 +53,7 @@ def _cursor_arg() -> tuple[str, int] | None:
     try:
         return path_from_token(token), int(row_id)
     except ValueError:
-        abort(400, _("The address is damaged: a path parameter is not valid."))
+        abort(400, _("地址已损坏：路径参数无效。"))
 
 
 def _backup_or_404(job_id: int) -> Job:
@@ -81,7 +93,7 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200):
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
         error=error, display=display, path_token=path_token, conflicts=CONFLICT_POLICIES,
         conflict_labels=CONFLICT_LABELS, default_target=os.path.join(service.restore_roots()[0], f"job{job.id}"),
-        roots=[display(r) for r in service.restore_roots()],
+        roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
     ), status
 
 
@@ -97,7 +109,7 @@ def start_restore(job_id: int):
     try:
         paths = [path_from_token(t) for t in form.getlist("path")]
     except ValueError:
-        abort(400, _("The address is damaged: a path parameter is not valid."))
+        abort(400, _("地址已损坏：路径参数无效。"))
     try:
         restore_job = service.request_restore(
             job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
@@ -132,7 +144,7 @@ def job_page(job_id: int):
     job = _job_or_404(job_id)
     template = "restore/_job.html" if request.headers.get("HX-Request") else "restore/job.html"
     return render_template(template, job=job, detail=job_detail(job, log_tail=100), badge_classes=BADGE_CLASSES,
-                           active=job.status in ACTIVE_STATUSES)
+                           active=job.status in ACTIVE_STATUSES, conflict_labels=CONFLICT_LABELS)
 
 
 @bp.errorhandler(JobNotFound)

@@ -97,3 +97,32 @@ def test_pick_browse_search_restore_and_verify(app, tmp_path):
 def test_damaged_query_strings_are_400_and_unknown_jobs_404(client):
     assert client.get("/restore/backups/999").status_code == 404
     assert client.get("/restore/jobs/999").status_code == 404
+
+
+def test_pages_are_chinese_by_default_and_fully_english_on_request(app, client, tmp_path):
+    import re as _re
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    job = backup(app, create_project("night", [src], tmp_path / "dest"))
+    ensure_catalog(job.id, src)
+    db.session.rollback()
+    token = csrf_token(client, f"/restore/backups/{job.id}")
+    verify = client.post(f"/restore/backups/{job.id}/verify", data={"csrf_token": token})
+    assert verify.status_code == 302, verify.get_data(as_text=True)
+    pages = ["/restore", f"/restore?project={job.project_id}", f"/restore/backups/{job.id}",
+             f"/restore/backups/{job.id}?q=a", verify.headers["Location"]]
+    zh = client.get(pages[2]).get_data(as_text=True)
+    assert "校验此备份" in zh and "目标目录" in zh and "跳过已存在的文件" in zh
+    client.set_cookie("lang", "en")
+    cjk = _re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+    for url in pages:
+        with app.app_context():  # Flask-Babel caches the locale on the app context: one per request
+            html = client.get(url).get_data(as_text=True)
+        html = _re.sub(r'<ul class="navbar-nav" id="language-switch">.*?</ul>', "", html, flags=_re.S)
+        shown = _re.findall(r'(?:placeholder|aria-label|title)="([^"]*)"', html)
+        text = " ".join([_re.sub(r"<[^>]+>", " ", html), *shown])
+        assert not cjk.findall(text), (url, "".join(cjk.findall(text)))
+    with app.app_context():
+        assert ">Verify<" in client.get(verify.headers["Location"]).get_data(as_text=True)

@@ -90,18 +90,8 @@ def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, writte
             written_as_link.add(alias)
         if sink is None:
             return
-        data = tar.extractfile(info)
-        remaining = info.size
         try:
-            while remaining > 0:
-                chunk = data.read(min(COPY_BYTES, remaining))
-                if not chunk:
-                    raise EOFError("unexpected end of data")
-                sink.write(chunk)
-                remaining -= len(chunk)
-                progress.advance(nbytes=len(chunk))
-                if remaining:
-                    progress.checkpoint()
+            _copy_data(tar, info, sink, progress)
         except BaseException:
             sink.abort()
             raise
@@ -118,6 +108,29 @@ def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, writte
         extractor.hardlink(name, info.linkname)
     else:
         extractor.refuse(name, "device file, FIFO or other special file: not restored")
+
+
+def _copy_data(tar, info, sink, progress) -> None:
+    """A member's bytes straight from the stream into the file, through one reused buffer."""
+    if info.sparse is not None:  # GNU sparse members: tarfile knows their map
+        source = tar.extractfile(info)
+        while chunk := source.read(COPY_BYTES):
+            sink.write(chunk)
+            progress.advance(nbytes=len(chunk))
+        return
+    stream = tar.fileobj
+    stream.seek(info.offset_data)
+    buffer = memoryview(bytearray(min(COPY_BYTES, max(info.size, 1))))
+    remaining = info.size
+    while remaining > 0:
+        count = stream.readinto(buffer[:min(len(buffer), remaining)])
+        if not count:
+            raise EOFError("unexpected end of data")
+        sink.write(buffer[:count])
+        remaining -= count
+        progress.advance(nbytes=count)
+        if remaining:
+            progress.checkpoint()
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,9 @@ def main() -> None:
                 shutil.rmtree(root / f"r{n}")
         b, o = statistics.median(baseline), statistics.median(ours)
         mib = input_bytes / 2**20
-        print(f"pigz -dc | tar -x : {b:6.2f} s  {mib / b:6.1f} MiB/s  (runs: {', '.join(f'{t:.2f}' for t in baseline)})")
-        print(f"restore job       : {o:6.2f} s  {mib / o:6.1f} MiB/s  (runs: {', '.join(f'{t:.2f}' for t in ours)})")
+        runs = {name: ", ".join(f"{t:.2f}" for t in times) for name, times in (("b", baseline), ("o", ours))}
+        print(f"pigz -dc | tar -x : {b:6.2f} s  {mib / b:6.1f} MiB/s  (runs: {runs['b']})")
+        print(f"restore job       : {o:6.2f} s  {mib / o:6.1f} MiB/s  (runs: {runs['o']})")
         print(f"ratio (baseline time / restore time): {b / o:.2f}   target >= 0.85")
     finally:
         shutil.rmtree(work, ignore_errors=True)

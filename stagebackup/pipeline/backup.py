@@ -163,12 +163,16 @@ class _GroupPipeline:
         try:
             reporter.stage_started("compress")
             for group in groups:
+                last = group.seq == len(groups)
                 reporter.checkpoint()
                 name = archive_name(ctx.project.name, ctx.job_id, ctx.started, group.seq, self.spec.extension)
                 members = MemberSpool(os.path.join(self.workdir, f"members-{group.seq:03d}"))
                 if direct:
                     self._start_copy_stage()
-                    self._record(group, name, members, *self._compress_direct(group, name, members, sink))
+                    result, placement = self._compress_direct(group, name, members, sink)
+                    if last:
+                        reporter.stage_finished("compress")
+                    self._record(group, name, members, result, placement)
                     continue
                 staged = os.path.join(self.workdir, name)
                 _check_free_space(ctx.cache_dir, group.input_bytes)
@@ -181,12 +185,13 @@ class _GroupPipeline:
                         os.unlink(staged)  # free the space before measuring what is available
                     raise CacheFull(path=ctx.cache_dir, needed=human_bytes(group.input_bytes),
                                     available=human_bytes(_available(ctx.cache_dir))) from exc
+                if last:
+                    reporter.stage_finished("compress")
                 if pending is not None:
                     self._finish_copy(copier, *pending)
                 self._start_copy_stage()
                 copier.start(staged, name, result.sha256, group.seq)
                 pending = (group, name, members, result, staged)
-            reporter.stage_finished("compress")
             if pending is not None:
                 self._finish_copy(copier, *pending)
             reporter.stage_finished("copy")

@@ -91,7 +91,7 @@ def tar_header(name: str, st: os.stat_result, typeflag: bytes, size: int, linkna
             bname.ljust(100, b"\0"), _octal(st.st_mode & 0o7777, 8), _octal(st.st_uid, 8), _octal(st.st_gid, 8),
             _octal(size, 12), _octal(mtime_ns // 1_000_000_000, 12), b"        ", typeflag,
             blink.ljust(100, b"\0"), b"ustar\x0000", uname.encode().ljust(32, b"\0"),
-            gname.encode().ljust(32, b"\0"), b"0000000\x000000000\0", bytes(167),
+            gname.encode().ljust(32, b"\0"), bytes(16 + 167),  # no device numbers, no prefix
         ))
         return buf[:148] + b"%06o\0 " % sum(buf) + buf[156:]
     info = tarfile.TarInfo(name)

@@ -127,9 +127,12 @@ def _scan(ctx: BackupContext, workdir: str) -> tuple[list[grouping.Group], int]:
         count, total = write_manifest(entries, out)
     reporter.set_totals(bytes_total=total, files_total=count)
     max_bytes = ctx.group_max_bytes if project.group_max_bytes is None else project.group_max_bytes
-    with open(manifest, "rb") as fh:
-        groups = grouping.split(read_manifest(fh), max_bytes, workdir)
-    os.unlink(manifest)
+    if not max_bytes or total <= max_bytes:
+        groups = [grouping.Group(1, manifest, count, total)]  # one archive: no second pass over the list
+    else:
+        with open(manifest, "rb") as fh:
+            groups = grouping.split(read_manifest(fh), max_bytes, workdir)
+        os.unlink(manifest)
     reporter.log("INFO", f"scan finished: {count} entries, {human_bytes(total)}, {len(groups)} archive(s)")
     reporter.stage_finished("scan")
     return groups, total

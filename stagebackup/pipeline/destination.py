@@ -84,6 +84,19 @@ def unique_path(directory: str, name: str) -> str:
     return candidate
 
 
+def _link_instead_of_copy(source: str, temp: str) -> bool:
+    """Cache and destination on one file system: a hard link moves no bytes.
+
+    The staged archive was fsynced and hashed as it was written, and a link is the same inode, so there
+    is nothing to copy or re-verify; only the new name must be made durable (the directory fsync).
+    """
+    try:
+        os.link(source, temp)
+    except OSError:  # another file system (EXDEV), or one without hard links: copy instead
+        return False
+    return True
+
+
 def copy_to_directory(
     source: str, dest_dir: str, name: str, *, expected_sha256: str, reporter: Reporter,
     register_partial: Callable[[str], None],
@@ -98,6 +111,17 @@ def copy_to_directory(
     # job, and recovery or failure handling deletes it rather than leave an uncatalogued archive behind.
     register_partial(temp)
     register_partial(final)
+    if _link_instead_of_copy(source, temp):
+        try:
+            os.chmod(temp, 0o640)
+            os.rename(temp, final)
+            _fsync_dir(dest_dir)
+        except OSError as exc:
+            raise DestinationError(dest_dir, exc.strerror or str(exc)) from exc
+        finally:
+            if os.path.lexists(temp):
+                os.unlink(temp)
+        return final
     digest = hashlib.sha256()
     try:
         with open(source, "rb") as src:

@@ -75,29 +75,64 @@ class _Names:
         return name
 
 
+def _ustar(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes, linkname: bytes,
+           uname: bytes, gname: bytes) -> bytes:
+    buf = b"".join((
+        name[:100].ljust(100, b"\0"), _octal(mode, 8), _octal(uid, 8), _octal(gid, 8), _octal(size, 12),
+        _octal(mtime, 12), b"        ", typeflag, linkname[:100].ljust(100, b"\0"), b"ustar\x0000",
+        uname.ljust(32, b"\0"), gname.ljust(32, b"\0"), bytes(16 + 167),  # no device numbers, no prefix
+    ))
+    return buf[:148] + b"%06o\0 " % sum(buf) + buf[156:]
+
+
+def _pax(records: list[tuple[bytes, bytes]]) -> bytes:
+    """An extended header for UTF-8 names, laid out byte for byte as tarfile writes it."""
+    body = []
+    for keyword, value in records:
+        length = len(keyword) + len(value) + 3
+        total = prev = 0
+        while True:
+            total = length + len(str(prev))
+            if total == prev:
+                break
+            prev = total
+        body.append(b"%d %s=%s\n" % (total, keyword, value))
+    data = b"".join(body)
+    header = _ustar(b"././@PaxHeader", 0, 0, 0, len(data), 0, tarfile.XHDTYPE, b"", b"", b"")
+    return header + data + bytes(-len(data) % BLOCK)
+
+
 def tar_header(name: str, st: os.stat_result, typeflag: bytes, size: int, linkname: str, names: _Names) -> bytes:
-    """One member's header: a lean ustar block when it can hold everything exactly, else tarfile's PAX."""
-    bname = os.fsencode(name)
-    blink = os.fsencode(linkname)
+    """One member's header: built here for the common cases, by tarfile (PAX) for the rare ones."""
     uname, gname = names.user(st.st_uid), names.group(st.st_gid)
     mtime_ns = st.st_mtime_ns
-    if (
-        len(bname) <= 100 and bname.isascii() and len(blink) <= 100 and blink.isascii()
-        and len(uname) <= 32 and uname.isascii() and len(gname) <= 32 and gname.isascii()
-        and size < _MAX_OCTAL_11 and st.st_uid < _MAX_OCTAL_7 and st.st_gid < _MAX_OCTAL_7
-        and mtime_ns % 1_000_000_000 == 0 and 0 <= mtime_ns // 1_000_000_000 < _MAX_OCTAL_11
-    ):
-        buf = b"".join((
-            bname.ljust(100, b"\0"), _octal(st.st_mode & 0o7777, 8), _octal(st.st_uid, 8), _octal(st.st_gid, 8),
-            _octal(size, 12), _octal(mtime_ns // 1_000_000_000, 12), b"        ", typeflag,
-            blink.ljust(100, b"\0"), b"ustar\x0000", uname.encode().ljust(32, b"\0"),
-            gname.encode().ljust(32, b"\0"), bytes(16 + 167),  # no device numbers, no prefix
-        ))
-        return buf[:148] + b"%06o\0 " % sum(buf) + buf[156:]
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.size, info.mtime = typeflag, st.st_mode & 0o7777, size, st.st_mtime
-    info.uid, info.gid, info.uname, info.gname, info.linkname = st.st_uid, st.st_gid, uname, gname, linkname
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    try:
+        bname, blink = name.encode("utf-8"), linkname.encode("utf-8")
+        bname_ascii, blink_ascii = bname.isascii(), blink.isascii()
+        lean = (
+            len(uname) <= 32 and uname.isascii() and len(gname) <= 32 and gname.isascii()
+            and size < _MAX_OCTAL_11 and st.st_uid < _MAX_OCTAL_7 and st.st_gid < _MAX_OCTAL_7
+            and mtime_ns % 1_000_000_000 == 0 and 0 <= mtime_ns // 1_000_000_000 < _MAX_OCTAL_11
+        )
+    except UnicodeEncodeError:  # not valid UTF-8: tarfile writes hdrcharset=BINARY
+        lean = False
+    if not lean:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.size, info.mtime = typeflag, st.st_mode & 0o7777, size, st.st_mtime
+        info.uid, info.gid, info.uname, info.gname, info.linkname = st.st_uid, st.st_gid, uname, gname, linkname
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    records = []
+    if not bname_ascii or len(bname) > 100:
+        records.append((b"path", bname))
+        if not bname_ascii:
+            bname = name.encode("ascii", "replace")
+    if not blink_ascii or len(blink) > 100:
+        records.append((b"linkpath", blink))
+        if not blink_ascii:
+            blink = linkname.encode("ascii", "replace")
+    header = _ustar(bname, st.st_mode & 0o7777, st.st_uid, st.st_gid, size, mtime_ns // 1_000_000_000, typeflag,
+                    blink, uname.encode(), gname.encode())
+    return _pax(records) + header if records else header
 
 
 class TarGzStream:

@@ -34,7 +34,7 @@ class Recorder:
         pass
 
 
-@pytest.mark.parametrize("name", ["a.txt", "dir/", "x" * 100])
+@pytest.mark.parametrize("name", ["a.txt", "dir/", "x" * 100, "y" * 101, "深/层/目录/名字.txt", "z" * 90 + "中文" * 40])
 def test_lean_header_is_exactly_tarfiles_ustar_header(tmp_path, name):
     path = tmp_path / "f"
     path.write_bytes(b"data")
@@ -46,7 +46,10 @@ def test_lean_header_is_exactly_tarfiles_ustar_header(tmp_path, name):
     info.type, info.mode, info.size, info.mtime = typeflag, st.st_mode & 0o7777, st.st_size, int(st.st_mtime)
     info.uid, info.gid, info.uname, info.gname = st.st_uid, st.st_gid, _Names().user(st.st_uid), _Names().group(
         st.st_gid)
-    assert len(ours) == 512 and ours == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    assert ours == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    link = tar_header(name, st, tarfile.SYMTYPE, 0, name + "-target", _Names())
+    info.type, info.size, info.linkname = tarfile.SYMTYPE, 0, name + "-target"
+    assert link == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 def test_headers_that_need_pax_fall_back_to_tarfile(tmp_path):

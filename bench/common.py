@@ -20,7 +20,8 @@ CORPUS_SCRIPT = Path(os.environ.get("STAGEBACKUP_CORPUS_SCRIPT", REPO.parent / "
 BENCH_DIR = Path(os.environ.get("STAGEBACKUP_BENCH_DIR", "/tmp/stagebackup-bench"))
 CORPORA = {  # name: (files, total MiB)
     "small": (50_000, 250),
-    "large": (200, 800),
+    "large": (200, 500),
+    "seven": (2_000, 48),
 }
 
 

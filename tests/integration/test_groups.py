@@ -183,3 +183,28 @@ def test_a_full_cache_fails_the_job_naming_the_path_and_the_space_needed(tmp_pat
         assert os.listdir(small_cache) == []
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def other_fs_cache(tmp_path):
+    cache = tmp_path / "tmpfs-cache"
+    _mount_small_cache(cache, 64)
+    yield cache
+    subprocess.run(["umount", "-l", str(cache)], check=False)
+
+
+def test_a_cache_on_another_file_system_is_copied_and_verified(tmp_path, other_fs_cache):
+    app = make_app(tmp_path, CACHE_DIR=str(other_fs_cache))
+    with app.app_context():
+        src = tree_of_files(tmp_path / "src", 4, 200_000)
+        job = run_one(app, create_project("copied", [src], tmp_path / "dest", group_max_bytes=1 * MiB))
+        assert job.status == "succeeded", job.error_message
+        for a in db.session.query(Archive).filter_by(job_id=job.id):
+            assert os.stat(a.path).st_dev != os.stat(other_fs_cache).st_dev and os.stat(a.path).st_nlink == 1
+            digest = subprocess.run(["sha256sum", a.path], capture_output=True, text=True, check=True).stdout
+            assert digest.split()[0] == a.sha256
+            extract_with_gnu_tar(a.path, tmp_path / "out")
+        assert_same_tree(src, restored(tmp_path / "out", src))
+        assert os.listdir(other_fs_cache) == []
+        db.session.remove()
+        db.engine.dispose()

@@ -26,11 +26,16 @@ def _settings(project: Project) -> ProjectSettings:
         excludes=list(project.excludes or []), archive_format=project.archive_format,
         compression_level=project.compression_level, dest_kind=project.dest_kind,
         dest_path=project.dest_path, encrypted=bool(project.encrypted), group_max_bytes=project.group_max_bytes,
+        dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
     )
 
 
 def make_sink(settings: ProjectSettings, job_id: int, reporter) -> ArchiveSink:
-    """Where this project's archives go. ``reporter`` is safe to use from the copy thread."""
+    """Where this project's archives go. ``reporter`` is safe to use from the copy thread.
+
+    The tape drive's sink is chosen here too (``settings.dest_kind == "tape"``: ``dest_drive``,
+    ``dest_pool`` and ``verify_after_write`` are in ``settings``).
+    """
 
     def register_partial(path: str) -> None:
         queue.register_partial_output(job_id, path)
@@ -56,6 +61,8 @@ def record_archive(job_id: int, secret_id: int | None, record: ArchiveRecord) ->
     for path, kind, size, mtime, mode, link_target in record.members:
         batcher.add(path, kind, size=size, mtime=mtime, mode=mode, link_target=link_target)
     batcher.flush()
+    if placement.on_record is not None:
+        placement.on_record(archive.id)  # e.g. the tape sink's tape_files rows, in this same transaction
     if placement.path:
         queue.release_output(job_id, placement.path)
     db.session.commit()

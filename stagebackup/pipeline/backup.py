@@ -56,6 +56,9 @@ class ProjectSettings:
     dest_path: str | None
     encrypted: bool = False
     group_max_bytes: int | None = None  # None: the server's ARCHIVE_GROUP_MAX_BYTES
+    dest_drive: str | None = None  # tape destinations
+    dest_pool: str | None = None
+    verify_after_write: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,13 @@ class _GroupPipeline:
         self.reporter = PipelineReporter(ctx.reporter, self.copy_reporter)
         self.copy_started = False
         self.archives = 0
+        self.total_bytes = total_bytes
 
     def run(self, groups: list[grouping.Group]) -> None:
         ctx, reporter = self.ctx, self.reporter
         sink = ctx.make_sink(self.copy_reporter)
+        if hasattr(sink, "plan"):
+            sink.plan(self.total_bytes)
         copier = Copier(sink, self.copy_reporter, ctx.thread_context)
         self.reporter.copier = copier
         direct = ctx.direct and self.spec.fmt == "tgz"

@@ -38,6 +38,9 @@ class Placement:
     location_kind: str  # directory | tape
     path: str | None = None  # directory: the final file
     details: dict = field(default_factory=dict)  # tape: label(s), file number(s), blocks…
+    # Called with the new archive row's id inside the transaction that records it (before the commit):
+    # a tape sink links its tape_files rows here, so the catalog never names half a placement.
+    on_record: Callable[[int], None] | None = field(default=None, repr=False)
 
 
 class ArchiveStream(Protocol):
@@ -64,6 +67,9 @@ class ArchiveSink(Protocol):
 
     def close(self, ok: bool) -> None:
         """After the last archive (ok) or on failure; a tape sink writes its index file here."""
+
+    # Optional: ``plan(total_input_bytes)`` is called once, on the main thread, after the scan and before
+    # the first archive (a tape sink records the job's tape plan there).
 
 
 def _fsync_dir(path: str) -> None:

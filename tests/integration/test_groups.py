@@ -208,3 +208,28 @@ def test_a_cache_on_another_file_system_is_copied_and_verified(tmp_path, other_f
         assert os.listdir(other_fs_cache) == []
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_placement_hook_runs_in_the_transaction_that_records_the_archive(app, tmp_path, monkeypatch):
+    """What a tape sink uses to link its tape_files rows: called with the new row's id, before the commit."""
+    src = tree_of_files(tmp_path / "src", 2, 1000)
+    calls = []
+    real = backup_task.make_sink
+
+    def make_sink(settings, job_id, reporter):
+        sink = real(settings, job_id, reporter)
+        real_put = sink.put
+
+        def put(staged, name, sha256, seq):
+            placement = real_put(staged, name, sha256, seq)
+            placement.on_record = lambda archive_id: calls.append(
+                (archive_id, db.session.get(Archive, archive_id).sha256 == sha256, db.session.in_transaction()))
+            return placement
+
+        sink.put = put
+        return sink
+
+    monkeypatch.setattr(backup_task, "make_sink", make_sink)
+    job = run_one(app, create_project("hook", [src], tmp_path / "dest"))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    assert calls == [(archive.id, True, True)]

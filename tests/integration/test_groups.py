@@ -223,7 +223,7 @@ def test_a_placement_hook_runs_in_the_transaction_that_records_the_archive(app, 
         def put(staged, name, sha256, seq):
             placement = real_put(staged, name, sha256, seq)
             placement.on_record = lambda archive_id: calls.append(
-                (archive_id, db.session.get(Archive, archive_id).sha256 == sha256, db.session.in_transaction()))
+                (archive_id, db.session.get(Archive, archive_id).sha256 == sha256, db.session().in_transaction()))
             return placement
 
         sink.put = put
@@ -231,5 +231,6 @@ def test_a_placement_hook_runs_in_the_transaction_that_records_the_archive(app, 
 
     monkeypatch.setattr(backup_task, "make_sink", make_sink)
     job = run_one(app, create_project("hook", [src], tmp_path / "dest"))
+    assert job.status == "succeeded", job.error_message
     [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
     assert calls == [(archive.id, True, True)]

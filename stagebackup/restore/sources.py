@@ -84,7 +84,8 @@ def check_integrity(ref: ArchiveRef, path: str, progress) -> None:
 
 
 @contextlib.contextmanager
-def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial) -> Iterator[str]:
+def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial, drive: str | None = None
+                  ) -> Iterator[str]:
     """The archive as a local file whose SHA-256 matches the catalog (checked here)."""
     if ref.location_kind == "directory":
         if not ref.path or not os.path.isfile(ref.path):
@@ -95,7 +96,8 @@ def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial
     if ref.location_kind == "tape":
         from .tape_source import pull_from_tape
 
-        with pull_from_tape(ref, cache_dir=cache_dir, progress=progress, register_partial=register_partial) as path:
+        with pull_from_tape(ref, cache_dir=cache_dir, progress=progress, register_partial=register_partial,
+                            drive=drive) as path:
             yield path
         return
     raise StageBackupError(f"archive {ref.label}: location {ref.location_kind!r} cannot be read")

@@ -51,6 +51,7 @@ def job_context(job_id: int):
     forget_typed_passwords()
     job = db.session.get(Job, job_id)
     params, source_job_id = dict(job.params or {}), job.source_job_id
+    params["_drive"] = job.drive  # the drive an archive on tape is read from
     db.session.commit()
     try:
         yield params, source_job_id
@@ -128,6 +129,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
                               on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"))
     cache_dir = config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
+    drive = params.get("_drive")
     try:
         reporter.stage_started("read")
         on_disk = [a for a in plan.archives if a.location_kind == "directory"]
@@ -140,7 +142,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
             reporter.stage_started("extract")
             for ref in plan.archives:
                 _extract_one(ref, local.get(ref.id), source_job_id, extractor, selection, passwords, plan,
-                             reporter, cache_dir, partial)
+                             reporter, cache_dir, partial, drive)
             reporter.stage_finished("read")
         extractor.finish()
         reporter.stage_finished("extract")
@@ -159,7 +161,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
 
 
 def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extractor, selection, passwords,
-                 plan, reporter, cache_dir, partial) -> None:
+                 plan, reporter, cache_dir, partial, drive) -> None:
     if ref.format == "sync":
         from .mirror import restore_mirror
 
@@ -168,7 +170,7 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
     if path is not None:
         extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources)
         return
-    with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial) as pulled:
+    with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial, drive=drive) as pulled:
         reporter.log("INFO", f"archive {ref.label}: read from tape, SHA-256 verified")
         extract_archive(passwords.local(ref, pulled), extractor, selection, reporter,
                         link_sources=plan.link_sources)
@@ -179,5 +181,5 @@ def run_verify(job_id: int, reporter) -> None:
 
     with job_context(job_id) as (params, source_job_id):
         verify_backup(source_job_id, Passwords(params.get("secret_id")), reporter,
-                      cache_dir=current_app.config["CACHE_DIR"],
+                      cache_dir=current_app.config["CACHE_DIR"], drive=params.get("_drive"),
                       register_partial=lambda path: queue.register_partial_output(job_id, path))

@@ -60,7 +60,8 @@ def _archive_keys(listed):
         yield _key(member.name, member.kind, member.size)
 
 
-def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, register_partial) -> None:
+def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, register_partial,
+                  drive: str | None = None) -> None:
     reporter.stage_started("locate")
     archives = archives_of(source_job_id)
     if not archives:
@@ -75,7 +76,8 @@ def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, re
         if ref.format == "sync":
             problems += _verify_mirror(ref, source_job_id, reporter)
             continue
-        with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=register_partial) as path:
+        with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=register_partial,
+                           drive=drive) as path:
             reporter.log("INFO", f"archive {ref.label}: SHA-256 matches the catalog")
             reporter.advance(nbytes=ref.size)
             if "check" not in reporter.open_stages:

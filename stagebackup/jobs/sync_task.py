@@ -10,7 +10,8 @@ from ..catalog import MemberBatcher
 from ..extensions import db
 from ..models import Archive, Job, Project
 from ..pipeline import sync as sync_pipeline
-from ..pipeline.sync import Member, SyncContext, SyncSettings
+from ..pipeline.sync import SyncContext, SyncSettings
+from ..pipeline.sync_plan import Member
 from . import queue
 from .progress import JobReporter
 
@@ -35,9 +36,10 @@ def record_mirror(job_id: int, dest: str, members: Iterator[Member]) -> int:
     db.session.flush()
     batcher = MemberBatcher(job_id, archive.id)
     total = 0
-    for m in members:
-        batcher.add(m.path, m.kind, size=m.size, mtime=m.mtime, mode=m.mode, link_target=m.link_target)
-        total += m.size
+    add = batcher.add
+    for path, kind, size, mtime, mode, link_target in members:
+        add(path, kind, size=size, mtime=mtime, mode=mode, link_target=link_target)
+        total += size
     batcher.flush()
     archive.size = archive.input_bytes = total
     archive.member_count = batcher.count

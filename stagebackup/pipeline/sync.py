@@ -29,15 +29,15 @@ import shutil
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ..errors import DestinationError, StageBackupError, ValidationError, human_bytes
 from ..paths import display, is_within
-from .scan import DIR, FILE, SYMLINK, Rules, walk
+from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
-from .sync_plan import ErrorWatch, PlanCounts, Planner, Root, SourceEmpty, is_temp_name
+from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name
 
 STRATEGIES = ("overwrite", "incremental")
-MEMBER_KINDS = {FILE.encode(): "file", DIR.encode(): "dir", SYMLINK.encode(): "symlink"}
 
 
 class MassDeleteRefused(StageBackupError):
@@ -56,18 +56,6 @@ class SyncSettings:
     strategy: str  # overwrite | incremental
     allow_mass_delete: bool
     max_delete_ratio: float
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One entry of the mirror after the run; ``path`` is relative to the destination, bytes-exact."""
-
-    path: bytes
-    kind: str  # file | dir | symlink
-    size: int
-    mtime: float
-    mode: int
-    link_target: bytes | None
 
 
 @dataclass
@@ -163,7 +151,8 @@ def _plan(ctx: SyncContext, roots: list[Root], overwrite: bool, plan_path: str, 
     rules = Rules(settings.includes, settings.excludes)
     errors = ErrorWatch(reporter)
     counts = PlanCounts()
-    with open(plan_path, "wb") as plan, open(catalog_path, "wb") as catalog:
+    with open(plan_path, "wb") as plan, open(catalog_path, "wb") as catalog_file:
+        catalog = CatalogSpool(catalog_file)
         for root in roots:
             planner = Planner(root=root, rules=rules, overwrite=overwrite, plan=plan, catalog=catalog,
                               reporter=reporter, errors=errors, counts=counts)
@@ -174,6 +163,7 @@ def _plan(ctx: SyncContext, roots: list[Root], overwrite: bool, plan_path: str, 
             if overwrite and (first is None or first.kind == DIR) and planner.source_entries == 0:
                 if planner.dest_root_entries or (first is None and _non_empty_dir(root.dest)):
                     raise SourceEmpty(display(root.src), display(root.dest))
+        catalog.flush()
     return counts
 
 
@@ -200,25 +190,14 @@ def _check_mass_delete(settings: SyncSettings, counts: PlanCounts, dest: bytes) 
         )
 
 
-def _members(catalog, dest: bytes, uncertain: set[bytes]) -> Iterator[Member]:
-    """The catalog the planner wrote; entries whose change failed are read back from the mirror."""
-    pending = b""
-    while chunk := catalog.read(1 << 20):
-        fields = (pending + chunk).split(b"\0")
-        pending = fields.pop()
-        if len(fields) % 2:
-            pending = fields.pop() + b"\0" + pending
-        for head, target in zip(fields[::2], fields[1::2], strict=True):
-            kind, size, mtime_ns, mode, path = head.split(b" ", 4)
-            if path in uncertain:
-                member = _member_from_disk(dest, path)
-                if member is not None:
-                    yield member
+def _members(catalog: BinaryIO, dest: bytes, uncertain: set[bytes]) -> Iterator[Member]:
+    """The catalog the planner spooled; entries whose change failed are read back from the mirror."""
+    for member in CatalogSpool.read(catalog):
+        if member[0] in uncertain:
+            member = _member_from_disk(dest, member[0])
+            if member is None:
                 continue
-            yield Member(path=path, kind=MEMBER_KINDS[kind], size=int(size), mtime=int(mtime_ns) / 1e9,
-                         mode=int(mode), link_target=target if kind == SYMLINK.encode() else None)
-    if pending:
-        raise ValueError("truncated sync catalog record")
+        yield member
 
 
 def _member_from_disk(dest: bytes, path: bytes) -> Member | None:
@@ -235,5 +214,4 @@ def _member_from_disk(dest: bytes, path: bytes) -> Member | None:
         kind, target = "file", None
     else:
         return None
-    return Member(path=path, kind=kind, size=st.st_size if kind == "file" else 0, mtime=st.st_mtime_ns / 1e9,
-                  mode=st.st_mode, link_target=target)
+    return (path, kind, st.st_size if kind == "file" else 0, st.st_mtime_ns / 1e9, st.st_mode, target)

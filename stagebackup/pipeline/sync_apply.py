@@ -110,7 +110,7 @@ class Applier:
                 if exc.errno in FATAL_ERRNOS:
                     raise DestinationError(display(self.dest), exc.strerror) from exc
                 self.uncertain.add(shown)
-                where = dst if op in (plan_ops.MKDIR, plan_ops.DIR_ATTRS, plan_ops.DELETE, plan_ops.CLEAN_TEMP) else src
+                where = src if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE, plan_ops.LINK, plan_ops.ATTRS) else dst
                 if exc.filename is not None:
                     where = os.fsencode(exc.filename)
                 self.reporter.log_path("ERROR", where, f"cannot sync: {exc.strerror or exc}")
@@ -138,6 +138,9 @@ class Applier:
         elif op == plan_ops.DELETE:
             _remove(dst)
             reporter.log_path("SYNC", shown, "removed" + (f" ({number} files)" if number > 1 else ""))
+        elif op == plan_ops.REPLACE:
+            _remove(dst)
+            reporter.log_path("SYNC", shown, "replaced by a directory")
         elif op == plan_ops.CLEAN_TEMP:
             _remove(dst)
             reporter.log_path("INFO", shown, "removed a partial file left by an interrupted sync")
@@ -155,8 +158,15 @@ class Applier:
                 self.reporter.log_path("INFO", name, "removed a partial file left by an interrupted sync")
 
     # -- files and links -------------------------------------------------------------------------
-    def _temp_path(self, dst: bytes) -> bytes:
-        return os.path.join(os.path.dirname(dst), b"%s%d-%d.tmp" % (TEMP_PREFIX, self.job_id, next(self._names)))
+    def _create_temp(self, dst: bytes, create):
+        """A new temporary name beside ``dst``, created by ``create(path)``; returns (path, its result)."""
+        directory = os.path.dirname(dst)
+        while True:
+            temp = os.path.join(directory, b"%s%d-%d.tmp" % (TEMP_PREFIX, self.job_id, next(self._names)))
+            try:
+                return temp, create(temp)
+            except FileExistsError:  # left by an earlier attempt of this job: removed by the next scan
+                continue
 
     def _copy_file(self, src: bytes, dst: bytes, shown: bytes) -> bool:
         """Copy one file atomically; False (with an [ERROR] line) when the source cannot be read."""
@@ -175,8 +185,9 @@ class Applier:
                 self.reporter.log_path("ERROR", src, "is no longer a regular file")
                 self.uncertain.add(shown)
                 return False
-            temp = self._temp_path(dst)
-            fout = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            temp, fout = self._create_temp(dst, lambda path: os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            renamed = False
             try:
                 try:
                     self._copy_data(fin, fout, st)
@@ -188,16 +199,12 @@ class Applier:
                     return False
                 self._set_attrs(st, temp, fd=fout)
                 os.fsync(fout)
-            except BaseException:
-                os.close(fout)
-                os.unlink(temp)
-                raise
-            os.close(fout)
-            try:
                 os.rename(temp, dst)
-            except BaseException:
-                os.unlink(temp)
-                raise
+                renamed = True
+            finally:
+                os.close(fout)
+                if not renamed:  # an error, a cancel or a stop: the partial copy goes, the old one stays
+                    os.unlink(temp)
             return True
         finally:
             os.close(fin)
@@ -205,6 +212,7 @@ class Applier:
     def _copy_data(self, fin: int, fout: int, st: os.stat_result) -> None:
         size = st.st_size
         segments = _data_segments(fin, size) if st.st_blocks * 512 < size else [(0, size)]
+        copied_total = 0
         for start, end in segments:
             offset = start
             while offset < end:
@@ -212,16 +220,17 @@ class Applier:
                 if copied == 0:  # the file shrank while we copied: the next run copies it again
                     break
                 offset += copied
+                copied_total += copied
                 self.reporter.advance(nbytes=copied)
                 if copied >= CHUNK_BYTES // 2:
                     self.reporter.checkpoint()
         os.ftruncate(fout, size)  # a trailing hole, or the size the scan saw
+        self.reporter.advance(nbytes=max(0, size - copied_total))  # holes count as done: progress is by size
 
     def _copy_link(self, src: bytes, dst: bytes) -> None:
         target = os.readlink(src)
         st = os.lstat(src)
-        temp = self._temp_path(dst)
-        os.symlink(target, temp)
+        temp, _ = self._create_temp(dst, lambda path: os.symlink(target, path))
         try:
             self._set_attrs(st, temp)
             os.rename(temp, dst)

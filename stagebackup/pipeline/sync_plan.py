@@ -71,6 +71,7 @@ class _OpenDir:
     dest_stat: os.stat_result | None  # None: created by this run
     src_abs: bytes
     touched: bool = False  # something inside changes, so the mtime must be set again
+    blocked: bool = False  # the mirror's directory could not be listed: nothing below it is touched
 
 
 MEMBER_KINDS = {FILE: "file", DIR: "dir", SYMLINK: "symlink"}
@@ -210,14 +211,17 @@ class Planner:
             here = stack[-1]
             if rel:
                 self.source_entries += 1
+            if here.blocked:
+                if entry.kind == DIR:
+                    stack.append(_OpenDir(rel=rel, listing={}, src_stat=None, dest_stat=None, src_abs=entry.path,
+                                          blocked=True))
+                continue
             st = entry.stat
             if st is None:  # a parent emitted for an included file; the root itself is followed
                 st = os.lstat(entry.path) if rel else os.stat(entry.path)
             dest_st = here.listing.pop(name, None)
             if entry.kind == DIR:
-                opened = self._dir(rel, entry.path, st, dest_st, here)
-                if opened is not None:
-                    stack.append(opened)
+                stack.append(self._dir(rel, entry.path, st, dest_st, here))
             elif entry.kind == FILE:
                 self._file(rel, st, dest_st, here)
             else:
@@ -306,7 +310,7 @@ class Planner:
         self._member(rel, SYMLINK, st, target)
 
     def _dir(self, rel: bytes, path: bytes, st: os.stat_result, dest_st: os.stat_result | None,
-             here: _OpenDir) -> _OpenDir | None:
+             here: _OpenDir) -> _OpenDir:
         listing: dict[bytes, os.stat_result] = {}
         if dest_st is not None and not stat.S_ISDIR(dest_st.st_mode):
             self.counts.dest_files += 1
@@ -321,8 +325,8 @@ class Planner:
             except OSError as exc:
                 # A mirror directory we cannot read is not ours to judge: leave it, say so, go on.
                 self.reporter.log_path("ERROR", self._dest(rel), f"cannot list the mirror: {exc.strerror}")
-                self._member(rel, DIR, st)
-                return None
+                self._member(rel, DIR, dest_st)
+                return _OpenDir(rel=rel, listing={}, src_stat=st, dest_stat=dest_st, src_abs=path, blocked=True)
             if not rel:
                 self.dest_root_entries = len(listing)
         self._member(rel, DIR, st)
@@ -330,6 +334,8 @@ class Planner:
 
     def _close(self, done: _OpenDir) -> None:
         """The walk has left a directory: what the mirror still lists there is gone from the source."""
+        if done.blocked:
+            return
         for name, dest_st in sorted(done.listing.items()):
             rel = done.rel + b"/" + name if done.rel else name
             is_dir = stat.S_ISDIR(dest_st.st_mode)

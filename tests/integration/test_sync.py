@@ -356,6 +356,34 @@ def test_unreadable_file_keeps_the_old_copy_and_the_job_ends_warning(app, tmp_pa
     assert row.size == len("version 1")
 
 
+def test_a_mirror_directory_that_cannot_be_listed_is_left_alone(app, tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    (src / "locked" / "deeper").mkdir(parents=True)
+    (src / "locked" / "a.txt").write_text("a")
+    (src / "other.txt").write_text("o")
+    project_id = sync_project("unlistable", [src], tmp_path / "dest")
+    assert run_sync(app, project_id).status == "succeeded"
+    os.unlink(src / "locked" / "a.txt")  # would be removed from the mirror...
+    (src / "locked" / "deeper" / "new.txt").write_text("n")  # ...and this added
+    (src / "other.txt").write_text("other, changed")
+    from stagebackup.pipeline import sync_plan
+
+    real_list = sync_plan._list
+
+    def cannot_list_locked(path):  # root lists everything, so the failure is injected
+        if path.endswith(b"/locked"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_list(path)
+
+    monkeypatch.setattr(sync_plan, "_list", cannot_list_locked)
+    job = run_sync(app, project_id)
+    assert job.status == "warning"
+    assert any("locked: cannot list the mirror: Permission denied" in m for m in log_lines(job.id, "ERROR"))
+    mirror = tmp_path / "dest" / "src"
+    assert (mirror / "locked" / "a.txt").exists() and not (mirror / "locked" / "deeper" / "new.txt").exists()
+    assert (mirror / "other.txt").read_text() == "other, changed"
+
+
 def test_a_read_error_mid_file_leaves_no_half_written_file(app, tmp_path, monkeypatch):
     src = tmp_path / "src"
     src.mkdir()

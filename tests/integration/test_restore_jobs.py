@@ -249,3 +249,25 @@ def test_crafted_archive_in_a_restore_job_writes_nothing_outside_and_reports_ref
     assert any(line.startswith("esc/pwned.txt: refused: esc is a symbolic link") for line in errors)
     assert os.listdir(outside) == [] and (target / "ok.txt").read_text() == "fine"
     assert not (restore_root(app).parent / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_sync_mirror_restores_and_verifies(app, tmp_path):
+    from stagebackup.jobs import queue
+
+    src = build_hostile_tree(tmp_path / "src")
+    project = create_project("mirror", [src], tmp_path / "mirror", mode="sync")
+    job = run_queued(app, queue.enqueue(project).id)
+    assert job.status in ("succeeded", "warning"), (job.error_message, log_lines(job.id, "ERROR"))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    assert archive.format == "sync"
+    mirror_root = Path(archive.path)
+    target = restore_root(app) / "from-mirror"
+    restored = restore(app, job.id, target)
+    assert restored.status == "succeeded", (restored.error_message, log_lines(restored.id, "ERROR"))
+    assert_same_tree(mirror_root, target)
+    assert_same_tree(src, target / "src", ignore={b"a-fifo"})  # the mirror keeps DEST/<basename of the source>
+    verify = run_queued(app, service.request_verify(job.id).id)
+    assert verify.status == "succeeded", (verify.error_message, log_lines(verify.id, "ERROR"))
+    (mirror_root / "src" / "plain.txt").rename(mirror_root / "src" / "moved-away")
+    broken = run_queued(app, service.request_verify(job.id).id)
+    assert broken.status == "failed" and "catalog difference" in broken.error_message

@@ -117,33 +117,9 @@ def copy_to_directory(
     # job, and recovery or failure handling deletes it rather than leave an uncatalogued archive behind.
     register_partial(temp)
     register_partial(final)
-    if _link_instead_of_copy(source, temp):
-        try:
-            os.chmod(temp, 0o640)
-            os.rename(temp, final)
-            _fsync_dir(dest_dir)
-        except OSError as exc:
-            raise DestinationError(dest_dir, exc.strerror or str(exc)) from exc
-        finally:
-            if os.path.lexists(temp):
-                os.unlink(temp)
-        return final
-    digest = hashlib.sha256()
     try:
-        with open(source, "rb") as src:
-            out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                while chunk := src.read(COPY_CHUNK_BYTES):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(out, view):]
-                    digest.update(chunk)
-                    reporter.checkpoint()
-                os.fsync(out)
-            finally:
-                os.close(out)
-        if digest.hexdigest() != expected_sha256:
-            raise DestinationError(dest_dir, "the copy does not match the archive's SHA-256")
+        if not _link_instead_of_copy(source, temp):
+            _copy_verified(source, temp, expected_sha256, reporter, dest_dir)
         os.chmod(temp, 0o640)
         os.rename(temp, final)
         _fsync_dir(dest_dir)
@@ -153,6 +129,25 @@ def copy_to_directory(
         if os.path.lexists(temp):
             os.unlink(temp)
     return final
+
+
+def _copy_verified(source: str, temp: str, expected_sha256: str, reporter: Reporter, dest_dir: str) -> None:
+    """Copy and fsync; the copy's SHA-256 must be the archive's (a bad disk or cable shows up here)."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as src:
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            while chunk := src.read(COPY_CHUNK_BYTES):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view):]
+                digest.update(chunk)
+                reporter.checkpoint()
+            os.fsync(out)
+        finally:
+            os.close(out)
+    if digest.hexdigest() != expected_sha256:
+        raise DestinationError(dest_dir, "the copy does not match the archive's SHA-256")
 
 
 class DirectoryStream:

@@ -178,23 +178,16 @@ class _MemberWriter:
 
     def _add_file(self, path: bytes, name: str) -> None:
         reporter = self.reporter
-        try:
-            fd = source.open_regular(path)
-        except OSError as exc:
-            reporter.log_path("ERROR", path, f"cannot open: {exc.strerror}")
+        opened = source.open_for_archive(path, reporter)
+        if opened is None:
             return
+        fd, before = opened
         try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                reporter.log_path("ERROR", path, "is no longer a regular file")
-                return
             reader = source.ExactReader(fd, before.st_size, path, reporter, self.step)
             self._append(name, before, MemberType.FILE, reader, before.st_size)
             self.input_bytes += before.st_size
             self.members.add(name, FILE_MEMBER, before.st_size, before.st_mtime, before.st_mode)
-            after = os.fstat(fd)
-            if not reader.failed and (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                reporter.log_path("ERROR", path, "file changed while being archived")
+            source.report_change(fd, before, reader, path, reporter)
         finally:
             os.close(fd)
         reporter.log_path("PACK", path)

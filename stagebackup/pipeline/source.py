@@ -10,6 +10,7 @@ them to inject failures).
 from __future__ import annotations
 
 import os
+import stat
 
 from .report import Reporter
 
@@ -23,6 +24,32 @@ def open_regular(path: bytes) -> int:
         return os.open(path, flags | getattr(os, "O_NOATIME", 0))
     except PermissionError:
         return os.open(path, flags)  # O_NOATIME needs ownership
+
+
+def open_for_archive(path: bytes, reporter: Reporter) -> tuple[int, os.stat_result] | None:
+    """``(fd, fstat)`` of a regular file to archive, or None after an ``[ERROR]`` line; the caller closes fd."""
+    try:
+        fd = open_regular(path)
+    except OSError as exc:
+        reporter.log_path("ERROR", path, f"cannot open: {exc.strerror}")
+        return None
+    try:
+        before = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(before.st_mode):
+        os.close(fd)
+        reporter.log_path("ERROR", path, "is no longer a regular file")
+        return None
+    return fd, before
+
+
+def report_change(fd: int, before: os.stat_result, reader: ExactReader, path: bytes, reporter: Reporter) -> None:
+    """After the data is read: an ``[ERROR]`` line when the file changed meanwhile (a failed read said so)."""
+    after = os.fstat(fd)
+    if not reader.failed and (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        reporter.log_path("ERROR", path, "file changed while being archived")
 
 
 class ExactReader:

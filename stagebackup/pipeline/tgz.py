@@ -237,16 +237,11 @@ class _MemberWriter:
 
     def _add_file(self, path: bytes, name: str) -> None:
         reporter = self.reporter
-        try:
-            fd = source.open_regular(path)
-        except OSError as exc:
-            reporter.log_path("ERROR", path, f"cannot open: {exc.strerror}")
+        opened = source.open_for_archive(path, reporter)
+        if opened is None:
             return
+        fd, before = opened
         try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                reporter.log_path("ERROR", path, "is no longer a regular file")
-                return
             key = (before.st_dev, before.st_ino)
             first = self.inodes.get(key) if before.st_nlink > 1 else None
             if first is not None:  # a hard link to a member already stored
@@ -264,9 +259,7 @@ class _MemberWriter:
             self.stream.pad()
             self.input_bytes += size
             self.members.add(name, FILE_MEMBER, size, before.st_mtime, before.st_mode)
-            after = os.fstat(fd)
-            if not reader.failed and (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                reporter.log_path("ERROR", path, "file changed while being archived")
+            source.report_change(fd, before, reader, path, reporter)
         except OSError as exc:
             reporter.log_path("ERROR", path, f"cannot archive: {exc.strerror or exc}")
             return

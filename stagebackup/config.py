@@ -28,6 +28,7 @@ DEFAULTS: dict[str, object] = {
     "QUEUE_POLL_INTERVAL_S": 1.0,
     "JOB_MAX_ATTEMPTS": 3,
     "COMPRESS_THREADS": 0,  # 0 = all cores
+    "WORKER_GIL_SWITCH_INTERVAL_S": 0.0005,  # see cli/worker.py
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     # Pipeline (issue: formats, encryption, sync, groups).
     "ARCHIVE_GROUP_MAX_BYTES": 4 * 1024**3,  # input bytes per archive; 0 = one archive per backup

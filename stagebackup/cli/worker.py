@@ -21,4 +21,8 @@ def run(burst, drive):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s")
     app = current_app._get_current_object()
+    # The compressing threads (pgzip, LZMA2) hold the GIL between their C calls; after each small-file read
+    # the main thread waits up to the switch interval to get it back (a "convoy"). At Python's default 5 ms,
+    # reading 50,000 small files cost 26 s of such waits; 0.5 ms cut the whole job to about a third.
+    sys.setswitchinterval(float(app.config["WORKER_GIL_SWITCH_INTERVAL_S"]))
     sys.exit(Worker(app, drive=drive, burst=burst).run())

@@ -1,0 +1,149 @@
+"""Streaming one tape file: a reader thread fills a bounded queue of blocks so the drive never waits.
+
+A drive that is fed slower than its lowest speed step stops, rewinds a little and restarts (shoe-shining):
+throughput drops and the heads wear. So reading the archive from disk (and hashing it) runs in its own
+thread, at most ``QUEUE_BLOCKS`` blocks ahead, and the writing thread does nothing but ``write()`` one
+block per call (variable-block mode), which releases the GIL.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .handle import TapeHandle
+
+QUEUE_BLOCKS = 32  # 8 MiB of 256 KiB blocks in flight
+_END = object()
+
+
+class BlockFeeder:
+    """Blocks of ``block_size`` (the last one shorter) from a file or an iterable of byte chunks."""
+
+    def __init__(self, source, block_size: int, queue_blocks: int = QUEUE_BLOCKS):
+        self.block_size = block_size
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_blocks)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name="tape-feeder", daemon=True)
+        self._thread.start()
+
+    def _chunks(self, source) -> Iterable[bytes]:
+        if isinstance(source, str):
+            with open(source, "rb", buffering=0) as fh:
+                while not self._stop.is_set():
+                    chunk = fh.read(self.block_size)
+                    if not chunk:
+                        return
+                    while len(chunk) < self.block_size:  # a short read is not the end of a regular file
+                        more = fh.read(self.block_size - len(chunk))
+                        if not more:
+                            break
+                        chunk += more
+                    yield chunk
+        else:  # an iterable of chunks of any size (streaming straight from the compressor)
+            pending = bytearray()
+            for piece in source:
+                pending += piece
+                while len(pending) >= self.block_size:
+                    yield bytes(pending[: self.block_size])
+                    del pending[: self.block_size]
+                if self._stop.is_set():
+                    return
+            if pending:
+                yield bytes(pending)
+
+    def _run(self, source) -> None:
+        try:
+            for chunk in self._chunks(source):
+                self.sha256.update(chunk)
+                self.bytes += len(chunk)
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(chunk, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the writing thread
+            self._error = exc
+        finally:
+            if not self._stop.is_set():
+                self._queue.put(_END)
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
+@dataclass
+class PieceResult:
+    """What went into one tape file."""
+
+    blocks: int = 0
+    bytes: int = 0
+    sha256: object = field(default_factory=hashlib.sha256)
+    end_of_medium: bool = False
+    pending: bytes | None = None  # the block the drive refused at end of medium: first of the next piece
+
+
+def write_piece(tape: TapeHandle, blocks: Iterable[bytes], *, first: bytes | None = None,
+                on_block: Callable[[int], None] | None = None) -> PieceResult:
+    """Write blocks until they run out or the early warning says the tape is full (ENOSPC: the block
+    was not written and is returned as ``pending``). The caller writes the filemark."""
+    result = PieceResult()
+
+    def chain():
+        if first is not None:
+            yield first
+        yield from blocks
+
+    for chunk in chain():
+        try:
+            written = tape.write(chunk)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                result.end_of_medium, result.pending = True, chunk
+                return result
+            raise
+        if written != len(chunk):  # fixed-mode drives may write short at end of medium
+            raise OSError(errno.EIO, f"short write: {written} of {len(chunk)} bytes")
+        result.blocks += 1
+        result.bytes += written
+        result.sha256.update(chunk)
+        if on_block is not None:
+            on_block(written)
+    return result
+
+
+def read_file_digest(tape: TapeHandle, buffer_size: int, *, on_block: Callable[[int], None] | None = None):
+    """Read the tape file at the current position up to its filemark: (blocks, bytes, sha256 hex)."""
+    digest, blocks, total = hashlib.sha256(), 0, 0
+    for chunk in tape.read_file(buffer_size):
+        digest.update(chunk)
+        blocks += 1
+        total += len(chunk)
+        if on_block is not None:
+            on_block(len(chunk))
+    return blocks, total, digest.hexdigest()

@@ -30,6 +30,7 @@ class ProjectSettings:
     compression_level: int
     dest_kind: str
     dest_path: str | None
+    dest_drive: str | None = None
 
 
 @dataclass
@@ -41,8 +42,9 @@ class BackupContext:
     skip_dirs: list[str]
     threads: int
     register_partial: Callable[[str], None]
-    record_archive: Callable[[ArchiveResult, str, str], None]  # result, format, final path
+    record_archive: Callable[[ArchiveResult, str, object], None]  # result, format, final path or Placement
     started: datetime  # server local time, for archive names
+    sink: object | None = None  # an ArchiveSink (tape); None copies to dest_path
 
 
 def archive_name(project_name: str, job_id: int, started: datetime, seq: int, fmt: str) -> str:
@@ -54,7 +56,7 @@ def run_archive_backup(ctx: BackupContext) -> None:
     project, reporter = ctx.project, ctx.reporter
     if project.archive_format != "tgz":
         raise ValidationError(f"archive format {project.archive_format!r} is not supported yet")
-    if project.dest_kind != "directory" or not project.dest_path:
+    if ctx.sink is None and (project.dest_kind != "directory" or not project.dest_path):
         raise ValidationError(f"destination {project.dest_kind!r} is not supported yet")
 
     workdir = os.path.join(ctx.cache_dir, f"job-{ctx.job_id}")
@@ -69,6 +71,8 @@ def run_archive_backup(ctx: BackupContext) -> None:
             count, total = write_manifest(entries, out)
         reporter.set_totals(bytes_total=total, files_total=count)
         reporter.log("INFO", f"scan finished: {count} entries, {human_bytes(total)}")
+        if hasattr(ctx.sink, "plan"):
+            ctx.sink.plan(total)  # the tape plan: bytes, tapes needed, hours
         reporter.stage_finished("scan")
 
         reporter.stage_started("compress")
@@ -89,17 +93,25 @@ def run_archive_backup(ctx: BackupContext) -> None:
         reporter.stage_finished("compress")
 
         reporter.stage_started("copy")
-        final = copy_to_directory(
-            staged, project.dest_path, name, expected_sha256=result.sha256, reporter=reporter,
-            register_partial=ctx.register_partial,
-        )
-        reporter.log("INFO", f"written to {final}")
+        if ctx.sink is not None:
+            final = ctx.sink.put(staged, name, result.sha256, 1)
+        else:
+            final = copy_to_directory(
+                staged, project.dest_path, name, expected_sha256=result.sha256, reporter=reporter,
+                register_partial=ctx.register_partial,
+            )
+            reporter.log("INFO", f"written to {final}")
         reporter.stage_finished("copy")
 
         reporter.stage_started("finalize")
         ctx.record_archive(result, project.archive_format, final)
+        if ctx.sink is not None:
+            ctx.sink.close(True)  # a tape sink writes the session's index file here
+            ctx.sink = None
         reporter.stage_finished("finalize")
     finally:
+        if ctx.sink is not None:
+            ctx.sink.close(False)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

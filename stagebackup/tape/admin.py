@@ -7,6 +7,7 @@ by a command that finished; a drive a job holds answers DriveBusy naming that jo
 from __future__ import annotations
 
 import errno
+import time
 from collections.abc import Mapping
 
 from ..extensions import db
@@ -17,17 +18,37 @@ from .label import encode_label, new_label, read_label, write_label
 from .virtual import read_drive_state
 
 
+def _retry_busy(func):
+    deadline = time.monotonic() + BUSY_RETRY_S
+    while True:
+        try:
+            return func()
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or "drive" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _busy(drive: str) -> DriveBusy:
     row = media.drive_row(drive)
     job = f" (job #{row.busy_job_id})" if row is not None and row.busy_job_id else ""
     return DriveBusy(drive, job)
 
 
+BUSY_RETRY_S = 3.0
+
+
 def _open(config: Mapping, drive: str, **kw):
-    try:
-        return open_drive(config, drive, **kw)
-    except DriveBusy:
-        raise _busy(drive) from None
+    """Open, retrying briefly: a job waiting for media opens the drive for a moment every few seconds to
+    look at the tape, and an operator's command must not fail because it arrived at that moment."""
+    deadline = time.monotonic() + BUSY_RETRY_S
+    while True:
+        try:
+            return open_drive(config, drive, **kw)
+        except DriveBusy:
+            if time.monotonic() >= deadline:
+                raise _busy(drive) from None
+            time.sleep(0.1)
 
 
 def _sticker(config: Mapping, drive: str) -> str | None:
@@ -41,7 +62,7 @@ def status(config: Mapping, drive: str) -> dict:
     data = {"drive": drive, "device": device_of(config, drive), "busy": False, "label": None, "pool": None,
             "cartridge": _sticker(config, drive), "message": None}
     try:
-        tape = open_drive(config, drive, write=False, need_medium=False)
+        tape = _open(config, drive, write=False, need_medium=False)
     except DriveBusy:
         row = media.drive_row(drive)
         data.update(busy=True, busy_job_id=row.busy_job_id if row else None,
@@ -142,7 +163,7 @@ def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
     Real drive: MTLOAD after the operator inserted the cartridge; ``name`` then must match its label."""
     if is_virtual(config, drive):
         vdir = str(config["VTAPE_DIR"])
-        open_raw(config, drive, nonblock=True).close()  # sets the drive up on first use; EBUSY if held
+        _retry_busy(lambda: open_raw(config, drive, nonblock=True).close())  # sets the drive up on first use
         found = vlibrary.find_cartridge(vdir, name) if name else None
         if name and found is None:
             if not create:
@@ -156,7 +177,7 @@ def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
         if write_protected is not None and found:
             vlibrary.set_write_protect(vdir, found, write_protected)
         try:
-            vlibrary.insert(vdir, drive, found)
+            _retry_busy(lambda: vlibrary.insert(vdir, drive, found))
         except OSError as exc:
             if exc.errno == errno.EBUSY and "drive" in str(exc):
                 raise _busy(drive) from None

@@ -11,6 +11,7 @@ JSON) so the tape can be read back with no database.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 
 from flask import Flask
@@ -25,7 +26,7 @@ from .errors import TapeVerifyFailed, from_os_error
 from .label import READ_BUFFER, encode_index
 from .plan import make_plan
 from .session import DriveSession
-from .writer import BlockFeeder, read_file_digest, write_piece
+from .writer import BlockFeeder, plain_blocks, read_file_digest, write_piece
 
 
 class ArchiveChanged(StageBackupError):
@@ -67,7 +68,11 @@ class TapeSink:
         return self._write(chunks, name, None)
 
     def _write(self, source, name: str, sha256: str | None) -> Placement:
-        feeder = BlockFeeder(source, self.block_size)
+        # With verify on and the archive's SHA-256 known, the write path hashes nothing: the read-back
+        # hashes each piece once, and the pieces together must hash to the archive's SHA-256.
+        self._hash_on_write = not (self.verify and sha256 is not None)
+        self._whole = hashlib.sha256()
+        feeder = BlockFeeder(source, self.block_size, hash=self._hash_on_write)
         pieces, pending = [], None
         try:
             while True:
@@ -84,9 +89,12 @@ class TapeSink:
                 self.session.wait_for_media(f"tape {piece['label']} is full")
         finally:
             feeder.close()
-        actual = feeder.sha256.hexdigest()
+        actual = (feeder.sha256 if self._hash_on_write else self._whole).hexdigest()
         if sha256 is not None and actual != sha256:
-            raise ArchiveChanged(name, actual, sha256)
+            if self._hash_on_write:
+                raise ArchiveChanged(name, actual, sha256)
+            first = pieces[0]
+            raise TapeVerifyFailed(first["label"], first["file_number"], actual, sha256)
         with self.session.db_context():
             db.session.execute(update(TapeFile).where(TapeFile.id.in_([p["id"] for p in pieces]))
                                .values(void=False))
@@ -117,12 +125,13 @@ class TapeSink:
             db.session.commit()
             row_id = row.id
         try:
-            result = write_piece(tape, feeder, first=pending, on_block=self._advance)
+            result = write_piece(tape, feeder, first=pending, hash_piece=number > 1 and self._hash_on_write,
+                                 on_block=self._advance)
             tape.write_filemarks(1)
             session.next_file += 1
-            digest = result.sha256.hexdigest()
+            digest = result.sha256 if self._hash_on_write else None
             if self.verify:
-                self._verify_last_file(label, file_number, digest)
+                digest = self._verify_last_file(label, file_number, digest)
         except OSError as exc:
             raise from_os_error(self.drive, exc) from exc
         with session.db_context():
@@ -140,14 +149,16 @@ class TapeSink:
         with self.session.db_context():
             self.reporter.checkpoint()
 
-    def _verify_last_file(self, label: str, file_number: int, expected: str) -> None:
-        """Read back the file just written (we are past its filemark) and compare SHA-256."""
+    def _verify_last_file(self, label: str, file_number: int, expected: str | None) -> str:
+        """Read back the file just written (we are past its filemark); its SHA-256 must match what was
+        written when that is known (else the whole archive's is checked once all pieces are read)."""
         tape = self.session.tape
         tape.bsf(2)  # before the filemark of the previous file (the label at least): never at BOT
         tape.fsf(1)
-        _, _, actual = read_file_digest(tape, READ_BUFFER)
-        if actual != expected:
+        _, _, actual = read_file_digest(tape, READ_BUFFER, also=self._whole)
+        if expected is not None and actual != expected:
             raise TapeVerifyFailed(label, file_number, actual, expected)
+        return actual
 
     # -- the end of the session --------------------------------------------------------------------
     def close(self, ok: bool) -> None:
@@ -171,7 +182,7 @@ class TapeSink:
             row_id = row.id
         try:
             blocks = [data[i:i + self.block_size] for i in range(0, len(data), self.block_size)]
-            result = write_piece(session.tape, blocks)
+            result = write_piece(session.tape, plain_blocks(blocks), hash_piece=True)
             if result.end_of_medium:  # the early-warning zone is there to hold exactly this
                 raise OSError(28, "no room left for the index file")
             session.tape.write_filemarks(1)
@@ -180,7 +191,7 @@ class TapeSink:
             raise from_os_error(self.drive, exc) from exc
         with session.db_context():
             db.session.execute(update(TapeFile).where(TapeFile.id == row_id).values(
-                blocks=result.blocks, bytes=result.bytes, sha256=result.sha256.hexdigest(), void=False))
+                blocks=result.blocks, bytes=result.bytes, sha256=result.sha256, void=False))
             db.session.execute(update(Tape).where(Tape.id == session.tape_id).values(
                 bytes_used=Tape.bytes_used + result.bytes))
             db.session.commit()

@@ -150,7 +150,8 @@ class VirtualHandle(TapeHandle):
         if in_warning_zone and self.eof == EOM_OK:
             self.eof = EOD_1
             raise os_error(errno.ENOSPC, "early warning: end of medium is near")
-        medium.truncate(self.f, self.r)
+        if not self._at_eod():  # writing anywhere but at end of data destroys what follows
+            medium.truncate(self.f, self.r)
         for piece in pieces:
             medium.append_block(self.f, piece)
             self.r += 1

@@ -13,7 +13,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .handle import TapeHandle
 
@@ -22,11 +22,16 @@ _END = object()
 
 
 class BlockFeeder:
-    """Blocks of ``block_size`` (the last one shorter) from a file or an iterable of byte chunks."""
+    """Blocks of ``block_size`` (the last one shorter) from a file or an iterable of byte chunks.
 
-    def __init__(self, source, block_size: int, queue_blocks: int = QUEUE_BLOCKS):
+    Hashing happens here, beside the drive's writes rather than between them: each item is
+    ``(block, sha256 of everything up to and including it)`` (a hash object copy costs a microsecond),
+    so the first piece's SHA-256 on tape is known without hashing the data twice.
+    """
+
+    def __init__(self, source, block_size: int, queue_blocks: int = QUEUE_BLOCKS, *, hash: bool = True):
         self.block_size = block_size
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if hash else None
         self.bytes = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_blocks)
         self._error: BaseException | None = None
@@ -62,11 +67,13 @@ class BlockFeeder:
     def _run(self, source) -> None:
         try:
             for chunk in self._chunks(source):
-                self.sha256.update(chunk)
                 self.bytes += len(chunk)
+                if self.sha256 is not None:
+                    self.sha256.update(chunk)
+                item = (chunk, self.sha256.copy() if self.sha256 is not None else None)
                 while not self._stop.is_set():
                     try:
-                        self._queue.put(chunk, timeout=0.2)
+                        self._queue.put(item, timeout=0.2)
                         break
                     except queue.Full:
                         continue
@@ -103,47 +110,63 @@ class PieceResult:
 
     blocks: int = 0
     bytes: int = 0
-    sha256: object = field(default_factory=hashlib.sha256)
+    own_hash: object | None = None  # pieces after the first hash their own bytes
+    running: object | None = None  # the feeder's hash after the last block written (first piece)
     end_of_medium: bool = False
-    pending: bytes | None = None  # the block the drive refused at end of medium: first of the next piece
+    pending: tuple | None = None  # the item the drive refused at end of medium: first of the next piece
+
+    @property
+    def sha256(self) -> str:
+        source = self.own_hash if self.own_hash is not None else self.running
+        return (source or hashlib.sha256()).hexdigest()
 
 
-def write_piece(tape: TapeHandle, blocks: Iterable[bytes], *, first: bytes | None = None,
+def plain_blocks(blocks: Iterable[bytes]):
+    """Blocks without the feeder's running hashes (small files: label, index)."""
+    return ((block, None) for block in blocks)
+
+
+def write_piece(tape: TapeHandle, items: Iterable[tuple], *, first: tuple | None = None, hash_piece: bool = False,
                 on_block: Callable[[int], None] | None = None) -> PieceResult:
-    """Write blocks until they run out or the early warning says the tape is full (ENOSPC: the block
-    was not written and is returned as ``pending``). The caller writes the filemark."""
-    result = PieceResult()
+    """Write ``(block, running hash)`` items until they run out or the early warning says the tape is
+    full (ENOSPC: the block was not written and is returned as ``pending``). The caller writes the
+    filemark. ``hash_piece``: hash this piece's bytes itself (any piece but an archive's first)."""
+    result = PieceResult(own_hash=hashlib.sha256() if hash_piece else None)
 
     def chain():
         if first is not None:
             yield first
-        yield from blocks
+        yield from items
 
-    for chunk in chain():
+    for item in chain():
+        chunk, running = item
         try:
             written = tape.write(chunk)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                result.end_of_medium, result.pending = True, chunk
+                result.end_of_medium, result.pending = True, item
                 return result
             raise
         if written != len(chunk):  # fixed-mode drives may write short at end of medium
             raise OSError(errno.EIO, f"short write: {written} of {len(chunk)} bytes")
         result.blocks += 1
         result.bytes += written
-        result.sha256.update(chunk)
+        result.running = running
+        if result.own_hash is not None:
+            result.own_hash.update(chunk)
         if on_block is not None:
             on_block(written)
     return result
 
 
-def read_file_digest(tape: TapeHandle, buffer_size: int, *, on_block: Callable[[int], None] | None = None):
-    """Read the tape file at the current position up to its filemark: (blocks, bytes, sha256 hex)."""
+def read_file_digest(tape: TapeHandle, buffer_size: int, *, also=None):
+    """Read the tape file at the current position up to its filemark: (blocks, bytes, sha256 hex).
+    ``also``: another hash object fed the same bytes (an archive's hash across its pieces)."""
     digest, blocks, total = hashlib.sha256(), 0, 0
     for chunk in tape.read_file(buffer_size):
         digest.update(chunk)
+        if also is not None:
+            also.update(chunk)
         blocks += 1
         total += len(chunk)
-        if on_block is not None:
-            on_block(len(chunk))
     return blocks, total, digest.hexdigest()

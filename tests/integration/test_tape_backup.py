@@ -168,3 +168,35 @@ def test_scan_rebuilds_the_catalog_in_an_empty_database(labelled, tmp_path):
         assert "0 added" in again.output and "0 archive(s)" in again.output
         db.session.remove()
         db.engine.dispose()
+
+
+def test_verify_mismatch_fails_the_job_and_leaves_the_file_void(labelled, tmp_path, monkeypatch):
+    from stagebackup.tape import cartridge
+
+    original = cartridge.Medium.append_block
+
+    def flaky_drive(self, index, data):  # the drive acknowledges a block but records it wrongly
+        if index == 1 and self.files[1:] == []:
+            data = bytes([data[0] ^ 0xFF]) + bytes(data[1:])
+        return original(self, index, data)
+
+    monkeypatch.setattr(cartridge.Medium, "append_block", flaky_drive)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a" * 10000)
+    job = run_one(labelled, tape_project("flaky", [tmp_path / "src"]))
+    assert job.status == "failed" and job.error_class == "TapeVerifyFailed"
+    assert job.error_message.startswith("verify failed: tape TAPE001 file 1 reads back with SHA-256")
+    assert {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}["copy"] == "failed"
+    [row] = db.session.scalars(select(TapeFile).where(TapeFile.job_id == job.id)).all()
+    assert row.void and row.archive_id is None
+    assert db.session.scalar(select(Archive).where(Archive.job_id == job.id)) is None
+
+
+def test_without_verify_the_move_hashes_what_it_writes(labelled, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a" * 10000)
+    job = run_one(labelled, tape_project("noverify", [tmp_path / "src"], verify_after_write=False))
+    assert job.status == "succeeded", job.error_message
+    archive = db.session.scalar(select(Archive).where(Archive.job_id == job.id))
+    row = db.session.scalar(select(TapeFile).where(TapeFile.archive_id == archive.id))
+    assert row.sha256 == archive.sha256 and row.verified_at is None and not row.void

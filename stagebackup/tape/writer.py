@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 
 from .handle import TapeHandle
 
-QUEUE_BLOCKS = 32  # 8 MiB of 256 KiB blocks in flight
+QUEUE_BLOCKS = 8  # batches in flight: 16 MiB of 256 KiB blocks
+BATCH_BLOCKS = 8
+RING_BLOCKS = (QUEUE_BLOCKS + 3) * BATCH_BLOCKS
 _END = object()
 
 
@@ -39,19 +42,29 @@ class BlockFeeder:
         self._thread = threading.Thread(target=self._run, args=(source,), name="tape-feeder", daemon=True)
         self._thread.start()
 
-    def _chunks(self, source) -> Iterable[bytes]:
+    def _chunks(self, source) -> Iterable:
         if isinstance(source, str):
+            # A ring of reused buffers, as dd reuses its one buffer: a fresh 256 KiB object per block
+            # would be a new mmap (and its page faults) each time. The ring is larger than all the blocks
+            # that can be in flight (queue, the batch being filled, the writer's batch and a block held
+            # over a tape change), so a buffer is never refilled before the drive has taken it.
+            ring: list[bytearray] = []
             with open(source, "rb", buffering=0) as fh:
-                while not self._stop.is_set():
-                    chunk = fh.read(self.block_size)
-                    if not chunk:
+                for turn in itertools.count():
+                    if self._stop.is_set():
                         return
-                    while len(chunk) < self.block_size:  # a short read is not the end of a regular file
-                        more = fh.read(self.block_size - len(chunk))
-                        if not more:
+                    if len(ring) < RING_BLOCKS:
+                        ring.append(bytearray(self.block_size))
+                    buf = memoryview(ring[turn % RING_BLOCKS])
+                    filled = 0
+                    while filled < self.block_size:  # a short read is not the end of a regular file
+                        n = fh.readinto(buf[filled:])
+                        if not n:
                             break
-                        chunk += more
-                    yield chunk
+                        filled += n
+                    if not filled:
+                        return
+                    yield buf[:filled]
         else:  # an iterable of chunks of any size (streaming straight from the compressor)
             pending = bytearray()
             for piece in source:
@@ -65,25 +78,34 @@ class BlockFeeder:
                 yield bytes(pending)
 
     def _run(self, source) -> None:
+        batch: list = []
         try:
             for chunk in self._chunks(source):
                 self.bytes += len(chunk)
                 if self.sha256 is not None:
                     self.sha256.update(chunk)
-                item = (chunk, self.sha256.copy() if self.sha256 is not None else None)
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                batch.append((chunk, self.sha256.copy() if self.sha256 is not None else None))
+                if len(batch) >= BATCH_BLOCKS and not self._put(batch):
                     return
+                if len(batch) >= BATCH_BLOCKS:
+                    batch = []
+            if batch and not self._put(batch):
+                return
         except BaseException as exc:  # noqa: BLE001 - handed to the writing thread
             self._error = exc
         finally:
             if not self._stop.is_set():
                 self._queue.put(_END)
+
+    def _put(self, batch: list) -> bool:
+        """Hand a batch over (several blocks per hand-over: fewer lock round trips); False when closed."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(batch, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def __iter__(self):
         while True:
@@ -92,7 +114,7 @@ class BlockFeeder:
                 if self._error is not None:
                     raise self._error
                 return
-            yield item
+            yield from item
 
     def close(self) -> None:
         self._stop.set()

@@ -39,6 +39,9 @@ class BlockFeeder:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_blocks)
         self._error: BaseException | None = None
         self._stop = threading.Event()
+        self._batch: list = []
+        self._pos = 0
+        self._done = False
         self._thread = threading.Thread(target=self._run, args=(source,), name="tape-feeder", daemon=True)
         self._thread.start()
 
@@ -108,13 +111,23 @@ class BlockFeeder:
         return False
 
     def __iter__(self):
-        while True:
+        return self
+
+    def __next__(self):
+        """The next (block, hash) item. An iterator object, not a generator: a writer that stops at end
+        of medium and a new one that resumes on the next tape must share one position in the batch."""
+        while self._pos >= len(self._batch):
+            if self._done:
+                raise StopIteration
             item = self._queue.get()
             if item is _END:
+                self._done = True
                 if self._error is not None:
                     raise self._error
-                return
-            yield from item
+                raise StopIteration
+            self._batch, self._pos = item, 0
+        self._pos += 1
+        return self._batch[self._pos - 1]
 
     def close(self) -> None:
         self._stop.set()

@@ -7,10 +7,11 @@ export FLASK_APP := stagebackup
 
 # Debian packages the test suite uses for real: PostgreSQL for the queue tests; GNU tar/gzip, 7-Zip and
 # openssl to check our archives without StageBackup; rsync/pigz for the benchmarks' baselines; Chromium for
-# the page tests (driven by Playwright, which then downloads no browser of its own).
-DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium
+# the page tests (driven by Playwright, which then downloads no browser of its own) and a CJK font so its
+# screenshots show the Chinese labels.
+DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei
 
-.PHONY: run install install-test test lint clean
+.PHONY: run install install-test test lint clean translations e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); .ci/install-debian-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -40,6 +41,18 @@ lint: install-test
 
 test: install-test lint
 	.ci/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Web page strings: extract them, merge them into translations/*/LC_MESSAGES/messages.po (translate new
+# entries by hand; zh_CN repeats the Chinese message id) and compile the .mo files. The .mo files are
+# committed, so a clean clone needs no step.
+translations: install-test
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k N_ --no-wrap --sort-by-file --omit-header -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete
+	$(BIN)/pybabel compile -d translations --statistics
+
+# Real-browser tests only (Debian's Chromium, driven by Playwright; part of `make test` too).
+e2e: install-test
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

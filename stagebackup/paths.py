@@ -6,6 +6,8 @@ them into text, with undecodable bytes shown as ``\\xNN`` so nothing is silently
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 
 
@@ -43,3 +45,19 @@ def is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def path_token(path: str | bytes) -> str:
+    """A URL-safe token carrying a path's exact bytes (query strings cannot carry non-UTF-8 names)."""
+    return base64.urlsafe_b64encode(os.fsencode(path)).decode("ascii").rstrip("=")
+
+
+def path_from_token(token: str) -> str:
+    """The surrogate-escaped path a ``path_token`` carries; ValueError when it is not one."""
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not a path token") from exc
+    if b"\0" in raw:
+        raise ValueError("a path cannot contain NUL")
+    return os.fsdecode(raw)

@@ -1,5 +1,7 @@
+"""The backup blueprint: the live backup page, projects, history; and the app-wide web plumbing (web.py)."""
+
 from flask import Blueprint
 
 bp = Blueprint("backup", __name__)
 
-from . import views  # noqa: E402,F401
+from . import history_views, project_views, views, web  # noqa: E402,F401

@@ -9,6 +9,7 @@ as a warning. The manifest is a file, read back as a stream, so no whole-tree li
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class Rules:
         try:
             self._include = pathspec.GitIgnoreSpec.from_lines(self.includes) if self.includes else None
             self._exclude = pathspec.GitIgnoreSpec.from_lines(self.excludes)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, re.error) as exc:  # re.error: e.g. a bad range like [z-a]
             raise ValidationError(f"invalid include/exclude pattern: {exc}") from exc
 
     def excluded(self, rel: bytes, is_dir: bool) -> bool:

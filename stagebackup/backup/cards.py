@@ -1,0 +1,118 @@
+"""What a job card shows, derived from the job row and its stage rows only (no I/O, no lazy loads).
+
+A poll of one card costs two indexed queries: the job (with its project's tape pool, joined) and the
+job's stage rows. Numbers the page shows (elapsed, rate, time left, report age) are computed here, at
+one ``now``, so the page and the poll endpoint render the same partial from the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..dbtypes import utcnow
+from ..extensions import db
+from ..jobs.summary import stages_for
+from ..models import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING, WAITING_MEDIA, Job, Project
+from ..stages import stage_steps
+
+# A worker heartbeats every HEARTBEAT_INTERVAL_S; this many intervals of silence make a card say so.
+STALE_HEARTBEATS = 3
+STALE_MIN_S = 15.0
+
+
+@dataclass
+class JobCard:
+    job: Job
+    steps: list[dict]
+    pool: str | None
+    now: datetime
+    stale_after_s: float
+
+    @property
+    def active(self) -> bool:
+        """Queued, running or waiting for media: the card keeps polling."""
+        return self.job.status in ACTIVE_STATUSES
+
+    @property
+    def final(self) -> bool:
+        return self.job.status in FINAL_STATUSES
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.job.status in ("succeeded", "warning") else max(0, min(100, self.job.progress or 0))
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.job.started_at is None:
+            return None
+        return ((self.job.finished_at or self.now) - self.job.started_at).total_seconds()
+
+    @property
+    def rate_bps(self) -> float | None:
+        """Bytes per second since the job started, up to its last report (average, not instantaneous)."""
+        job = self.job
+        if job.started_at is None or not job.bytes_done:
+            return None
+        until = job.finished_at or job.heartbeat_at or self.now
+        seconds = (until - job.started_at).total_seconds()
+        return job.bytes_done / seconds if seconds > 0 else None
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.rate_bps
+        if not self.active or not rate or self.job.bytes_total <= self.job.bytes_done:
+            return None
+        return (self.job.bytes_total - self.job.bytes_done) / rate
+
+    @property
+    def report_age_s(self) -> float | None:
+        """How long ago the worker last reported: tells "stuck" from "slow"."""
+        if self.job.status not in (RUNNING, WAITING_MEDIA) or self.job.heartbeat_at is None:
+            return None
+        return max(0.0, (self.now - self.job.heartbeat_at).total_seconds())
+
+    @property
+    def stale(self) -> bool:
+        age = self.report_age_s
+        return age is not None and age > self.stale_after_s
+
+    @property
+    def waiting_media(self) -> bool:
+        return self.job.status == WAITING_MEDIA
+
+
+def _stale_after_s() -> float:
+    return max(STALE_MIN_S, STALE_HEARTBEATS * float(current_app.config["HEARTBEAT_INTERVAL_S"]))
+
+
+def load_card(job_id: int) -> JobCard | None:
+    """One job's card: the two queries a poll costs."""
+    row = db.session.execute(_with_pool().where(Job.id == job_id)).first()
+    if row is None:
+        return None
+    job, pool = row
+    return JobCard(job, stage_steps(job, stages_for([job])[job.id]), pool, utcnow(), _stale_after_s())
+
+
+def _with_pool():
+    return select(Job, Project.dest_pool).outerjoin(Project, Project.id == Job.project_id)
+
+
+def build_cards(rows: Sequence[tuple[Job, str | None]]) -> list[JobCard]:
+    """Cards for several (job, pool) rows with one query for all their stages."""
+    stages = stages_for([job for job, _pool in rows])
+    now, stale_after = utcnow(), _stale_after_s()
+    return [JobCard(job, stage_steps(job, stages[job.id]), pool, now, stale_after) for job, pool in rows]
+
+
+def active_cards(after_id: int = 0) -> list[JobCard]:
+    """Queued, running and waiting jobs (oldest first), newer than ``after_id``: two queries."""
+    rows = db.session.execute(
+        _with_pool().where(Job.status.in_(ACTIVE_STATUSES), Job.id > after_id).order_by(Job.id)
+    ).all()
+    return build_cards(rows)

@@ -1,0 +1,52 @@
+"""History of finished jobs, and one job's page: badges, stage timings, archives, tape files, log."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
+from . import bp, cards, logs
+from .forms import RunForm
+
+HISTORY_PAGE_SIZE = 25
+
+
+@bp.get("/backup/history")
+def history():
+    project = request.args.get("project", "").strip()
+    status = request.args.get("status", "")
+    query = select(Job).where(Job.status.in_(FINAL_STATUSES))
+    if project:
+        query = query.where(Job.project_name == project)
+    if status in FINAL_STATUSES:
+        query = query.where(Job.status == status)
+    page = db.paginate(
+        query.order_by(Job.id.desc()), page=request.args.get("page", 1, type=int), per_page=HISTORY_PAGE_SIZE,
+        error_out=False,
+    )
+    project_names = db.session.scalars(select(Job.project_name).distinct().order_by(Job.project_name)).all()
+    return render_template(
+        "backup/history.html", page=page, project=project, status=status if status in FINAL_STATUSES else "",
+        project_names=project_names, final_statuses=FINAL_STATUSES,
+    )
+
+
+@bp.get("/backup/jobs/<int:job_id>")
+def job_detail(job_id: int):
+    card = cards.load_card(job_id)
+    if card is None:
+        abort(404)
+    stages = {row.code: row for row in db.session.scalars(select(JobStage).where(JobStage.job_id == job_id))}
+    archives = db.session.scalars(select(Archive).where(Archive.job_id == job_id).order_by(Archive.seq)).all()
+    tape_files = db.session.execute(
+        select(TapeFile, Tape.label)
+        .join(Tape, Tape.id == TapeFile.tape_id)
+        .where(TapeFile.job_id == job_id)
+        .order_by(TapeFile.archive_id, TapeFile.piece, Tape.label, TapeFile.file_number)
+    ).all()
+    return render_template(
+        "backup/job.html", card=card, stages=stages, archives=archives, tape_files=tape_files,
+        log_page=logs.tail(job_id), run_form=RunForm(),
+    )

@@ -1,0 +1,23 @@
+"""Babel extractor for the stage labels in ``stages.FLOWS`` (the seeds' Chinese, used as message ids).
+
+``stages.py`` keeps plain strings (it is shared with the API and the CLI); templates translate them with
+``_(step.label)``. This extractor puts them in the catalog without a second copy of the labels.
+"""
+
+from __future__ import annotations
+
+import ast
+
+
+def extract_stage_labels(fileobj, keywords, comment_tags, options):
+    """Yield ``(lineno, funcname, message, comments)`` for each (code, label) pair in ``FLOWS``."""
+    tree = ast.parse(fileobj.read())
+    for node in ast.walk(tree):
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) else None)
+        if not (isinstance(target, ast.Name) and target.id == "FLOWS"):
+            continue
+        for pair in ast.walk(node.value):
+            if (isinstance(pair, ast.Tuple) and len(pair.elts) == 2
+                    and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in pair.elts)):
+                yield pair.lineno, None, pair.elts[1].value, [f"stage {pair.elts[0].value}"]

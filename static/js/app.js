@@ -1,0 +1,70 @@
+// StageBackup page behaviour. A file, not inline code: the Content-Security-Policy allows only 'self' scripts.
+(function () {
+  "use strict";
+
+  // -- confirmation for destructive plain forms (htmx buttons use hx-confirm) --------------------------
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+    }
+  });
+
+  // -- terminal log: follow the end unless the operator scrolled up ---------------------------------------
+  // The log panels grow with their content and the page is the only scroller, so "following" means keeping
+  // the window at the bottom of the page when lines are appended, if it was there before the append.
+  var FOLLOW_SLACK_PX = 48;
+  var followNext = false;
+
+  function atBottom() {
+    var root = document.documentElement;
+    return window.innerHeight + window.scrollY >= root.scrollHeight - FOLLOW_SLACK_PX;
+  }
+
+  function isLogTarget(elt) {
+    return elt && elt.classList && elt.classList.contains("terminal-lines");
+  }
+
+  function trim(lines) {
+    var terminal = lines.closest(".terminal");
+    var max = terminal && parseInt(terminal.getAttribute("data-max-lines") || "0", 10);
+    if (!max) return;
+    var rows = lines.querySelectorAll(".log-line");
+    for (var i = 0; i < rows.length - max; i++) rows[i].remove();
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (isLogTarget(event.detail.target)) followNext = atBottom();
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!isLogTarget(event.detail.target)) return;
+    trim(event.detail.target);
+    if (followNext) window.scrollTo(0, document.documentElement.scrollHeight);
+  });
+
+  // A job's own page opens at the end of its log, like `tail -f`.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.querySelector(".terminal[data-start-at-end]")) {
+      window.scrollTo(0, document.documentElement.scrollHeight);
+    }
+  });
+
+  // -- project form: show the fields that apply to the chosen mode and destination ------------------------
+  function refreshConditional(form) {
+    form.querySelectorAll("[data-show-if]").forEach(function (group) {
+      var parts = group.getAttribute("data-show-if").split("=");
+      var checked = form.querySelector('input[name="' + parts[0] + '"]:checked');
+      group.hidden = !checked || parts[1].split("|").indexOf(checked.value) < 0;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form[data-conditional]");
+    if (form) refreshConditional(form);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-conditional]").forEach(refreshConditional);
+  });
+})();

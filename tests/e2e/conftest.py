@@ -1,0 +1,153 @@
+"""Real-browser fixtures: the web app under gunicorn and a real worker sharing a temporary data directory,
+and Debian's Chromium driven by Playwright (no browser download)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    """Web + worker processes on one data directory, and direct read access to its SQLite database."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.data = root / "data"
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.update({
+            "STAGEBACKUP_DATA_DIR": str(self.data),
+            "STAGEBACKUP_DATABASE_URL": "",
+            "STAGEBACKUP_PROGRESS_FLUSH_INTERVAL_S": "0.2",
+            "STAGEBACKUP_HEARTBEAT_INTERVAL_S": "1",
+            "STAGEBACKUP_QUEUE_POLL_INTERVAL_S": "0.2",
+            "STAGEBACKUP_COMPRESS_THREADS": "1",
+            "FLASK_APP": "stagebackup",
+        })
+        self.logs = root / "logs"
+        self.logs.mkdir()
+        self.web = self.worker = None
+
+    def _spawn(self, name, args):
+        out = open(self.logs / f"{name}.log", "wb")
+        return subprocess.Popen(args, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+
+    def start(self):
+        self.data.mkdir()
+        self.web = self._spawn("web", [
+            str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "8",
+            "--worker-class", "gthread", "wsgi:app",
+        ])
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/backup", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if self.web.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("web app did not start:\n" + (self.logs / "web.log").read_text())
+            time.sleep(0.2)
+        self.start_worker()
+
+    def start_worker(self):
+        self.worker = self._spawn("worker", [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"])
+
+    def stop_worker(self):
+        """A warm stop (SIGTERM) of an idle worker: jobs queued meanwhile stay queued, nothing holds a lock."""
+        self.worker.terminate()
+        assert self.worker.wait(timeout=30) == 0
+
+    def flask(self, *args):
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "stagebackup", *args], cwd=REPO,
+                              env=self.env, capture_output=True, text=True, check=True, timeout=60)
+
+    def query(self, sql, *params):
+        conn = sqlite3.connect(f"file:{self.data / 'backup_system.db'}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def pause_worker(self):
+        """Freeze the worker mid-job (SIGSTOP). It may hold a write transaction: only read meanwhile."""
+        self.worker.send_signal(signal.SIGSTOP)
+
+    def resume_worker(self):
+        self.worker.send_signal(signal.SIGCONT)
+
+    def stop(self):
+        for proc in (self.worker, self.web):
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("e2e"))
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: `make install-test` installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: `make install-test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.csp_errors = []
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_errors.append(msg.text))
+    page.on("pageerror", lambda exc: page.csp_errors.append(f"page error: {exc}"))
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshots_dir(tmp_path):
+    """docs/screenshots when STAGEBACKUP_UPDATE_SCREENSHOTS=1 (to refresh the README's pictures)."""
+    if os.environ.get("STAGEBACKUP_UPDATE_SCREENSHOTS") == "1":
+        return REPO / "docs" / "screenshots"
+    return tmp_path

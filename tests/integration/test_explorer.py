@@ -1,0 +1,104 @@
+"""Storage explorer: mounts classified, listings from metadata only, exact bytes in names."""
+
+import os
+
+import pytest
+
+from stagebackup.explorer.mounts import DISK, NETWORK, SYSTEM, mount_for, parse_mounts
+from stagebackup.paths import path_from_token, path_token
+
+DOCKER_MOUNTS = """overlay / overlay rw,relatime,lowerdir=/x 0 0
+proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+tmpfs /dev tmpfs rw,nosuid,size=65536k,mode=755 0 0
+/dev/sda1 /data ext4 rw,relatime 0 0
+/dev/sda1 /etc/hosts ext4 rw,relatime 0 0
+/dev/sdb1 /mnt/my\\040disk xfs ro,relatime 0 0
+server:/export /mnt/nas nfs4 rw,relatime 0 0
+rclone: /mnt/cloud fuse.rclone rw 0 0
+"""
+
+
+def test_docker_mounts_are_told_apart():
+    mounts = {m.path: m for m in parse_mounts(DOCKER_MOUNTS)}
+    assert mounts["/"].kind == SYSTEM and mounts["/proc"].kind == SYSTEM and mounts["/dev"].kind == SYSTEM
+    assert mounts["/etc/hosts"].kind == SYSTEM  # a file bind-mounted from the host disk
+    assert mounts["/data"].kind == DISK
+    assert mounts["/mnt/my disk"].kind == DISK and mounts["/mnt/my disk"].read_only
+    assert mounts["/mnt/nas"].kind == NETWORK and mounts["/mnt/cloud"].kind == NETWORK
+    assert mount_for("/data/projects/a", list(mounts.values())).path == "/data"
+    assert mount_for("/mnt/my disk/x", list(mounts.values())).path == "/mnt/my disk"
+    assert mount_for("/usr/bin", list(mounts.values())).path == "/"
+
+
+def test_path_tokens_round_trip_any_bytes():
+    for raw in [b"/", b"/srv/d\xff/n\xe9me\nx", "/srv/设计稿".encode()]:
+        assert os.fsencode(path_from_token(path_token(raw))) == raw
+    with pytest.raises(ValueError):
+        path_from_token("!!!")
+    with pytest.raises(ValueError):
+        path_from_token(path_token(b"/a\0b"))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = os.fsencode(tmp_path / "tree")
+    os.makedirs(root + b"/sub-\xfe")
+    with open(root + b"/f-\xff.bin", "wb") as fh:
+        fh.write(b"x" * 1234)
+    unreadable = root + b"/secret"
+    with open(unreadable, "wb") as fh:
+        fh.write(b"never read")
+    os.chmod(unreadable, 0)  # lstat still works: a listing never opens a file
+    os.symlink(b"/nowhere", root + b"/dangling")
+    for i in range(25):
+        open(root + b"/bulk-%02d" % i, "wb").close()
+    return root
+
+
+def test_listing_uses_metadata_and_keeps_exact_names(client, tree):
+    response = client.get("/api/explorer/list", query_string={"p": path_token(tree), "limit": 10})
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["total"] == 29 and len(data["items"]) == 10
+    assert data["items"][0]["kind"] == "dir" and data["items"][0]["name"] == "sub-\\xfe"
+    assert os.fsencode(path_from_token(data["items"][0]["token"])) == tree + b"/sub-\xfe"
+    rest = client.get("/api/explorer/list", query_string={"p": path_token(tree), "offset": 10, "limit": 100})
+    items = {i["name"]: i for i in data["items"] + rest.get_json()["items"]}
+    assert len(items) == 29
+    assert items["f-\\xff.bin"]["size"] == 1234 and items["f-\\xff.bin"]["kind"] == "file"
+    assert items["dangling"] == {**items["dangling"], "kind": "symlink", "link_target": "/nowhere"}
+    assert items["secret"]["mode"] & 0o777 == 0
+
+
+def test_the_page_lists_a_folder_with_a_hostile_name(client, tree):
+    page = client.get("/explorer", query_string={"p": path_token(tree + b"/sub-\xfe")})
+    assert page.status_code == 200
+    assert "sub-\\xfe" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ({"path": "/definitely/not/here"}, 404, "does not exist"),
+        ({"path": "relative/path"}, 400, "an absolute path is needed"),
+        ({"p": "%%%"}, 400, "damaged"),
+        ({"path": "/", "offset": "x"}, 400, "whole numbers"),
+    ],
+)
+def test_bad_requests_get_clear_errors(client, query, status, message):
+    api = client.get("/api/explorer/list", query_string=query)
+    assert api.status_code == status and message in api.get_json()["error"]
+    page = client.get("/explorer", query_string=query)
+    assert page.status_code == status and message in page.get_data(as_text=True)
+
+
+def test_a_file_is_not_a_directory(client, tree):
+    response = client.get("/api/explorer/list", query_string={"p": path_token(tree + b"/f-\xff.bin")})
+    assert response.status_code == 400 and "is not a directory" in response.get_json()["error"]
+
+
+def test_mounts_api_hides_system_paths_unless_asked(client):
+    shown = client.get("/api/explorer/mounts").get_json()["mounts"]
+    assert all(m["kind"] != SYSTEM for m in shown)
+    everything = client.get("/api/explorer/mounts", query_string={"all": "1"}).get_json()["mounts"]
+    assert any(m["path"] == "/proc" for m in everything)

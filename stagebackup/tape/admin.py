@@ -57,12 +57,12 @@ def _sticker(config: Mapping, drive: str) -> str | None:
     return (read_drive_state(str(config["VTAPE_DIR"]), drive) or {}).get("cartridge")
 
 
-def status(config: Mapping, drive: str) -> dict:
+def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
     """``mt status`` plus the label (read at BOT, then the position is restored)."""
     data = {"drive": drive, "device": device_of(config, drive), "busy": False, "label": None, "pool": None,
             "cartridge": _sticker(config, drive), "message": None}
     try:
-        tape = _open(config, drive, write=False, need_medium=False)
+        tape = (_open if wait_if_busy else open_drive)(config, drive, write=False, need_medium=False)
     except DriveBusy:
         row = media.drive_row(drive)
         data.update(busy=True, busy_job_id=row.busy_job_id if row else None,
@@ -189,3 +189,17 @@ def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
             except OSError as exc:
                 raise from_os_error(drive, exc) from exc
     return status(config, drive)
+
+
+def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:
+    """Status of each drive into the ``drives`` rows (a worker does this at start); errors become the
+    row's message instead of stopping the caller."""
+    for drive in names or sorted(config["DRIVES"]):
+        if drive not in config["DRIVES"]:
+            continue
+        try:
+            status(config, drive, wait_if_busy=False)
+        except TapeError as exc:
+            db.session.rollback()
+            media.update_drive(config, drive, message=str(exc), keep_label=True)
+            db.session.commit()

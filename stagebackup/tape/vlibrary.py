@@ -100,16 +100,21 @@ def insert(vtape_dir: str, drive: str, name: str | None) -> None:
 
 
 def ensure_drive(vtape_dir: str, drive: str, *, capacity_bytes: int, early_warning_bytes: int) -> None:
-    """First use of a virtual drive: it exists with a blank cartridge in it (the out-of-the-box state)."""
+    """First use of a virtual drive: it exists with a blank cartridge in it (the out-of-the-box state).
+    Serialised by a lock file, since several processes (workers, the CLI) may start at once."""
     if read_drive_state(vtape_dir, drive) is not None:
         return
-    name, n = f"{drive}-001", 1
-    while os.path.exists(cartridge_path(vtape_dir, name)):
-        n += 1
-        name = f"{drive}-{n:03d}"
-    create_cartridge(vtape_dir, name, capacity_bytes=capacity_bytes, early_warning_bytes=early_warning_bytes)
+    os.makedirs(os.path.join(vtape_dir, "drives"), exist_ok=True)
+    fd = os.open(os.path.join(vtape_dir, "drives", ".setup.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if read_drive_state(vtape_dir, drive) is not None:
+            return
+        name, n = f"{drive}-001", 1
+        while os.path.exists(cartridge_path(vtape_dir, name)):
+            n += 1
+            name = f"{drive}-{n:03d}"
+        create_cartridge(vtape_dir, name, capacity_bytes=capacity_bytes, early_warning_bytes=early_warning_bytes)
         insert(vtape_dir, drive, name)
-    except OSError as exc:
-        if exc.errno != errno.EBUSY:  # another process set the drive up at the same moment
-            raise
+    finally:
+        os.close(fd)

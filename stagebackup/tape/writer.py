@@ -171,7 +171,10 @@ def write_piece(tape: TapeHandle, items: Iterable[tuple], *, first: tuple | None
     def chain():
         if first is not None:
             yield first
-        yield from items
+        # Not ``yield from``: when this generator is dropped at end of medium, ``yield from`` would call
+        # the feeder's close() and stop it, while the next tape still needs the rest of the archive.
+        for item in items:  # noqa: UP028
+            yield item
 
     for item in chain():
         chunk, running = item

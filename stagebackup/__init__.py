@@ -67,9 +67,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .backup import bp as backup_bp
     from .cli import register_cli
     from .explorer import bp as explorer_bp
+    from .restore import bp as restore_bp
 
     app.register_blueprint(backup_bp)
     app.register_blueprint(explorer_bp)
+    app.register_blueprint(restore_bp)
     register_cli(app)
     app.before_request(_read_only_for_safe_methods)
 

@@ -217,7 +217,11 @@ class ArchiveMember(db.Model):
     mode: Mapped[int] = mapped_column(Integer, default=0)
     link_target: Mapped[str | None] = mapped_column(FSPath, nullable=True)
 
-    __table_args__ = (Index("ix_archive_members_job_parent_name", "job_id", "parent", "name"),)
+    __table_args__ = (
+        Index("ix_archive_members_job_parent_name", "job_id", "parent", "name"),
+        # Restore's name search (migration 0004): a prefix is one range, paged by (name, id).
+        Index("ix_archive_members_job_name", "job_id", "name", "id"),
+    )
 
 
 class Tape(db.Model):

@@ -17,6 +17,7 @@ from .jobs import queue
 from .models import Job, Project
 from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
+from .pipeline.sync import mirror_names
 
 MODES = ("archive", "sync")
 FORMATS = ("tgz", "7z")
@@ -101,6 +102,16 @@ def _check_dest_dir(dest: str, sources: list[str]) -> str:
     return path
 
 
+def _check_sync_layout(sources: list[str], dest: str) -> None:
+    """A mirror goes to DEST/<source name>: names must differ, and no source may live in the mirror."""
+    mirror_names(sources)
+    for source in sources:
+        if is_within(source, dest):
+            raise ValidationError(
+                f"source {display(source)} is inside destination {display(dest)}: a mirror cannot contain its source"
+            )
+
+
 def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
     if value not in choices:
         raise ValidationError(f"unknown {what} {value!r} (one of: {', '.join(choices)})")
@@ -141,6 +152,8 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         raise ValidationError("sync mode copies files as they are; encryption needs archive mode")
     sources = _check_sources(spec.sources)
     dest_dir, dest_drive = _check_destination(spec, sources)
+    if mode == "sync":
+        _check_sync_layout(sources, dest_dir)
     if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
         raise ValidationError("the tape pool name must be 1 to 64 characters")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern

@@ -18,6 +18,8 @@ FLOWS: dict[str, list[tuple[str, str]]] = {
     ],
     "sync": [("scan", "扫描文件"), ("copy", "同步"), ("finalize", "完成")],
     "restore": [("locate", "定位"), ("read", "读取"), ("extract", "解压/还原"), ("finalize", "完成")],
+    # Verify writes nothing: its third stage checks the members against the catalog.
+    "verify": [("locate", "定位"), ("read", "读取"), ("check", "校验"), ("finalize", "完成")],
 }
 
 PENDING, CURRENT, DONE, STAGE_FAILED, WAITING = "pending", "current", "done", "failed", "waiting"
@@ -33,7 +35,7 @@ BADGE_CLASSES = {
 
 def flow_for(kind: str, dest_kind: str, mode: str = "archive") -> str:
     if kind in ("restore", "verify"):
-        return "restore"
+        return kind
     if mode == "sync":
         return "sync"
     return f"backup-{dest_kind}"

@@ -1,4 +1,7 @@
-"""The archive backup as a job: builds the pipeline's context from the project row and records results."""
+"""The archive backup as a job: builds the pipeline's context from the project row and records results.
+
+``make_sink`` is the one place that picks where archives go; the tape drive's sink is added there.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,13 @@ from datetime import datetime
 
 from flask import current_app
 
+from .. import keys
+from ..catalog import MemberBatcher
+from ..errors import ValidationError
 from ..extensions import db
 from ..models import Archive, Job, Project
-from ..pipeline.archive import ArchiveResult
-from ..pipeline.backup import BackupContext, ProjectSettings, run_archive_backup
-from ..pipeline.destination import Placement
+from ..pipeline.backup import ArchiveRecord, BackupContext, ProjectSettings, run_archive_backup
+from ..pipeline.destination import ArchiveSink, DirectorySink
 from . import queue
 from .progress import JobReporter
 
@@ -20,48 +25,74 @@ def _settings(project: Project) -> ProjectSettings:
         name=project.name, sources=list(project.sources), includes=list(project.includes or []),
         excludes=list(project.excludes or []), archive_format=project.archive_format,
         compression_level=project.compression_level, dest_kind=project.dest_kind,
-        dest_path=project.dest_path, dest_drive=project.dest_drive,
+        dest_path=project.dest_path, encrypted=bool(project.encrypted), group_max_bytes=project.group_max_bytes,
+        dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
     )
+
+
+def make_sink(settings: ProjectSettings, job_id: int, reporter) -> ArchiveSink:
+    """Where this project's archives go. ``reporter`` is safe to use from the copy thread.
+
+    The tape drive's sink is chosen here too (``settings.dest_kind == "tape"``: ``dest_drive``,
+    ``dest_pool`` and ``verify_after_write`` are in ``settings``).
+    """
+
+    def register_partial(path: str) -> None:
+        queue.register_partial_output(job_id, path)
+
+    if settings.dest_kind == "directory" and settings.dest_path:
+        return DirectorySink(settings.dest_path, reporter, register_partial)
+    if settings.dest_kind == "tape" and settings.dest_drive:  # issue #5: the tape drive's sink
+        from ..tape.sink import TapeSink
+
+        return TapeSink(current_app._get_current_object(), current_app.config, job_id=job_id,
+                        drive=settings.dest_drive, pool=settings.dest_pool, reporter=reporter,
+                        verify=settings.verify_after_write)
+    raise ValidationError(f"destination {settings.dest_kind!r} is not supported yet")
+
+
+def record_archive(job_id: int, secret_id: int | None, record: ArchiveRecord) -> None:
+    """The archive row, its members and the release of its file, in one transaction: the catalog and the
+    destination always agree (a later failure never deletes a catalogued archive)."""
+    result, placement = record.result, record.placement
+    archive = Archive(
+        job_id=job_id, seq=record.seq, format=record.fmt, encrypted=record.encrypted,
+        location_kind=placement.location_kind, path=placement.path, size=result.size, sha256=result.sha256,
+        member_count=result.member_count, input_bytes=result.input_bytes, name=record.name,
+        secret_id=secret_id if record.encrypted else None, kdf_iterations=record.kdf_iterations,
+    )
+    db.session.add(archive)
+    db.session.flush()
+    batcher = MemberBatcher(job_id, archive.id)
+    for path, kind, size, mtime, mode, link_target in record.members:
+        batcher.add(path, kind, size=size, mtime=mtime, mode=mode, link_target=link_target)
+    batcher.flush()
+    if placement.on_record is not None:
+        placement.on_record(archive.id)  # e.g. the tape sink's tape_files rows, in this same transaction
+    if placement.path:
+        queue.release_output(job_id, placement.path)
+    db.session.commit()
 
 
 def run_backup(job_id: int, reporter: JobReporter) -> None:
     config = current_app.config
+    app = current_app._get_current_object()
     job = db.session.get(Job, job_id)
     project = db.session.get(Project, job.project_id)
     settings = _settings(project)
-    sink = None
-    if project.dest_kind == "tape":  # hook for issue #5: the tape drive's ArchiveSink
-        from ..tape.sink import TapeSink
-
-        sink = TapeSink(current_app._get_current_object(), config, job_id=job_id, drive=project.dest_drive,
-                        pool=project.dest_pool, reporter=reporter, verify=project.verify_after_write)
+    secret_id = project.secret_id if project.encrypted else None
+    password = keys.reveal(secret_id) if secret_id is not None else None  # never logged, never shown
     db.session.commit()  # never hold a transaction while working
-
-    def record_archive(result: ArchiveResult, fmt: str, final) -> None:
-        if isinstance(final, Placement):  # on tape
-            archive = Archive(
-                job_id=job_id, seq=1, format=fmt, encrypted=False, location_kind=final.location_kind,
-                path=final.path, name=final.details.get("name"), size=result.size, sha256=result.sha256,
-                member_count=result.member_count,
-            )
-            db.session.add(archive)
-            db.session.flush()
-            from ..tape.sink import link_archive
-
-            link_archive(final, archive.id)
-            db.session.commit()
-            return
-        db.session.add(Archive(
-            job_id=job_id, seq=1, format=fmt, encrypted=False, location_kind="directory",
-            path=final, size=result.size, sha256=result.sha256, member_count=result.member_count,
-        ))
-        queue.release_output(job_id, final)  # same transaction: catalog and disk always agree
-        db.session.commit()
 
     run_archive_backup(BackupContext(
         job_id=job_id, project=settings, reporter=reporter, cache_dir=config["CACHE_DIR"],
         skip_dirs=[config["DATA_DIR"], config["CACHE_DIR"]], threads=config["COMPRESS_THREADS"],
         register_partial=lambda path: queue.register_partial_output(job_id, path),
-        record_archive=record_archive, started=datetime.now(),  # local time: names are read by people
-        sink=sink,
+        record_archive=lambda record: record_archive(job_id, secret_id, record),
+        started=datetime.now(),  # local time: names are read by people
+        make_sink=lambda sink_reporter: make_sink(settings, job_id, sink_reporter),
+        password=password, kdf_iterations=int(config["KDF_ITERATIONS"]),
+        group_max_bytes=int(config["ARCHIVE_GROUP_MAX_BYTES"]),
+        direct=bool(config["COMPRESS_DIRECTLY_TO_TAPE"]),
+        thread_context=app.app_context,  # the copy thread's own session: sinks may use the database
     ))

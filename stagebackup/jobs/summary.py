@@ -57,8 +57,9 @@ def job_detail(job: Job, log_tail: int = 50) -> dict:
     data = job_dict(job, stages_for([job])[job.id])
     archives = db.session.scalars(select(Archive).where(Archive.job_id == job.id).order_by(Archive.seq))
     data["archives"] = [
-        {"path": display(a.path or ""), "size": a.size, "sha256": a.sha256, "format": a.format,
-         "members": a.member_count}
+        {"seq": a.seq, "name": display(a.name or ""), "path": display(a.path or ""), "location": a.location_kind,
+         "size": a.size, "sha256": a.sha256, "format": a.format, "encrypted": a.encrypted,
+         "kdf_iterations": a.kdf_iterations, "members": a.member_count, "input_bytes": a.input_bytes}
         for a in archives
     ]
     lines = db.session.scalars(

@@ -3,7 +3,13 @@
 ``ArchiveSink`` is the seam between the pipeline and a destination: the backup hands each finished
 archive to ``put`` (from the copy stage, which may overlap with compressing the next group), and calls
 ``close`` once. ``DirectorySink`` is below; the tape drive's sink lives in ``tape/`` and implements the
-same protocol, so the pipeline never knows which one it feeds.
+same protocol, so the pipeline never knows which one it feeds. With ``COMPRESS_DIRECTLY_TO_TAPE`` the
+archive is not staged in the cache: the pipeline calls ``open_stream`` instead of ``put`` and writes the
+archive into it as it is compressed (see ``ArchiveStream``).
+
+Threads: ``put`` runs on the pipeline's copy thread (inside its own application context, so a sink may use
+``db.session`` there), while the main thread compresses the next group. ``open_stream``, the stream's
+methods and ``close`` run on the main thread. The reporter a sink is given is safe to use from either.
 
 Copy a finished archive into a destination directory, atomically and verified:
 The copy is written under a hidden temporary name, fsynced, checked against the SHA-256 computed while
@@ -32,6 +38,22 @@ class Placement:
     location_kind: str  # directory | tape
     path: str | None = None  # directory: the final file
     details: dict = field(default_factory=dict)  # tape: label(s), file number(s), blocks…
+    # Called with the new archive row's id inside the transaction that records it (before the commit):
+    # a tape sink links its tape_files rows here, so the catalog never names half a placement.
+    on_record: Callable[[int], None] | None = field(default=None, repr=False)
+
+
+class ArchiveStream(Protocol):
+    """One archive written straight into the destination, in order, as it is produced."""
+
+    def write(self, data: bytes) -> int:
+        """Append bytes; raise DestinationError (or ArchiveWriteError) when the destination fails."""
+
+    def commit(self, sha256: str) -> Placement:
+        """The archive is complete: make it durable under its final name; returns where it is."""
+
+    def abort(self) -> None:
+        """The archive failed part-way: remove (or, on tape, void) what was written. Never raises."""
 
 
 class ArchiveSink(Protocol):
@@ -40,8 +62,14 @@ class ArchiveSink(Protocol):
     def put(self, staged_path: str, name: str, sha256: str, seq: int) -> Placement:
         """Move one finished archive from the cache; returns once it is durable and verified."""
 
+    def open_stream(self, name: str, seq: int) -> ArchiveStream:
+        """Start writing archive ``seq`` (file name ``name``) directly, without staging in the cache."""
+
     def close(self, ok: bool) -> None:
         """After the last archive (ok) or on failure; a tape sink writes its index file here."""
+
+    # Optional: ``plan(total_input_bytes)`` is called once, on the main thread, after the scan and before
+    # the first archive (a tape sink records the job's tape plan there).
 
 
 def _fsync_dir(path: str) -> None:
@@ -62,6 +90,19 @@ def unique_path(directory: str, name: str) -> str:
     return candidate
 
 
+def _link_instead_of_copy(source: str, temp: str) -> bool:
+    """Cache and destination on one file system: a hard link moves no bytes.
+
+    The staged archive was fsynced and hashed as it was written, and a link is the same inode, so there
+    is nothing to copy or re-verify; only the new name must be made durable (the directory fsync).
+    """
+    try:
+        os.link(source, temp)
+    except OSError:  # another file system (EXDEV), or one without hard links: copy instead
+        return False
+    return True
+
+
 def copy_to_directory(
     source: str, dest_dir: str, name: str, *, expected_sha256: str, reporter: Reporter,
     register_partial: Callable[[str], None],
@@ -76,22 +117,9 @@ def copy_to_directory(
     # job, and recovery or failure handling deletes it rather than leave an uncatalogued archive behind.
     register_partial(temp)
     register_partial(final)
-    digest = hashlib.sha256()
     try:
-        with open(source, "rb") as src:
-            out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                while chunk := src.read(COPY_CHUNK_BYTES):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(out, view):]
-                    digest.update(chunk)
-                    reporter.checkpoint()
-                os.fsync(out)
-            finally:
-                os.close(out)
-        if digest.hexdigest() != expected_sha256:
-            raise DestinationError(dest_dir, "the copy does not match the archive's SHA-256")
+        if not _link_instead_of_copy(source, temp):
+            _copy_verified(source, temp, expected_sha256, reporter, dest_dir)
         os.chmod(temp, 0o640)
         os.rename(temp, final)
         _fsync_dir(dest_dir)
@@ -101,6 +129,80 @@ def copy_to_directory(
         if os.path.lexists(temp):
             os.unlink(temp)
     return final
+
+
+def _copy_verified(source: str, temp: str, expected_sha256: str, reporter: Reporter, dest_dir: str) -> None:
+    """Copy and fsync; the copy's SHA-256 must be the archive's (a bad disk or cable shows up here)."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as src:
+        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            while chunk := src.read(COPY_CHUNK_BYTES):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view):]
+                digest.update(chunk)
+                reporter.checkpoint()
+            os.fsync(out)
+        finally:
+            os.close(out)
+    if digest.hexdigest() != expected_sha256:
+        raise DestinationError(dest_dir, "the copy does not match the archive's SHA-256")
+
+
+class DirectoryStream:
+    """An archive written under a hidden temporary name in the destination, renamed once complete."""
+
+    def __init__(self, dest_dir: str, name: str, register_partial: Callable[[str], None]):
+        try:
+            os.makedirs(dest_dir, exist_ok=True)
+        except OSError as exc:
+            raise DestinationError(dest_dir, exc.strerror) from exc
+        self.dest_dir = dest_dir
+        self.final = unique_path(dest_dir, name)
+        self.temp = os.path.join(dest_dir, f".{os.path.basename(self.final)}.partial")
+        register_partial(self.temp)
+        register_partial(self.final)
+        self.digest = hashlib.sha256()
+        try:
+            self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise DestinationError(dest_dir, exc.strerror) from exc
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as exc:
+            raise DestinationError(self.temp, exc.strerror) from exc
+        self.digest.update(data)
+        return len(data)
+
+    def commit(self, sha256: str) -> Placement:
+        try:
+            if self.digest.hexdigest() != sha256:
+                raise DestinationError(self.dest_dir, "the written archive does not match its SHA-256")
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            os.chmod(self.temp, 0o640)
+            os.rename(self.temp, self.final)
+            _fsync_dir(self.dest_dir)
+        except OSError as exc:
+            self.abort()
+            raise DestinationError(self.dest_dir, exc.strerror or str(exc)) from exc
+        except BaseException:
+            self.abort()
+            raise
+        return Placement("directory", self.final)
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if os.path.lexists(self.temp):
+            os.unlink(self.temp)
 
 
 class DirectorySink:
@@ -115,6 +217,9 @@ class DirectorySink:
             register_partial=self.register_partial,
         )
         return Placement("directory", final)
+
+    def open_stream(self, name: str, seq: int) -> DirectoryStream:
+        return DirectoryStream(self.dest_dir, name, self.register_partial)
 
     def close(self, ok: bool) -> None:
         pass

@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import pathspec
@@ -32,6 +32,9 @@ class Entry:
     kind: str  # FILE | DIR | SYMLINK
     size: int  # bytes of data for files, 0 otherwise
     path: bytes  # absolute
+    # The walk's own lstat (the root's stat is followed); None for directories emitted only as parents
+    # of included files. Sync compares it with the mirror without a second system call per entry.
+    stat: os.stat_result | None = field(default=None, compare=False, repr=False)
 
 
 class Rules:
@@ -47,6 +50,8 @@ class Rules:
             raise ValidationError(f"invalid include/exclude pattern: {exc}") from exc
 
     def excluded(self, rel: bytes, is_dir: bool) -> bool:
+        if not self.excludes:  # the common case, and pathspec costs microseconds per call
+            return False
         name = os.fsdecode(rel) + ("/" if is_dir else "")
         return self._exclude.match_file(name)
 
@@ -79,7 +84,7 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
     except OSError as exc:
         raise SourceMissing(os.fsdecode(root), exc.strerror) from exc
     if stat.S_ISREG(st.st_mode):
-        yield Entry(FILE, st.st_size, root)
+        yield Entry(FILE, st.st_size, root, st)
         return
     if not stat.S_ISDIR(st.st_mode):
         raise SourceMissing(os.fsdecode(root), "not a directory or regular file")
@@ -97,14 +102,14 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
                 emitted.add(prefix)
                 yield Entry(DIR, 0, root + b"/" + prefix if prefix else root)
 
-    stack: list[bytes] = [b""]
+    stack: list[tuple[bytes, os.stat_result]] = [(b"", st)]
     while stack:
-        rel_dir = stack.pop()
+        rel_dir, dir_stat = stack.pop()
         abs_dir = root + b"/" + rel_dir if rel_dir else root
         if not lazy_dirs:
             # Strict pre-order: a directory's entry comes right before its contents, as GNU tar
             # expects (it applies a directory's mtime once a member outside it appears).
-            yield Entry(DIR, 0, abs_dir)
+            yield Entry(DIR, 0, abs_dir, dir_stat)
         try:
             with os.scandir(abs_dir) as it:
                 children = sorted(it, key=lambda e: e.name)
@@ -126,16 +131,16 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
                 if (cst.st_dev, cst.st_ino) in skip:
                     reporter.log_path("SKIP", child.path, "StageBackup's own data directory")
                     continue
-                subdirs.append(rel)
+                subdirs.append((rel, cst))
             elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
                 if not rules.wanted_file(rel):
                     continue
                 if lazy_dirs:
                     yield from ancestors(rel)
                 if stat.S_ISREG(mode):
-                    yield Entry(FILE, cst.st_size, child.path)
+                    yield Entry(FILE, cst.st_size, child.path, cst)
                 else:
-                    yield Entry(SYMLINK, 0, child.path)
+                    yield Entry(SYMLINK, 0, child.path, cst)
             else:
                 if rules.excluded(rel, is_dir=False):
                     continue

@@ -11,8 +11,11 @@ JSON) so the tape can be read back with no database.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable, Mapping
+import queue
+import threading
+from collections.abc import Mapping
 
 from flask import Flask
 from sqlalchemy import select, update
@@ -62,15 +65,14 @@ class TapeSink:
         """Write the staged archive as one tape file (or several pieces across tapes); verified."""
         return self._write(staged_path, name, sha256)
 
-    def put_stream(self, chunks: Iterable[bytes], name: str, seq: int) -> Placement:
-        """COMPRESS_DIRECTLY_TO_TAPE: the archive's bytes as the compressor produces them, never staged.
-        Its SHA-256 is computed on the way; the placement's details carry it (``sha256``)."""
-        return self._write(chunks, name, None)
+    def open_stream(self, name: str, seq: int) -> TapeStream:
+        """COMPRESS_DIRECTLY_TO_TAPE: the archive is written to tape as it is compressed, never staged."""
+        return TapeStream(self, name)
 
     def _write(self, source, name: str, sha256: str | None) -> Placement:
         # With verify on and the archive's SHA-256 known, the write path hashes nothing: the read-back
         # hashes each piece once, and the pieces together must hash to the archive's SHA-256.
-        self._hash_on_write = not (self.verify and sha256 is not None)
+        self._hash_on_write = not (self.verify and isinstance(sha256, str))
         self._whole = hashlib.sha256()
         feeder = BlockFeeder(source, self.block_size, hash=self._hash_on_write)
         pieces, pending = [], None
@@ -90,6 +92,8 @@ class TapeSink:
         finally:
             feeder.close()
         actual = (feeder.sha256 if self._hash_on_write else self._whole).hexdigest()
+        if callable(sha256):  # a stream learns its SHA-256 when the compressor finishes
+            sha256 = sha256()
         if sha256 is not None and actual != sha256:
             if self._hash_on_write:
                 raise ArchiveChanged(name, actual, sha256)
@@ -105,9 +109,11 @@ class TapeSink:
                                   + (", verified" if self.verify else ""))
         for p in pieces:
             p.pop("end_of_medium", None)
-        return Placement("tape", None, {"drive": self.drive, "label": pieces[0]["label"],
-                                        "file_number": pieces[0]["file_number"], "pieces": pieces,
-                                        "sha256": actual, "size": feeder.bytes, "name": name})
+        placement = Placement("tape", None, {"drive": self.drive, "label": pieces[0]["label"],
+                                             "file_number": pieces[0]["file_number"], "pieces": pieces,
+                                             "sha256": actual, "size": feeder.bytes, "name": name})
+        placement.on_record = lambda archive_id: link_archive(placement, archive_id)
+        return placement
 
     def _ensure_ready(self) -> None:
         try:
@@ -196,6 +202,78 @@ class TapeSink:
                 bytes_used=Tape.bytes_used + result.bytes))
             db.session.commit()
         self.reporter.log("INFO", f"index of this session written as {session.label['label']} file {file_number}")
+
+
+class StreamAborted(Exception):
+    """The compressor gave up part-way; the tape file stays void."""
+
+
+_STREAM_END, _STREAM_ABORT = object(), object()
+STREAM_QUEUE_CHUNKS = 64
+
+
+class TapeStream:
+    """``ArchiveStream`` for COMPRESS_DIRECTLY_TO_TAPE: the compressor pushes bytes, a writer thread (with
+    its own app context) runs the sink's ordinary write path on them, pieces and end of medium included.
+    The bounded chunk queue is the back-pressure: while the drive waits for a tape, compression waits."""
+
+    def __init__(self, sink: TapeSink, name: str):
+        self.sink, self.name = sink, name
+        self._chunks: queue.Queue = queue.Queue(maxsize=STREAM_QUEUE_CHUNKS)
+        self._sha256: str | None = None
+        self._placement: Placement | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tape-stream", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with self.sink.session.app.app_context():
+            try:
+                self._placement = self.sink._write(self._source(), self.name, lambda: self._sha256)
+            except BaseException as exc:  # noqa: BLE001 - raised again on the compressing thread
+                self._error = exc
+
+    def _source(self):
+        while True:
+            chunk = self._chunks.get()
+            if chunk is _STREAM_END:
+                return
+            if chunk is _STREAM_ABORT:
+                raise StreamAborted()
+            yield chunk
+
+    def _put(self, item) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            if not self._thread.is_alive():
+                raise StageBackupError("the tape writer stopped")
+            try:
+                self._chunks.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, data) -> int:
+        self._put(bytes(data))  # the compressor reuses its buffers
+        return len(data)
+
+    def commit(self, sha256: str) -> Placement:
+        self._sha256 = sha256
+        self._put(_STREAM_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._placement
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._chunks.get_nowait()
+            with contextlib.suppress(queue.Full):
+                self._chunks.put_nowait(_STREAM_ABORT)
+            self._thread.join(timeout=60)
 
 
 def link_archive(placement: Placement, archive_id: int) -> None:

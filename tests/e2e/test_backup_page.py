@@ -172,8 +172,13 @@ def test_the_log_follows_the_end_unless_the_operator_scrolled_up(stack, page):
         page.goto(f"{stack.url}/backup/jobs/{job_id}")
         _append_log(stack, job_id, 120, 0)
         expect(page.locator(".log-line", has_text="/srv/line-0119")).to_be_visible(timeout=10_000)
-        page.wait_for_timeout(300)
         at_end = "window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 48"
+        # Polled, not slept: on a loaded machine the scroll may land a few frames after the swap.
+        # (wait_for_function would evaluate a string, which the page's CSP rightly forbids.)
+        for _ in range(50):
+            if page.evaluate(at_end):
+                break
+            page.wait_for_timeout(100)
         assert page.evaluate(at_end), "the page did not follow the new lines"
         page.evaluate("window.scrollTo(0, 0)")
         page.wait_for_timeout(200)

@@ -99,16 +99,16 @@ def test_unreadable_file_is_an_error_line_and_the_job_ends_warning(app, tmp_path
     src.mkdir()
     (src / "ok.txt").write_text("fine")
     (src / "secret.txt").write_text("no access")
-    from stagebackup.pipeline import archive as archive_module
+    from stagebackup.pipeline import source as source_module
 
-    real_open = archive_module._open_regular
+    real_open = source_module.open_regular
 
     def deny_secret(path):  # root reads everything, so the failure is injected at the open call
         if path.endswith(b"secret.txt"):
             raise PermissionError(13, "Permission denied", path)
         return real_open(path)
 
-    monkeypatch.setattr(archive_module, "_open_regular", deny_secret)
+    monkeypatch.setattr(source_module, "open_regular", deny_secret)
     project = create_project("warn", [src], tmp_path / "dest")
     job = run_one(app, project)
     assert job.status == "warning"
@@ -126,15 +126,15 @@ def test_file_that_shrinks_while_archived_keeps_the_archive_valid(app, tmp_path,
     victim = src / "growing.log"
     victim.write_bytes(b"a" * 100_000)
     (src / "z-after.txt").write_text("after")
-    from stagebackup.pipeline import archive as archive_module
+    from stagebackup.pipeline import source as source_module
 
-    class ShrinkingReader(archive_module._ExactReader):
-        def __init__(self, fd, size, path, reporter):
-            super().__init__(fd, size, path, reporter)
+    class ShrinkingReader(source_module.ExactReader):
+        def __init__(self, fd, size, path, reporter, step):
+            super().__init__(fd, size, path, reporter, step)
             if path.endswith(b"growing.log"):  # header written with 100,000 bytes; now it shrinks
                 os.truncate(path, 10)
 
-    monkeypatch.setattr(archive_module, "_ExactReader", ShrinkingReader)
+    monkeypatch.setattr(source_module, "ExactReader", ShrinkingReader)
     job = run_one(app, create_project("shrink", [src], tmp_path / "dest"))
     assert job.status == "warning"
     assert any("shrank" in m for m in log_lines(job.id, "ERROR"))
@@ -231,7 +231,8 @@ def test_a_failure_after_the_copy_leaves_no_archive_in_the_destination(app, tmp_
     monkeypatch.setattr(runner, "BackupContext", context_with_broken_catalog)
     job = run_one(app, create_project("late", [src], tmp_path / "dest"))
     assert job.status == "failed" and "catalog unavailable" in job.error_message
-    assert {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}["finalize"] == "failed"
+    # Each archive is catalogued as soon as its copy is durable, so the copy stage is the one that fails.
+    assert {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}["copy"] == "failed"
     assert os.listdir(tmp_path / "dest") == []
 
 

@@ -53,14 +53,14 @@ def test_a_second_signal_stops_the_worker_at_once_and_the_job_ends_interrupted(a
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
         "import time\n"
-        "from stagebackup.pipeline import archive\n"
-        "real = archive._ExactReader.read\n"
+        "from stagebackup.pipeline import source\n"
+        "real = source.ExactReader.read\n"
         "def hanging_read(self, n=-1):\n"
         "    data = real(self, n)\n"
         "    if self.path.endswith(b'disk.img'):\n"
         "        time.sleep(60)\n"
         "    return data\n"
-        "archive._ExactReader.read = hanging_read\n"
+        "source.ExactReader.read = hanging_read\n"
     )
     job_id = queue.enqueue(slow_project(tmp_path)).id
     db.session.commit()

@@ -102,3 +102,13 @@ def test_every_extracted_string_is_translated_in_both_catalogs_and_compiled():
             compiled = {m.id: m.string for m in read_mo(fh) if m.id}
         assert all(compiled.get(m.id) == m.string for m in catalog if m.id), f"{lang}: .mo is stale"
     assert _catalog("en").get("扫描文件").string == "Scan files"
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_each_language_loads_its_compiled_catalog(app, lang):
+    # Babel parses zh_CN as zh_Hans_CN and gettext looks for that folder (a symlink to zh_CN).
+    from flask_babel import get_translations
+
+    with app.test_request_context("/", headers={"Cookie": f"lang={lang}"}):
+        files = getattr(get_translations(), "files", [])
+        assert any(f.endswith("messages.mo") for f in files), files

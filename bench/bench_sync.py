@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Incremental sync with nothing changed vs ``rsync -a SRC/ DST/``, measured in the same run.
+
+    .venv/bin/python bench/bench_sync.py [--corpus DIR] [--files 50000 --total-mb 400] [--rounds 5]
+                                          [--database-url URL]
+
+Builds (or reuses) a corpus from ../shared/corpus/make_corpus.py, mirrors it once with StageBackup (an
+incremental sync project) and once with rsync, then times, alternately, a no-change StageBackup sync job
+(claimed and run by a real worker loop in this process: scan, copy, finalize and the mirror's catalog in
+the database) and a no-change ``rsync -a``. Prints the medians, the per-stage split of our job and
+ratio = ours / rsync (target ≤ 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from stagebackup import create_app, projects  # noqa: E402
+from stagebackup.extensions import db  # noqa: E402
+from stagebackup.jobs import queue  # noqa: E402
+from stagebackup.jobs.worker import Worker  # noqa: E402
+from stagebackup.models import Archive, Job, JobStage, Project  # noqa: E402
+
+CORPUS_SCRIPT = REPO.parent / "shared" / "corpus" / "make_corpus.py"
+
+
+def make_corpus(out: Path, files: int, total_mb: int) -> None:
+    print(f"building a corpus of {files} files / {total_mb} MiB in {out} …", flush=True)
+    subprocess.run([sys.executable, str(CORPUS_SCRIPT), "--files", str(files), "--total-mb", str(total_mb),
+                    "--out", str(out), "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
+
+
+def run_sync_job(app, project_id: int) -> tuple[float, int]:
+    project = db.session.get(Project, project_id)
+    job_id = queue.enqueue(project, trigger="cli").id
+    db.session.commit()
+    started = time.perf_counter()
+    Worker(app, burst=True).run()
+    elapsed = time.perf_counter() - started
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert job.status == "succeeded", (job.status, job.error_message)
+    return elapsed, job_id
+
+
+def stage_split(job_id: int) -> str:
+    rows = db.session.query(JobStage).filter_by(job_id=job_id).all()
+    parts = [f"{r.code} {(r.finished_at - r.started_at).total_seconds():.2f}s" for r in rows if r.finished_at]
+    return ", ".join(parts)
+
+
+def timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", help="existing source tree (default: build one in a temporary directory)")
+    ap.add_argument("--files", type=int, default=50000)
+    ap.add_argument("--total-mb", type=int, default=400)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--database-url", default="", help="default: SQLite in the temporary data directory")
+    ap.add_argument("--workdir", help="where mirrors and the data directory go (default: a temporary dir)")
+    args = ap.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-sync-"))
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = Path(args.corpus) if args.corpus else work / "corpus"
+    if not corpus.exists():
+        make_corpus(corpus, args.files, args.total_mb)
+    ours_dest, rsync_dest = work / "mirror-ours", work / "mirror-rsync"
+    for path in (ours_dest, rsync_dest, work / "data"):
+        shutil.rmtree(path, ignore_errors=True)
+
+    app = create_app({"DATA_DIR": str(work / "data"), "DATABASE_URL": args.database_url})
+    with app.app_context():
+        spec = projects.ProjectSpec(name="bench-sync", sources=[str(corpus)], dest_dir=str(ours_dest),
+                                    mode="sync", sync_strategy="incremental")
+        project_id = projects.create(spec, actor="bench").id
+        first, _ = run_sync_job(app, project_id)
+        first_rsync = timed(["rsync", "-a", f"{corpus}/", f"{rsync_dest}/"])
+        print(f"initial mirror: ours {first:.2f}s (fsync per file), rsync {first_rsync:.2f}s", flush=True)
+
+        ours, theirs, splits = [], [], []
+        for i in range(args.rounds):
+            elapsed, job_id = run_sync_job(app, project_id)
+            ours.append(elapsed)
+            splits.append(stage_split(job_id))
+            theirs.append(timed(["rsync", "-a", f"{corpus}/", f"{rsync_dest}/"]))
+            print(f"round {i + 1}: ours {ours[-1]:.3f}s ({splits[-1]}), rsync {theirs[-1]:.3f}s", flush=True)
+        members = db.session.query(Archive).filter_by(job_id=job_id).one().member_count
+        db.session.remove()
+        db.engine.dispose()
+
+    entries = sum(1 for _ in os.walk(corpus)) + sum(len(f) for _, _, f in os.walk(corpus))
+    ours_s, rsync_s = statistics.median(ours), statistics.median(theirs)
+    print(f"corpus: {corpus} (~{entries} entries), catalog rows per job: {members}, database: "
+          f"{args.database_url.split('://')[0] if args.database_url else 'sqlite'}")
+    print(f"no-change incremental sync, median of {args.rounds}: ours {ours_s:.3f}s, rsync -a {rsync_s:.3f}s")
+    print(f"ratio ours/rsync = {ours_s / rsync_s:.2f} (target <= 1.0)")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""7z archives through py7zr: LZMA2 with no BCJ/delta filters (``7z a -m0=lzma2 -mf=off``), so 7-Zip and
+WinRAR open them; with a password AES-256 and encrypted headers (names hidden).
+
+py7zr reads files itself and has no progress callbacks, so members are fed to it here: file data through
+``source.ExactReader`` (progress every ``step`` bytes, zero-fill on errors), symlinks (dangling ones too)
+as links, and every member's mtime and mode from ``lstat``/``fstat`` (``writef`` would store now and
+0600). 7z keeps names as UTF-16: a name that is not valid UTF-8 cannot be stored faithfully, so such a
+member is skipped with an ``[ERROR]`` line rather than silently renamed.
+
+py7zr compresses on one thread. LZMA2 streams may reset their dictionary at any chunk, which is how 7-Zip
+multi-threads: independent blocks, concatenated. ``ParallelLzma2`` does the same with Python's ``lzma``
+(which releases the GIL), so a 7z job uses every core.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import os
+import stat
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+import py7zr
+from py7zr.helpers import ArchiveTimestamp
+from py7zr.member import MemberType
+
+from ..paths import is_text
+from . import source
+from .archive import (
+    DIR_MEMBER,
+    FILE_MEMBER,
+    SYMLINK_MEMBER,
+    ArchiveSpec,
+    ArchiveStats,
+    ArchiveWriteError,
+    MemberSpool,
+)
+from .report import Reporter
+from .scan import DIR, FILE, Entry
+
+# xz/LZMA2 dictionary size per preset; a parallel block is 3 dictionaries, as xz's threaded encoder uses.
+_DICT_BYTES = [256 << 10, 1 << 20, 2 << 20, 4 << 20, 4 << 20, 8 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20]
+_MAX_BLOCK_BYTES = 96 << 20
+
+
+def filters_for(level: int, encrypted: bool) -> list[dict]:
+    """The filter chain, given explicitly: py7zr's default would add BCJ (which ``-mf=off`` excludes)."""
+    chain = [{"id": py7zr.FILTER_LZMA2, "preset": level}]
+    if encrypted:
+        chain.append({"id": py7zr.FILTER_CRYPTO_AES256_SHA256})
+    return chain
+
+
+class ParallelLzma2:
+    """A drop-in for py7zr's LZMA2 coder: blocks compressed on ``threads`` threads, output in order."""
+
+    def __init__(self, level: int, threads: int):
+        self.filters = [{"id": lzma.FILTER_LZMA2, "preset": level}]
+        self.block = min(_MAX_BLOCK_BYTES, max(1 << 20, 3 * _DICT_BYTES[level]))
+        self.threads = threads
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lzma2")
+        self.pending: deque = deque()
+        self.buf = bytearray()
+
+    def _compress_block(self, data: bytes) -> bytes:
+        compressor = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=self.filters)
+        out = compressor.compress(data) + compressor.flush()
+        return out[:-1]  # drop the end marker (0x00): the next block continues the same stream
+
+    def compress(self, data) -> bytes:
+        self.buf += data
+        while len(self.buf) >= self.block:
+            self.pending.append(self.pool.submit(self._compress_block, bytes(self.buf[: self.block])))
+            del self.buf[: self.block]
+        out = []
+        while self.pending and (self.pending[0].done() or len(self.pending) > self.threads):
+            out.append(self.pending.popleft().result())
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        if self.buf:
+            self.pending.append(self.pool.submit(self._compress_block, bytes(self.buf)))
+            self.buf = bytearray()
+        out = [future.result() for future in self.pending]
+        self.pending.clear()
+        self.pool.shutdown(wait=True)
+        return b"".join(out) + b"\x00"
+
+    def abort(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_7z(
+    entries: Iterable[Entry], out_path: str, spec: ArchiveSpec, *, reporter: Reporter, members: MemberSpool,
+    step: int = source.READ_CHUNK_BYTES,
+) -> ArchiveStats:
+    parallel = None
+    try:
+        with open(out_path, "w+b") as fh:
+            archive = py7zr.SevenZipFile(
+                fh, "w", filters=filters_for(spec.level, spec.encrypted), password=spec.password or None,
+                header_encryption=spec.encrypted,
+            )
+            folder = archive.header.initialize()
+            threads = spec.threads or os.cpu_count() or 1
+            if threads > 1:
+                parallel = ParallelLzma2(spec.level, threads)
+                folder.get_compressor().chain[0] = parallel
+            writer = _MemberWriter(archive, folder, reporter, members, step)
+            for entry in entries:
+                writer.add(entry)
+                reporter.advance(files=1, current=entry.path)
+                reporter.checkpoint()
+            archive.close()
+            parallel = None
+            os.fsync(fh.fileno())
+    except OSError as exc:  # the sources' errors are handled per member: what is left is the output
+        raise ArchiveWriteError(out_path, exc) from exc
+    finally:
+        if parallel is not None:
+            parallel.abort()
+    return ArchiveStats(members.count, writer.input_bytes)
+
+
+class _MemberWriter:
+    def __init__(self, archive: py7zr.SevenZipFile, folder, reporter: Reporter, members: MemberSpool, step: int):
+        self.archive, self.folder, self.reporter, self.members, self.step = archive, folder, reporter, members, step
+        self.input_bytes = 0
+
+    def _append(self, name: str, st: os.stat_result, member_type: MemberType, data=None, size: int = 0) -> None:
+        info = {
+            "origin": None, "filename": name, "emptystream": data is None,
+            "attributes": member_type.attributes(st),
+            "creationtime": ArchiveTimestamp.from_datetime(st.st_ctime),
+            "lastwritetime": ArchiveTimestamp.from_datetime(st.st_mtime),
+            "lastaccesstime": ArchiveTimestamp.from_datetime(st.st_atime),
+        }
+        if data is not None:
+            info["data"], info["uncompressed"] = data, size
+        archive = self.archive
+        archive.header.files_info.files.append(info)
+        archive.header.files_info.emptyfiles.append(info["emptystream"])
+        archive.files.append(info)
+        archive.worker.archive(archive.fp, archive.files, self.folder, deref=False)
+
+    def add(self, entry: Entry) -> None:
+        name = source.arcname(entry.path)
+        if not name:
+            return
+        if not is_text(name):
+            self.reporter.log_path(
+                "ERROR", entry.path, "name is not valid UTF-8: 7z cannot store it unchanged, so it was left out"
+            )
+            return
+        if entry.kind == FILE:
+            self._add_file(entry.path, name)
+            return
+        try:
+            st = os.lstat(entry.path)
+            target = os.readlink(entry.path) if entry.kind != DIR else b""
+        except OSError as exc:
+            self.reporter.log_path("ERROR", entry.path, f"vanished or unreadable: {exc.strerror}")
+            return
+        if entry.kind == DIR:
+            if not stat.S_ISDIR(st.st_mode):
+                self.reporter.log_path("ERROR", entry.path, "changed type while being archived")
+                return
+            self._append(name, st, MemberType.DIRECTORY)
+            self.members.add(name, DIR_MEMBER, 0, st.st_mtime, st.st_mode)
+            return
+        if not stat.S_ISLNK(st.st_mode):
+            self.reporter.log_path("ERROR", entry.path, "changed type while being archived")
+            return
+        self._append(name, st, MemberType.SYMLINK, io.BytesIO(target), len(target))
+        self.members.add(name, SYMLINK_MEMBER, 0, st.st_mtime, st.st_mode, os.fsdecode(target))
+
+    def _add_file(self, path: bytes, name: str) -> None:
+        reporter = self.reporter
+        opened = source.open_for_archive(path, reporter)
+        if opened is None:
+            return
+        fd, before = opened
+        try:
+            reader = source.ExactReader(fd, before.st_size, path, reporter, self.step)
+            self._append(name, before, MemberType.FILE, reader, before.st_size)
+            self.input_bytes += before.st_size
+            self.members.add(name, FILE_MEMBER, before.st_size, before.st_mtime, before.st_mode)
+            source.report_change(fd, before, reader, path, reporter)
+        finally:
+            os.close(fd)
+        reporter.log_path("PACK", path)

@@ -1,0 +1,98 @@
+"""Reading source files for an archive, shared by the tar.gz and 7z writers.
+
+A file is opened *before* its header is written, and its data is read from the open descriptor with the
+size fstat gave: if it shrinks or a read fails part-way, the rest is zero-filled (the archive stays valid)
+and an ``[ERROR]`` line names the file, so the job ends as a warning instead of writing an archive that
+cannot be read past that member. Both writers look these helpers up through this module (tests replace
+them to inject failures).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from .report import Reporter
+
+READ_CHUNK_BYTES = 1 << 20
+
+
+def open_regular(path: bytes) -> int:
+    """Open without following links and without blocking on a FIFO that replaced the file."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:
+        return os.open(path, flags)  # O_NOATIME needs ownership
+
+
+def open_for_archive(path: bytes, reporter: Reporter) -> tuple[int, os.stat_result] | None:
+    """``(fd, fstat)`` of a regular file to archive, or None after an ``[ERROR]`` line; the caller closes fd."""
+    try:
+        fd = open_regular(path)
+    except OSError as exc:
+        reporter.log_path("ERROR", path, f"cannot open: {exc.strerror}")
+        return None
+    try:
+        before = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(before.st_mode):
+        os.close(fd)
+        reporter.log_path("ERROR", path, "is no longer a regular file")
+        return None
+    return fd, before
+
+
+def report_change(fd: int, before: os.stat_result, reader: ExactReader, path: bytes, reporter: Reporter) -> None:
+    """After the data is read: an ``[ERROR]`` line when the file changed meanwhile (a failed read said so)."""
+    after = os.fstat(fd)
+    if not reader.failed and (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        reporter.log_path("ERROR", path, "file changed while being archived")
+
+
+class ExactReader:
+    """Yields exactly ``size`` bytes from an open file, zero-filling after a short read or error.
+
+    ``step`` caps each read, so progress advances at least every ``step`` bytes (the 1 % rule).
+    """
+
+    def __init__(self, fd: int, size: int, path: bytes, reporter: Reporter, step: int = READ_CHUNK_BYTES):
+        self.fd, self.remaining, self.path, self.reporter = fd, size, path, reporter
+        self.step = max(1, step)
+        self.failed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        n = self.remaining if n is None or n < 0 else n
+        n = min(n, self.remaining, self.step)
+        parts, got = [], 0
+        while got < n and not self.failed:
+            try:
+                chunk = os.read(self.fd, n - got)  # short reads happen on network file systems
+            except OSError as exc:
+                self._fail(f"read error ({exc.strerror}); the rest of the file is zero-filled")
+                break
+            if not chunk:
+                self._fail("file shrank while being archived; the rest is zero-filled")
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        if got < n:
+            parts.append(bytes(n - got))
+        data = b"".join(parts) if len(parts) != 1 else parts[0]
+        self.remaining -= n
+        self.reporter.advance(nbytes=n)
+        self.reporter.checkpoint()
+        return data
+
+    def _fail(self, note: str) -> None:
+        self.failed = True
+        self.reporter.log_path("ERROR", self.path, note)
+
+
+def arcname(path: bytes) -> str:
+    """GNU tar's convention, for both formats: absolute names stored without the leading slash."""
+    return os.fsdecode(path).lstrip("/")

@@ -1,0 +1,217 @@
+"""Sync mode: mirror the sources into a directory. scan → copy (同步) → finalize.
+
+Like ``backup.py`` it knows nothing of the database: the task hands it the project's settings, a reporter
+and two callbacks (register a partial output, record the mirror's catalog).
+
+Layout: every source is mirrored to ``DEST/<basename of the source>`` (a file source becomes the file
+``DEST/<name>``), whatever the number of sources, so adding a source never moves the others. Two sources
+with the same basename are refused (``mirror_names``, also used when a project is validated). Entries at
+the top of ``DEST`` that are not a source's name are not the mirror's and are never touched.
+
+*overwrite* makes each ``DEST/<name>`` what the source is: new and changed files are copied, entries the
+source no longer has are removed (one ``[SYNC] … removed`` line each); *incremental* copies new and
+changed files and never removes anything. Changed means another size or mtime. Both keep mtimes (ns),
+permissions, owners (when run as root), symlinks as links (dangling ones too), empty directories and
+directory mtimes. Hard links are copied as separate files (as ``rsync -a`` without ``-H`` does). Files
+the include/exclude rules leave out are never removed from the mirror (as rsync without
+``--delete-excluded``), nor is anything under a source directory that could not be read.
+
+Safety: a source that does not exist fails the job (``scan.walk`` raises); an empty source directory
+whose mirror is not empty fails it too (an unmounted disk looks like that); and an overwrite run that would
+remove more than ``max_delete_ratio`` of the mirror's files fails before it removes anything, unless the
+project allows mass deletes. All of this is decided from the plan, before the first change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import DestinationError, StageBackupError, ValidationError, human_bytes
+from ..paths import display, is_within
+from .scan import DIR, Rules, walk
+from .sync_apply import Applier, read_plan
+from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name
+
+STRATEGIES = ("overwrite", "incremental")
+
+
+class MassDeleteRefused(StageBackupError):
+    """this mirror would remove {files} of the {total} files in {dest} ({share:.0%}, more than the limit of
+    {limit:.0%}); nothing was removed. If that is intended, allow it on project {project} (--allow-mass-delete)
+    or raise STAGEBACKUP_SYNC_MAX_DELETE_RATIO"""
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    name: str
+    sources: list[str]
+    includes: list[str]
+    excludes: list[str]
+    dest_path: str
+    strategy: str  # overwrite | incremental
+    allow_mass_delete: bool
+    max_delete_ratio: float
+
+
+@dataclass
+class SyncContext:
+    job_id: int
+    settings: SyncSettings
+    reporter: object  # jobs.progress.JobReporter
+    cache_dir: str
+    skip_dirs: list[str]
+    register_partial: Callable[[str], None]
+    record_catalog: Callable[[str, Iterator[Member]], None]  # destination, members (one transaction)
+
+
+def mirror_names(sources: list[str]) -> list[bytes]:
+    """The name each source gets under the destination; refuses two sources with the same name."""
+    names: list[bytes] = []
+    for source in sources:
+        name = os.path.basename(os.fsencode(os.path.abspath(source)))
+        if not name:
+            raise ValidationError(f"sync mode cannot mirror {display(source)}: choose a directory below it")
+        if name in names:
+            raise ValidationError(
+                f"two sources would be mirrored to the same name {display(name)!r}: sync mode mirrors each "
+                "source to DEST/<its name>"
+            )
+        names.append(name)
+    return names
+
+
+def plan_roots(sources: list[str], dest_path: str) -> list[Root]:
+    dest = os.fsencode(os.path.abspath(dest_path))
+    roots = []
+    for index, (source, name) in enumerate(zip(sources, mirror_names(sources), strict=True)):
+        src = os.fsencode(os.path.abspath(source))
+        real_src, real_dest = os.path.realpath(src), os.path.realpath(dest)
+        if is_within(os.fsdecode(real_dest), os.fsdecode(real_src)) or is_within(
+            os.fsdecode(real_src), os.fsdecode(real_dest)
+        ):
+            raise ValidationError(
+                f"source {display(src)} and destination {display(dest)} overlap: a mirror cannot contain its source"
+            )
+        roots.append(Root(index=index, src=src, name=name, dest=dest + b"/" + name))
+    return roots
+
+
+def run_sync(ctx: SyncContext) -> None:
+    settings, reporter = ctx.settings, ctx.reporter
+    if settings.strategy not in STRATEGIES:
+        raise ValidationError(f"unknown sync strategy {settings.strategy!r}")
+    if not settings.dest_path:
+        raise ValidationError("sync mode needs a destination directory")
+    overwrite = settings.strategy == "overwrite"
+    dest = os.fsencode(os.path.abspath(settings.dest_path))
+
+    workdir = os.path.join(ctx.cache_dir, f"job-{ctx.job_id}")
+    ctx.register_partial(workdir)  # the plan and catalog only: the mirror itself is never a partial output
+    os.makedirs(workdir, exist_ok=True)
+    plan_path, catalog_path = os.path.join(workdir, "plan"), os.path.join(workdir, "catalog")
+    try:
+        reporter.stage_started("scan")
+        roots = plan_roots(settings.sources, settings.dest_path)
+        counts = _plan(ctx, roots, overwrite, plan_path, catalog_path)
+        reporter.set_totals(bytes_total=counts.copy_bytes, files_total=counts.copies)
+        reporter.log("INFO", (
+            f"scan finished: {counts.copies} to copy ({human_bytes(counts.copy_bytes)}), "
+            f"{counts.deletions} to remove ({counts.deleted_files} files), {counts.dest_files} files in the mirror"
+        ))
+        if overwrite:
+            _check_mass_delete(settings, counts, dest)
+        reporter.stage_finished("scan")
+
+        reporter.stage_started("copy")
+        try:
+            os.makedirs(dest, exist_ok=True)
+        except OSError as exc:
+            raise DestinationError(display(dest), exc.strerror) from exc
+        applier = Applier(roots, dest, ctx.job_id, reporter)
+        applier.clean_top_level_temps(is_temp_name)
+        with open(plan_path, "rb") as plan:
+            applier.apply(read_plan(plan))
+        reporter.stage_finished("copy")
+
+        reporter.stage_started("finalize")
+        with open(catalog_path, "rb") as catalog:
+            ctx.record_catalog(os.fsdecode(dest), _members(catalog, dest, applier.uncertain))
+        reporter.stage_finished("finalize")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _plan(ctx: SyncContext, roots: list[Root], overwrite: bool, plan_path: str, catalog_path: str) -> PlanCounts:
+    settings, reporter = ctx.settings, ctx.reporter
+    rules = Rules(settings.includes, settings.excludes)
+    errors = ErrorWatch(reporter)
+    counts = PlanCounts()
+    with open(plan_path, "wb") as plan, open(catalog_path, "wb") as catalog_file:
+        catalog = CatalogSpool(catalog_file)
+        for root in roots:
+            planner = Planner(root=root, rules=rules, overwrite=overwrite, plan=plan, catalog=catalog,
+                              reporter=reporter, errors=errors, counts=counts)
+            entries = walk([os.fsdecode(root.src)], rules, errors, ctx.skip_dirs)  # a missing source raises
+            first = next(entries, None)  # None: include rules matched nothing in this source
+            if first is not None:
+                planner.run(_chain(first, entries))
+            if overwrite and (first is None or first.kind == DIR) and planner.source_entries == 0:
+                if planner.dest_root_entries or (first is None and _non_empty_dir(root.dest)):
+                    raise SourceEmpty(display(root.src), display(root.dest))
+        catalog.flush()
+    return counts
+
+
+def _non_empty_dir(path: bytes) -> bool:
+    try:
+        return bool(os.listdir(path))
+    except OSError:
+        return False
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _check_mass_delete(settings: SyncSettings, counts: PlanCounts, dest: bytes) -> None:
+    if not counts.deleted_files or settings.allow_mass_delete:
+        return
+    share = counts.deleted_files / max(counts.dest_files, 1)
+    if share > settings.max_delete_ratio:
+        raise MassDeleteRefused(
+            files=counts.deleted_files, total=counts.dest_files, dest=display(dest), share=share,
+            limit=settings.max_delete_ratio, project=settings.name,
+        )
+
+
+def _members(catalog: BinaryIO, dest: bytes, uncertain: set[bytes]) -> Iterator[Member]:
+    """The catalog the planner spooled; entries whose change failed are read back from the mirror."""
+    for member in CatalogSpool.read(catalog):
+        if member[0] in uncertain:
+            member = _member_from_disk(dest, member[0])
+            if member is None:
+                continue
+        yield member
+
+
+def _member_from_disk(dest: bytes, path: bytes) -> Member | None:
+    full = dest + b"/" + path
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        kind, target = "dir", None
+    elif stat.S_ISLNK(st.st_mode):
+        kind, target = "symlink", os.readlink(full)
+    elif stat.S_ISREG(st.st_mode):
+        kind, target = "file", None
+    else:
+        return None
+    return (path, kind, st.st_size if kind == "file" else 0, st.st_mtime_ns / 1e9, st.st_mode, target)

@@ -1,0 +1,285 @@
+"""Sync, copy stage: carry out the plan written by ``sync_plan`` in the mirror.
+
+Every file and link is first made under a temporary name in its final directory, its data fsynced and its
+metadata set, then renamed over its real name: a crash leaves the old version or the new one under the real
+name, never a half-written file (the temporary file is removed by the next run). Sparse files stay sparse
+(only their data segments are copied, found with ``SEEK_DATA``/``SEEK_HOLE``); ``copy_file_range`` lets the
+kernel copy (or reflink) the data without passing it through Python.
+
+A source file that cannot be read is an ``[ERROR]`` line and leaves the mirror's copy as it was; a full or
+read-only destination fails the job, since every later file would fail the same way.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ..errors import DestinationError
+from ..paths import display
+from . import sync_plan as plan_ops
+from .report import Reporter
+from .sync_plan import TEMP_PREFIX, Root
+
+CHUNK_BYTES = 64 << 20  # between two cancel checks inside one large file
+FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+NO_COPY_FILE_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
+
+
+def read_plan(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int, int, bytes]]:
+    """(op, root index, number, rel) records."""
+    pending = b""
+    while chunk := source.read(chunk_size):
+        records = (pending + chunk).split(b"\0")
+        pending = records.pop()
+        for record in records:
+            op, root, number, rel = record.split(b" ", 3)
+            yield op, int(root), int(number), rel
+    if pending:
+        raise ValueError("truncated sync plan record")
+
+
+def _open_source(path: bytes) -> int:
+    """Open a source file for reading (the seam tests use to make a file unreadable)."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def _copy_chunk(fin: int, fout: int, offset: int, count: int, state: dict) -> int:
+    """Copy up to ``count`` bytes at ``offset``; returns the bytes copied (0 at the end of the file)."""
+    if state.get("copy_file_range", True):
+        try:
+            return os.copy_file_range(fin, fout, count, offset, offset)
+        except OSError as exc:
+            if exc.errno not in NO_COPY_FILE_RANGE:
+                raise
+            state["copy_file_range"] = False  # another file system or an old kernel: plain reads
+    data = os.pread(fin, min(count, 1 << 20), offset)
+    view = memoryview(data)
+    written = 0
+    while written < len(data):
+        written += os.pwrite(fout, view[written:], offset + written)
+    return len(data)
+
+
+def _data_segments(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the data of a sparse file; holes are left out."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # only a hole is left
+                return
+            raise
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, min(end, size)
+        offset = end
+
+
+class Applier:
+    def __init__(self, roots: list[Root], dest: bytes, job_id: int, reporter: Reporter):
+        self.roots, self.dest, self.job_id, self.reporter = roots, dest, job_id, reporter
+        self.owners = os.geteuid() == 0
+        self.uncertain: set[bytes] = set()  # catalog paths whose planned state may not have been reached
+        self._names = itertools.count(1)
+        self._copy_state: dict = {}
+
+    # -- driving ---------------------------------------------------------------------------------
+    def apply(self, records) -> None:
+        for op, index, number, rel in records:
+            self.reporter.checkpoint()
+            root = self.roots[index]
+            src = root.src + b"/" + rel if rel else root.src
+            dst = root.dest + b"/" + rel if rel else root.dest
+            shown = root.name + b"/" + rel if rel else root.name  # what the log shows: the mirror's path
+            try:
+                try:
+                    self._one(op, number, src, dst, shown, is_root=not rel)
+                except PermissionError:
+                    if self.owners or not _make_parent_writable(dst):
+                        raise
+                    # A read-only directory of the mirror (mirrored from a read-only source directory):
+                    # writable for now; its own permissions are set again after its contents.
+                    self._one(op, number, src, dst, shown, is_root=not rel)
+            except OSError as exc:
+                if exc.errno in FATAL_ERRNOS:
+                    raise DestinationError(display(self.dest), exc.strerror) from exc
+                self.uncertain.add(shown)
+                where = src if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE, plan_ops.LINK, plan_ops.ATTRS) else dst
+                if exc.filename is not None:
+                    where = os.fsencode(exc.filename)
+                self.reporter.log_path("ERROR", where, f"cannot sync: {exc.strerror or exc}")
+
+    def _one(self, op: bytes, number: int, src: bytes, dst: bytes, shown: bytes, *, is_root: bool) -> None:
+        reporter = self.reporter
+        if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE):
+            if self._copy_file(src, dst, shown):
+                reporter.log_path("ADD" if op == plan_ops.NEW_FILE else "SYNC", shown)
+            reporter.advance(files=1, current=src)
+        elif op == plan_ops.LINK:
+            self._copy_link(src, dst)
+            reporter.log_path("SYNC" if number else "ADD", shown, f"-> {display(os.readlink(dst))}")
+            reporter.advance(files=1, current=src)
+        elif op == plan_ops.ATTRS:
+            self._set_attrs(os.lstat(src), dst)
+            reporter.log_path("SYNC", shown, "permissions, owner or time")
+        elif op == plan_ops.MKDIR:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if not os.path.isdir(dst):
+                os.mkdir(dst, 0o700)  # writable for us until its own metadata is set after its contents
+        elif op == plan_ops.DIR_ATTRS:
+            self._set_attrs(os.stat(src) if is_root else os.lstat(src), dst)  # a root is followed, as in scan
+            _fsync_dir(dst)  # the renames inside it are durable now
+        elif op == plan_ops.DELETE:
+            _remove(dst)
+            reporter.log_path("SYNC", shown, "removed" + (f" ({number} files)" if number > 1 else ""))
+        elif op == plan_ops.REPLACE:
+            _remove(dst)
+            reporter.log_path("SYNC", shown, "replaced by a directory")
+        elif op == plan_ops.CLEAN_TEMP:
+            _remove(dst)
+            reporter.log_path("INFO", shown, "removed a partial file left by an interrupted sync")
+        else:
+            raise ValueError(f"unknown sync plan operation {op!r}")
+
+    def clean_top_level_temps(self, is_temp_name) -> None:
+        try:
+            names = os.listdir(self.dest)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if is_temp_name(name):
+                _remove(os.path.join(self.dest, name))
+                self.reporter.log_path("INFO", name, "removed a partial file left by an interrupted sync")
+
+    # -- files and links -------------------------------------------------------------------------
+    def _create_temp(self, dst: bytes, create):
+        """A new temporary name beside ``dst``, created by ``create(path)``; returns (path, its result)."""
+        directory = os.path.dirname(dst)
+        while True:
+            temp = os.path.join(directory, b"%s%d-%d.tmp" % (TEMP_PREFIX, self.job_id, next(self._names)))
+            try:
+                return temp, create(temp)
+            except FileExistsError:  # left by an earlier attempt of this job: removed by the next scan
+                continue
+
+    def _copy_file(self, src: bytes, dst: bytes, shown: bytes) -> bool:
+        """Copy one file atomically; False (with an [ERROR] line) when the source cannot be read."""
+        try:
+            fin = _open_source(src)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                self.reporter.log_path("SKIP", src, "vanished since the scan")
+            else:
+                self.reporter.log_path("ERROR", src, f"cannot open: {exc.strerror}")
+            self.uncertain.add(shown)
+            return False
+        try:
+            st = os.fstat(fin)
+            if not stat.S_ISREG(st.st_mode):
+                self.reporter.log_path("ERROR", src, "is no longer a regular file")
+                self.uncertain.add(shown)
+                return False
+            temp, fout = self._create_temp(dst, lambda path: os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            renamed = False
+            try:
+                try:
+                    self._copy_data(fin, fout, st)
+                except OSError as exc:
+                    if exc.errno in FATAL_ERRNOS:
+                        raise
+                    self.reporter.log_path("ERROR", src, f"read error, the mirror keeps its old copy: {exc.strerror}")
+                    self.uncertain.add(shown)
+                    return False
+                self._set_attrs(st, temp, fd=fout)
+                os.fsync(fout)
+                os.rename(temp, dst)
+                renamed = True
+            finally:
+                os.close(fout)
+                if not renamed:  # an error, a cancel or a stop: the partial copy goes, the old one stays
+                    os.unlink(temp)
+            return True
+        finally:
+            os.close(fin)
+
+    def _copy_data(self, fin: int, fout: int, st: os.stat_result) -> None:
+        size = st.st_size
+        segments = _data_segments(fin, size) if st.st_blocks * 512 < size else [(0, size)]
+        copied_total = 0
+        for start, end in segments:
+            offset = start
+            while offset < end:
+                copied = _copy_chunk(fin, fout, offset, min(CHUNK_BYTES, end - offset), self._copy_state)
+                if copied == 0:  # the file shrank while we copied: the next run copies it again
+                    break
+                offset += copied
+                copied_total += copied
+                self.reporter.advance(nbytes=copied)
+                if copied >= CHUNK_BYTES // 2:
+                    self.reporter.checkpoint()
+        os.ftruncate(fout, size)  # a trailing hole, or the size the scan saw
+        self.reporter.advance(nbytes=max(0, size - copied_total))  # holes count as done: progress is by size
+
+    def _copy_link(self, src: bytes, dst: bytes) -> None:
+        target = os.readlink(src)
+        st = os.lstat(src)
+        temp, _ = self._create_temp(dst, lambda path: os.symlink(target, path))
+        try:
+            self._set_attrs(st, temp)
+            os.rename(temp, dst)
+        except BaseException:
+            os.unlink(temp)
+            raise
+
+    def _set_attrs(self, st: os.stat_result, path: bytes, fd: int | None = None) -> None:
+        """Owner (as root), permissions and times of ``st`` on ``path`` (a link itself, never its target).
+
+        The owner comes first: chown clears set-user-ID bits, chmod puts them back.
+        """
+        target = fd if fd is not None else path
+        is_link = stat.S_ISLNK(st.st_mode)
+        if self.owners:
+            os.chown(target, st.st_uid, st.st_gid, follow_symlinks=fd is not None or not is_link)
+        if not is_link:  # Linux has no permissions on links
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=fd is not None or not is_link)
+
+
+def _make_parent_writable(path: bytes) -> bool:
+    parent = os.path.dirname(path)
+    mode = stat.S_IMODE(os.lstat(parent).st_mode)
+    if mode & stat.S_IRWXU == stat.S_IRWXU:
+        return False
+    os.chmod(parent, mode | stat.S_IRWXU)
+    return True
+
+
+def _fsync_dir(path: bytes) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: bytes) -> None:
+    """Remove a file, link or directory tree from the mirror (read-only directories included)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        def make_writable_and_retry(func, failed, _exc_info):
+            parent = os.path.dirname(failed)
+            os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | stat.S_IRWXU)
+            func(failed)
+
+        shutil.rmtree(path, onerror=make_writable_and_retry)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

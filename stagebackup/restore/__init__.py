@@ -1,0 +1,7 @@
+"""Restore: browse a backup's catalog, restore chosen paths safely, verify archives (blueprint + services)."""
+
+from flask import Blueprint
+
+bp = Blueprint("restore", __name__)
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,379 @@
+"""Writing restored members under a target directory, safely, whatever archive format they come from.
+
+Every member name is checked (no absolute names, no ``..``, no NUL), and every write happens relative to
+a directory file descriptor opened component by component with ``O_NOFOLLOW``: a symbolic link, whether
+it came with the archive ("a -> /etc", then "a/passwd") or was already in the target, can never be used
+as a path component, so nothing is ever written outside the target. Files are created with
+``O_EXCL | O_NOFOLLOW``; a replaced file is written under a temporary name and renamed over the old one
+(rename replaces a link, never follows it). Hard links may only point at files restored earlier in the
+same run. Device files, FIFOs and sockets are refused.
+
+Symbolic links themselves are restored exactly as stored (an absolute or escaping target is data: the
+link to ``/etc/localtime`` in a backup of ``/etc`` must come back as it was); they are never followed.
+
+Modes are applied exactly (``fchmod`` with all 12 bits: no ``data``-filter owner-write), mtimes with
+nanoseconds, and directories get theirs after their contents are written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SKIP, OVERWRITE, RENAME = "skip", "overwrite", "rename"
+CONFLICT_POLICIES = (SKIP, OVERWRITE, RENAME)
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+HOLE_MIN_BYTES = 64 * 1024  # all-zero chunks at least this big become holes (sparse files stay sparse)
+MAX_CACHED_DIR_FDS = 256
+_ZERO_BLOCK = bytes(HOLE_MIN_BYTES)
+
+
+class Refused(Exception):
+    """A member that must not be restored; ``str()`` is the reason shown in the job log."""
+
+
+Parts = tuple[bytes, ...]
+
+
+def member_parts(name: str | bytes) -> Parts:
+    """A member name as safe path components; raises Refused for names that could leave the target."""
+    raw = os.fsencode(name)
+    if b"\0" in raw:
+        raise Refused("name contains a NUL byte")
+    if raw.startswith(b"/"):
+        raise Refused("absolute path")
+    parts = tuple(p for p in raw.split(b"/") if p not in (b"", b"."))
+    if b".." in parts:
+        raise Refused("'..' in the path")
+    return parts
+
+
+def member_text(parts: Parts) -> str:
+    """The member's path as the job log and the catalog spell it (surrogate-escaped str)."""
+    return os.fsdecode(b"/".join(parts))
+
+
+def renamed_candidate(name: bytes, n: int) -> bytes:
+    """``logo.ai`` → ``logo.restored-1.ai``: the extension stays last so the file still opens."""
+    stem, dot, ext = name.rpartition(b".")
+    if not dot or not stem:  # no extension, or a dot file such as ".profile"
+        return name + b".restored-%d" % n
+    return stem + b".restored-%d." % n + ext
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    hardlinks: int = 0
+    bytes: int = 0
+    existing_skipped: int = 0
+    renamed: int = 0
+    overwritten: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FileSink:
+    """The data of one restored regular file; ``close()`` applies mode and mtime and commits the name."""
+
+    def __init__(self, extractor: SafeExtractor, parts: Parts, fd: int, dir_fd: int, temp: bytes | None,
+                 final: bytes, mode: int, mtime_ns: int):
+        self._ex, self.parts, self.fd, self._dir_fd = extractor, parts, fd, dir_fd
+        self._temp, self._final, self._mode, self._mtime_ns = temp, final, mode, mtime_ns
+        self.size = 0
+        self._hole_at_end = False
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        length = len(view)
+        if length < HOLE_MIN_BYTES:
+            self._write_all(view)
+        else:
+            # Aligned all-zero blocks become holes, so sparse files (disk images) stay sparse.
+            start = 0
+            for offset in range(0, length - HOLE_MIN_BYTES + 1, HOLE_MIN_BYTES):
+                if view[offset:offset + HOLE_MIN_BYTES] == _ZERO_BLOCK:
+                    self._write_all(view[start:offset])
+                    os.lseek(self.fd, HOLE_MIN_BYTES, os.SEEK_CUR)
+                    start = offset + HOLE_MIN_BYTES
+                    self._hole_at_end = True
+            self._write_all(view[start:])
+        self.size += length
+        self._ex.stats.bytes += length
+        return length
+
+    def _write_all(self, view: memoryview) -> None:
+        if view:
+            self._hole_at_end = False
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def close(self) -> None:
+        try:
+            if self._hole_at_end:
+                os.ftruncate(self.fd, self.size)
+            os.fchmod(self.fd, self._mode)
+            os.utime(self.fd, ns=(self._mtime_ns, self._mtime_ns))
+        finally:
+            os.close(self.fd)
+        if self._temp is not None:
+            os.rename(self._temp, self._final, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+        self._ex._restored_file(self.parts, self._final)
+
+    def abort(self) -> None:
+        """The data could not be read completely: remove what was written."""
+        os.close(self.fd)
+        try:
+            os.unlink(self._temp or self._final, dir_fd=self._dir_fd)
+        except OSError:
+            pass
+
+
+class SafeExtractor:
+    """Restores members under ``target`` (an existing directory); one instance per restore job.
+
+    ``on_refused(path, reason)`` reports members refused for safety; ``on_skipped(path, reason)`` those left
+    alone because of the conflict policy.
+    """
+
+    def __init__(self, target: str | bytes, conflict: str = SKIP, *,
+                 on_refused: Callable[[str, str], None] | None = None,
+                 on_skipped: Callable[[str, str], None] | None = None):
+        if conflict not in CONFLICT_POLICIES:
+            raise ValueError(f"unknown conflict policy {conflict!r}")
+        self.conflict = conflict
+        self.root_fd = os.open(os.fsencode(target), _DIR_FLAGS)
+        self.stats = Stats()
+        self._on_refused = on_refused or (lambda path, reason: None)
+        self._on_skipped = on_skipped or (lambda path, reason: None)
+        self._dir_fds: dict[Parts, int] = {}
+        self._dirs: list[tuple[Parts, int, int]] = []  # (parts, mode, mtime_ns) applied at finish()
+        self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
+        self._skipped: set[Parts] = set()
+
+    # -- reporting ----------------------------------------------------------------------------------
+    def refuse(self, name: str | bytes | Parts, reason: str) -> None:
+        path = member_text(name) if isinstance(name, tuple) else os.fsdecode(name)
+        self.stats.refused.append((path, reason))
+        self._on_refused(path, reason)
+
+    def _skip_existing(self, parts: Parts, reason: str = "already exists") -> None:
+        self.stats.existing_skipped += 1
+        self._skipped.add(parts)
+        self._on_skipped(member_text(parts), reason)
+
+    # -- directories --------------------------------------------------------------------------------
+    def _open_dir(self, parts: Parts, *, create: bool) -> int:
+        """A descriptor of the directory ``parts`` below the root, never through a symbolic link."""
+        if not parts:
+            return self.root_fd
+        cached = self._dir_fds.get(parts)
+        if cached is not None:
+            return cached
+        parent = self._open_dir(parts[:-1], create=create)
+        name = parts[-1]
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                raise Refused(f"folder {member_text(parts)} does not exist") from None
+            os.mkdir(name, 0o777, dir_fd=parent)  # an implied folder: the umask's usual mode
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise Refused(f"{member_text(parts)} is a symbolic link or not a folder") from None
+            raise
+        if len(self._dir_fds) >= MAX_CACHED_DIR_FDS:
+            self._close_dir_fds()
+        self._dir_fds[parts] = fd
+        return fd
+
+    def _close_dir_fds(self) -> None:
+        for fd in self._dir_fds.values():
+            os.close(fd)
+        self._dir_fds.clear()
+
+    def directory(self, name: str | bytes, mode: int, mtime: float) -> None:
+        try:
+            parts = member_parts(name)
+            if not parts:
+                return  # the archive's "." entry: the target keeps its own mode
+            parent = self._open_dir(parts[:-1], create=True)
+            try:
+                os.mkdir(parts[-1], 0o700, dir_fd=parent)  # writable for us until finish()
+            except FileExistsError:
+                st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    if self.conflict != OVERWRITE:
+                        self._skip_existing(parts, "exists and is not a folder")
+                        return
+                    os.unlink(parts[-1], dir_fd=parent)
+                    os.mkdir(parts[-1], 0o700, dir_fd=parent)
+            self._open_dir(parts, create=False)
+        except Refused as exc:
+            self.refuse(name, str(exc))
+            return
+        self.stats.dirs += 1
+        self._dirs.append((parts, stat.S_IMODE(mode), _ns(mtime)))
+
+    # -- names for new entries ----------------------------------------------------------------------
+    def _place(self, parts: Parts, create: Callable[[int, bytes], None]) -> tuple[int, bytes, bytes | None] | None:
+        """Create an entry with ``create(dir_fd, name)`` under the conflict policy.
+
+        Returns ``(dir_fd, final name, temporary name or None)``; None when the member is skipped. With a
+        temporary name the caller renames it to the final name once the entry is complete.
+        """
+        dir_fd = self._open_dir(parts[:-1], create=True)
+        name = parts[-1]
+        try:
+            create(dir_fd, name)
+            return dir_fd, name, None
+        except FileExistsError:
+            pass
+        existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if self.conflict == SKIP:
+            self._skip_existing(parts)
+            return None
+        if self.conflict == OVERWRITE:
+            if stat.S_ISDIR(existing.st_mode):
+                raise Refused("a folder with this name is in the way")
+            for n in range(1, 1000):
+                temp = b".%s.restoring-%d-%d" % (name[:200], os.getpid(), n)
+                try:
+                    create(dir_fd, temp)
+                except FileExistsError:
+                    continue
+                self.stats.overwritten += 1
+                return dir_fd, name, temp
+        else:
+            for n in range(1, 10000):
+                candidate = renamed_candidate(name, n)
+                try:
+                    create(dir_fd, candidate)
+                except FileExistsError:
+                    continue
+                self.stats.renamed += 1
+                self._on_skipped(member_text(parts), f"exists; restored as {os.fsdecode(candidate)}")
+                return dir_fd, candidate, None
+        raise Refused("no free name for it")
+
+    # -- files and links ----------------------------------------------------------------------------
+    def begin_file(self, name: str | bytes, mode: int, mtime: float) -> FileSink | None:
+        """Open a new file for a member's data; None when it is refused or skipped (drain its data)."""
+        opened: list[int] = []
+
+        def create(dir_fd: int, entry: bytes) -> None:
+            opened.append(os.open(entry, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd))
+
+        try:
+            parts = member_parts(name)
+            if not parts:
+                raise Refused("a file without a name")
+            placed = self._place(parts, create)
+        except Refused as exc:
+            self.refuse(name, str(exc))
+            return None
+        if placed is None:
+            return None
+        dir_fd, final, temp = placed
+        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), _ns(mtime))
+
+    def _restored_file(self, parts: Parts, final: bytes) -> None:
+        self.stats.files += 1
+        self._restored[parts] = parts[:-1] + (final,)
+
+    def symlink(self, name: str | bytes, target: str | bytes, mtime: float) -> None:
+        link_target = os.fsencode(target)
+
+        def create(dir_fd: int, entry: bytes) -> None:
+            os.symlink(link_target, entry, dir_fd=dir_fd)
+
+        try:
+            parts = member_parts(name)
+            if not parts or not link_target or b"\0" in link_target:
+                raise Refused("a symbolic link without a name or target")
+            placed = self._place(parts, create)
+        except Refused as exc:
+            self.refuse(name, str(exc))
+            return
+        if placed is None:
+            return
+        dir_fd, final, temp = placed
+        os.utime(temp or final, ns=(_ns(mtime),) * 2, dir_fd=dir_fd, follow_symlinks=False)
+        if temp is not None:
+            os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        self.stats.symlinks += 1
+
+    def hardlink(self, name: str | bytes, target_member: str | bytes) -> None:
+        """A hard link to a member restored earlier in this run (never to anything else)."""
+        try:
+            parts = member_parts(name)
+            source = self._restored.get(member_parts(target_member))
+            if not parts:
+                raise Refused("a hard link without a name")
+            if source is None:
+                raise Refused(f"hard link to {os.fsdecode(target_member)}, which this restore did not write")
+            source_dir = self._open_dir(source[:-1], create=False)
+
+            def create(dir_fd: int, entry: bytes) -> None:
+                os.link(source[-1], entry, src_dir_fd=source_dir, dst_dir_fd=dir_fd, follow_symlinks=False)
+
+            placed = self._place(parts, create)
+        except Refused as exc:
+            self.refuse(name, str(exc))
+            return
+        if placed is None:
+            return
+        dir_fd, final, temp = placed
+        if temp is not None:
+            os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        self.stats.hardlinks += 1
+        self._restored[parts] = parts[:-1] + (final,)
+
+    def alias(self, member: str | bytes, written_as: str | bytes) -> None:
+        """``member``'s data went to ``written_as`` (a hard link restored without its first name)."""
+        where = self._restored.get(member_parts(written_as))
+        if where is not None:
+            self._restored[member_parts(member)] = where
+
+    def was_restored(self, name: str | bytes) -> bool:
+        try:
+            return member_parts(name) in self._restored
+        except Refused:
+            return False
+
+    def was_skipped(self, name: str | bytes) -> bool:
+        try:
+            return member_parts(name) in self._skipped
+        except Refused:
+            return False
+
+    # -- the end --------------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Folders' modes and mtimes, deepest first (writing inside a folder changes its mtime)."""
+        try:
+            for parts, mode, mtime_ns in sorted(self._dirs, key=lambda d: len(d[0]), reverse=True):
+                try:
+                    fd = self._open_dir(parts, create=False)
+                except Refused:
+                    continue
+                os.fchmod(fd, mode)
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._close_dir_fds()
+        if self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1
+
+
+def _ns(mtime: float) -> int:
+    return int(round(mtime * 1_000_000_000))

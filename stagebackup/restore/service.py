@@ -1,0 +1,135 @@
+"""Asking for a restore or a verify: validation shared by the CLI and the web form, then one queued job.
+
+Bad input raises ValidationError with a one-line message and queues nothing. A password typed for this
+restore is stored as a secret (encrypted with the master key) for the worker, which deletes it when the
+job ends; it never appears in params, logs or the audit trail.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .. import audit, keys
+from ..errors import JobNotFound, ValidationError
+from ..extensions import db
+from ..jobs import queue
+from ..models import SUCCEEDED, WARNING, Archive, Job, Project
+from ..paths import display, is_within
+from .extract import CONFLICT_POLICIES, SKIP
+from .selection import Selection
+
+RESTORABLE_STATUSES = (SUCCEEDED, WARNING)
+
+
+def restore_roots() -> list[str]:
+    return [os.path.realpath(root) for root in current_app.config["RESTORE_ROOTS"]]
+
+
+def resolve_target(raw: str) -> str:
+    """The real absolute path of a restore target; it must lie inside one of the restore roots."""
+    if not raw or not raw.strip() or "\0" in raw:
+        raise ValidationError("the restore target folder is empty")
+    path = os.path.realpath(os.path.abspath(os.path.expanduser(raw.strip())))
+    roots = restore_roots()
+    if not any(is_within(path, root) for root in roots):
+        raise ValidationError(
+            f"restore target {display(path)} is outside the allowed restore roots "
+            f"({', '.join(display(r) for r in roots)}; see STAGEBACKUP_RESTORE_ROOTS)"
+        )
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise ValidationError(f"restore target {display(path)} exists and is not a folder")
+    return path
+
+
+def source_backup(job_id: int) -> tuple[Job, Project]:
+    """A finished backup job that can be restored, and its project."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.kind != "backup":
+        raise JobNotFound(f"{job_id} (no backup job with this id)")
+    if job.status not in RESTORABLE_STATUSES:
+        raise ValidationError(f"backup job {job_id} is {job.status}: only finished backups "
+                              f"(succeeded or warning) can be restored")
+    project = db.session.get(Project, job.project_id) if job.project_id else None
+    if project is None:
+        raise ValidationError(f"the project of backup job {job_id} was removed")
+    count = db.session.scalar(select(func.count(Archive.id)).where(Archive.job_id == job_id))
+    if not count:
+        raise ValidationError(f"backup job {job_id} recorded no archives: there is nothing to restore")
+    return job, project
+
+
+def _needs_password(job_id: int) -> bool:
+    """An encrypted archive without a stored key."""
+    return db.session.scalar(
+        select(func.count(Archive.id)).where(
+            Archive.job_id == job_id, Archive.encrypted.is_(True), Archive.secret_id.is_(None)
+        )
+    ) > 0
+
+
+def _drive_for(job_id: int, project: Project) -> str | None:
+    """A restore that reads tape holds the drive, so it never runs beside a backup on that drive."""
+    on_tape = db.session.scalar(
+        select(func.count(Archive.id)).where(Archive.job_id == job_id, Archive.location_kind == "tape")
+    )
+    return project.dest_drive if on_tape else None
+
+
+def _store_password(password: str | None) -> int | None:
+    if password is None:
+        return None
+    if not password:
+        raise ValidationError("the password is empty")
+    return keys.store(password).id
+
+
+def request_restore(
+    source_job_id: int, *, target: str, paths: list[str] | None = None, conflict: str = SKIP,
+    password: str | None = None, trigger: str = "manual", actor: str = "web", remark: str | None = None,
+) -> Job:
+    source, project = source_backup(source_job_id)
+    if conflict not in CONFLICT_POLICIES:
+        raise ValidationError(f"unknown conflict policy {conflict!r}: choose {', '.join(CONFLICT_POLICIES)}")
+    selection = Selection(paths)  # validates the patterns
+    target_path = resolve_target(target)
+    if password is None and _needs_password(source_job_id):
+        raise ValidationError(f"backup job {source_job_id} is encrypted and has no stored password: type it")
+    params = {"target": target_path, "paths": selection.patterns, "conflict": conflict}
+    secret_id = _store_password(password)
+    if secret_id is not None:
+        params["secret_id"] = secret_id
+    job = queue.enqueue(
+        project, kind="restore", trigger=trigger, remark=remark, source_job_id=source.id, params=params,
+        drive=_drive_for(source.id, project),
+        # A typed password is deleted when the attempt ends, so such a restore is never retried.
+        max_attempts=1 if secret_id else int(current_app.config["JOB_MAX_ATTEMPTS"]),
+    )
+    audit.record(actor, "restore.run", f"job:{job.id}", remark=job.remark, details={
+        "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
+        "conflict": conflict, "typed_password": secret_id is not None,
+    })
+    db.session.commit()
+    return job
+
+
+def request_verify(source_job_id: int, *, password: str | None = None, trigger: str = "manual",
+                   actor: str = "web") -> Job:
+    source, project = source_backup(source_job_id)
+    if password is None and _needs_password(source_job_id):
+        raise ValidationError(f"backup job {source_job_id} is encrypted and has no stored password: type it")
+    params: dict = {}
+    secret_id = _store_password(password)
+    if secret_id is not None:
+        params["secret_id"] = secret_id
+    job = queue.enqueue(
+        project, kind="verify", trigger=trigger, source_job_id=source.id, params=params,
+        drive=_drive_for(source.id, project),
+        max_attempts=1 if secret_id else int(current_app.config["JOB_MAX_ATTEMPTS"]),
+    )
+    audit.record(actor, "restore.verify", f"job:{job.id}", details={"source_job": source.id})
+    db.session.commit()
+    return job
+

@@ -1,0 +1,185 @@
+"""Restore and verify jobs, as the runner calls them: ``run_restore`` and ``run_verify``.
+
+Restore: ``locate`` (catalog → the archives to read, totals) → ``read`` (each archive's SHA-256 checked,
+tape files pulled into the cache) → ``extract`` (SafeExtractor) → ``finalize`` (folder times, summary).
+For a directory destination every archive is checked before the first member is written, so a damaged
+backup restores nothing. A password typed for the job is deleted when it ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from .. import keys
+from ..errors import StageBackupError
+from ..extensions import db
+from ..jobs import queue
+from ..models import FINAL_STATUSES, Job, Secret
+from ..paths import display, is_within
+from .extract import SafeExtractor
+from .plan import plan_restore
+from .readers import LocalArchive, extract_archive
+from .selection import Selection
+from .service import resolve_target, restore_roots
+from .sources import ArchiveRef, archives_of, local_archive
+
+MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
+
+
+class NothingToRestore(StageBackupError):
+    """{0}"""
+
+
+def forget_typed_passwords() -> None:
+    """Delete secrets typed for restore/verify jobs that have ended (cancelled before they ran, too)."""
+    rows = db.session.execute(
+        select(Job.params).where(Job.kind.in_(("restore", "verify")), Job.status.in_(FINAL_STATUSES))
+    )
+    ids = {p["secret_id"] for (p,) in rows if p and p.get("secret_id")}
+    if ids:
+        db.session.execute(delete(Secret).where(Secret.id.in_(ids)))
+    db.session.commit()
+
+
+@contextlib.contextmanager
+def job_context(job_id: int):
+    """(params, source job id); the typed password's secret row goes when the job ends."""
+    forget_typed_passwords()
+    job = db.session.get(Job, job_id)
+    params, source_job_id = dict(job.params or {}), job.source_job_id
+    params["_drive"] = job.drive  # the drive an archive on tape is read from
+    db.session.commit()
+    try:
+        yield params, source_job_id
+    finally:
+        secret_id = params.get("secret_id")
+        if secret_id:
+            db.session.rollback()
+            db.session.execute(delete(Secret).where(Secret.id == secret_id))
+            db.session.commit()
+
+
+class Passwords:
+    """The password of each archive: the one typed for this job, else the project's stored key."""
+
+    def __init__(self, typed_secret_id: int | None):
+        self._typed = keys.reveal(typed_secret_id) if typed_secret_id else None
+        self._stored: dict[int, str] = {}
+        self.iterations_default = int(current_app.config["KDF_ITERATIONS"])
+
+    def local(self, ref: ArchiveRef, path: str) -> LocalArchive:
+        if not ref.encrypted:
+            return LocalArchive(path, ref.format)
+        password = self._typed
+        if password is None:
+            if ref.secret_id is None:
+                raise StageBackupError(f"archive {ref.label} is encrypted and no password is stored: type it")
+            if ref.secret_id not in self._stored:
+                self._stored[ref.secret_id] = keys.reveal(ref.secret_id)
+                db.session.commit()
+            password = self._stored[ref.secret_id]
+        return LocalArchive(path, ref.format, password, ref.kdf_iterations or self.iterations_default)
+
+
+def open_target(path: str) -> None:
+    """Create the target and check again, on the real path, that it is inside a restore root."""
+    os.makedirs(path, exist_ok=True)
+    real = os.path.realpath(path)
+    if not any(is_within(real, root) for root in restore_roots()):
+        raise StageBackupError(f"restore target {display(path)} resolves outside the restore roots")
+
+
+def run_restore(job_id: int, reporter) -> None:
+    with job_context(job_id) as (params, source_job_id):
+        _restore(job_id, params, source_job_id, reporter)
+
+
+def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
+    config = current_app.config
+    reporter.stage_started("locate")
+    target = resolve_target(params["target"])
+    selection = Selection(params.get("paths") or [])
+    conflict = params.get("conflict", "skip")
+    plan = plan_restore(source_job_id, archives_of(source_job_id), selection)
+    if not plan.archives:
+        raise NothingToRestore(f"no member of backup job {source_job_id} matches "
+                               f"{', '.join(map(display, selection.patterns))}")
+    passwords = Passwords(params.get("secret_id"))
+    db.session.commit()  # never hold a transaction (SQLite's write lock) while reading archives
+    reporter.set_totals(bytes_total=plan.bytes_total, files_total=plan.files_total)
+    what = "everything" if selection.everything else f"{len(selection.patterns)} path(s)"
+    reporter.log("INFO", f"restoring {what} of backup job #{source_job_id} from {len(plan.archives)} archive(s) "
+                         f"to {display(target)} (existing files: {conflict})")
+    open_target(target)
+    reporter.stage_finished("locate")
+
+    skipped = 0
+
+    def on_skipped(path: str, reason: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        if skipped <= MAX_SKIP_LINES:
+            reporter.log_path("SKIP", path, reason)
+
+    extractor = SafeExtractor(target, conflict, on_skipped=on_skipped,
+                              on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"))
+    cache_dir = config["CACHE_DIR"]
+    partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
+    drive = params.get("_drive")
+    try:
+        reporter.stage_started("read")
+        on_disk = [a for a in plan.archives if a.location_kind == "directory"]
+        with contextlib.ExitStack() as stack:
+            # Directory destinations: every archive's integrity first, so a damaged backup writes nothing.
+            local = {a.id: stack.enter_context(local_archive(a, cache_dir=cache_dir, progress=reporter,
+                                                             register_partial=partial)) for a in on_disk}
+            for ref in on_disk:
+                reporter.log("INFO", f"archive {ref.label}: SHA-256 verified")
+            reporter.stage_started("extract")
+            for ref in plan.archives:
+                _extract_one(ref, local.get(ref.id), source_job_id, extractor, selection, passwords, plan,
+                             reporter, cache_dir, partial, drive)
+            reporter.stage_finished("read")
+        extractor.finish()
+        reporter.stage_finished("extract")
+    finally:
+        extractor.close()
+    reporter.stage_started("finalize")
+    stats = extractor.stats
+    reporter.log("INFO", (
+        f"restored {stats.files} file(s), {stats.dirs} folder(s), {stats.symlinks + stats.hardlinks} link(s), "
+        f"{stats.bytes} bytes; skipped {stats.existing_skipped} existing, renamed {stats.renamed}, "
+        f"overwrote {stats.overwritten}; refused {len(stats.refused)} unsafe member(s)"
+    ))
+    if skipped > MAX_SKIP_LINES:
+        reporter.log("SKIP", f"{skipped - MAX_SKIP_LINES} more skipped member(s) not listed")
+    reporter.stage_finished("finalize")
+
+
+def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extractor, selection, passwords,
+                 plan, reporter, cache_dir, partial, drive) -> None:
+    if ref.format == "sync":
+        from .mirror import restore_mirror
+
+        restore_mirror(ref, source_job_id, extractor, selection, reporter)
+        return
+    if path is not None:
+        extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources)
+        return
+    with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial, drive=drive) as pulled:
+        reporter.log("INFO", f"archive {ref.label}: read from tape, SHA-256 verified")
+        extract_archive(passwords.local(ref, pulled), extractor, selection, reporter,
+                        link_sources=plan.link_sources)
+
+
+def run_verify(job_id: int, reporter) -> None:
+    from .verify import verify_backup
+
+    with job_context(job_id) as (params, source_job_id):
+        verify_backup(source_job_id, Passwords(params.get("secret_id")), reporter,
+                      cache_dir=current_app.config["CACHE_DIR"], drive=params.get("_drive"),
+                      register_partial=lambda path: queue.register_partial_output(job_id, path))

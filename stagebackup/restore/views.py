@@ -1,0 +1,152 @@
+"""Restore pages: pick a project and a finished backup, browse or search its catalog, restore or verify.
+
+Views stay thin: parse the query string (paths travel as byte-exact tokens), call browse/service, render.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from flask import abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from ..errors import JobNotFound, StageBackupError
+from ..extensions import db
+from ..jobs.summary import job_detail
+from ..models import ACTIVE_STATUSES, Job, Project
+from ..paths import display, path_from_token, path_token
+from ..stages import BADGE_CLASSES
+from . import bp, browse, service
+from .extract import CONFLICT_POLICIES
+
+CONFLICT_LABELS = {"skip": _l("跳过已存在的文件"), "overwrite": _l("覆盖已存在的文件"),
+                   "rename": _l("保留两者（还原的文件改名）")}
+
+
+def fmt_time(timestamp: float | None) -> str:
+    """A member's mtime in the server's local time (mtimes far outside the calendar exist)."""
+    if timestamp is None:
+        return ""
+    try:
+        return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return str(timestamp)
+
+
+def _token_arg(name: str) -> str | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return path_from_token(raw)
+    except ValueError:
+        abort(400, _("地址已损坏：路径参数无效。"))
+
+
+def _cursor_arg() -> tuple[str, int] | None:
+    raw = request.args.get("c")
+    if not raw:
+        return None
+    token, _sep, row_id = raw.rpartition(".")
+    try:
+        return path_from_token(token), int(row_id)
+    except ValueError:
+        abort(400, _("地址已损坏：路径参数无效。"))
+
+
+def _backup_or_404(job_id: int) -> Job:
+    job = db.session.get(Job, job_id)
+    if job is None or job.kind != "backup":
+        abort(404)
+    return job
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    crumbs, built = [], []
+    for part in [p for p in path.split("/") if p]:
+        built.append(part)
+        crumbs.append((display(part), path_token("/".join(built))))
+    return crumbs
+
+
+@bp.get("/restore")
+def index():
+    project_id = request.args.get("project", type=int)
+    project = db.session.get(Project, project_id) if project_id else None
+    backups = browse.finished_backups(project.id) if project else []
+    return render_template("restore/index.html", projects=browse.projects_with_backups(), project=project,
+                           backups=backups)
+
+
+def _render_browse(job: Job, *, error: str | None = None, status: int = 200):
+    folder = (_token_arg("p") or "").strip("/")
+    query = request.args.get("q", "").strip()
+    page = results = None
+    if query:
+        results = browse.search(job.id, query, cursor=_cursor_arg())
+    else:
+        page = browse.list_folder(job.id, folder, after=_token_arg("after"), before=_token_arg("before"))
+    template = "restore/_results.html" if request.headers.get("HX-Request") and query else "restore/browse.html"
+    return render_template(
+        template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
+        error=error, display=display, path_token=path_token, conflicts=CONFLICT_POLICIES,
+        conflict_labels=CONFLICT_LABELS, default_target=os.path.join(service.restore_roots()[0], f"job{job.id}"),
+        roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
+    ), status
+
+
+@bp.get("/restore/backups/<int:job_id>")
+def browse_backup(job_id: int):
+    return _render_browse(_backup_or_404(job_id))
+
+
+@bp.post("/restore/backups/<int:job_id>/restore")
+def start_restore(job_id: int):
+    job = _backup_or_404(job_id)
+    form = request.form
+    try:
+        paths = [path_from_token(t) for t in form.getlist("path")]
+    except ValueError:
+        abort(400, _("地址已损坏：路径参数无效。"))
+    try:
+        restore_job = service.request_restore(
+            job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
+            password=form.get("password") or None, remark=form.get("remark") or None, actor="web",
+        )
+    except StageBackupError as exc:
+        db.session.rollback()
+        return _render_browse(_backup_or_404(job_id), error=str(exc), status=400)
+    return redirect(url_for("restore.job_page", job_id=restore_job.id))
+
+
+@bp.post("/restore/backups/<int:job_id>/verify")
+def start_verify(job_id: int):
+    _backup_or_404(job_id)
+    try:
+        verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor="web")
+    except StageBackupError as exc:
+        db.session.rollback()
+        return _render_browse(_backup_or_404(job_id), error=str(exc), status=400)
+    return redirect(url_for("restore.job_page", job_id=verify_job.id))
+
+
+def _job_or_404(job_id: int) -> Job:
+    job = db.session.get(Job, job_id)
+    if job is None or job.kind not in ("restore", "verify"):
+        abort(404)
+    return job
+
+
+@bp.get("/restore/jobs/<int:job_id>")
+def job_page(job_id: int):
+    job = _job_or_404(job_id)
+    template = "restore/_job.html" if request.headers.get("HX-Request") else "restore/job.html"
+    return render_template(template, job=job, detail=job_detail(job, log_tail=100), badge_classes=BADGE_CLASSES,
+                           active=job.status in ACTIVE_STATUSES, conflict_labels=CONFLICT_LABELS)
+
+
+@bp.errorhandler(JobNotFound)
+def _not_found(_exc):
+    return abort(404)

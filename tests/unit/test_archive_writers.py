@@ -1,0 +1,120 @@
+"""The archive writers without a job: tar headers, group splitting, progress steps, parallel LZMA2."""
+
+import io
+import lzma
+import os
+import tarfile
+
+import pytest
+
+from stagebackup.pipeline import groups
+from stagebackup.pipeline.archive import ArchiveSpec, FileOutput, HashingOutput, MemberSpool
+from stagebackup.pipeline.scan import DIR, FILE, SYMLINK, Entry, Rules, walk
+from stagebackup.pipeline.sevenzip import ParallelLzma2, write_7z
+from stagebackup.pipeline.tgz import _Names, tar_header, write_tgz
+
+
+class Recorder:
+    error_count = 0
+
+    def __init__(self):
+        self.steps, self.lines = [], []
+
+    def log(self, tag, message):
+        self.lines.append((tag, message))
+
+    def log_path(self, tag, path, note=""):
+        self.lines.append((tag, os.fsdecode(path) + note))
+
+    def advance(self, *, nbytes=0, files=0, current=None):
+        if nbytes:
+            self.steps.append(nbytes)
+
+    def checkpoint(self):
+        pass
+
+
+@pytest.mark.parametrize("name", ["a.txt", "dir/", "x" * 100, "y" * 101, "深/层/目录/名字.txt", "z" * 90 + "中文" * 40])
+def test_lean_header_is_exactly_tarfiles_ustar_header(tmp_path, name):
+    path = tmp_path / "f"
+    path.write_bytes(b"data")
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    st = os.lstat(path)
+    typeflag = tarfile.DIRTYPE if name.endswith("/") else tarfile.REGTYPE
+    ours = tar_header(name, st, typeflag, st.st_size, "", _Names())
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.mtime = typeflag, st.st_mode & 0o7777, st.st_size, int(st.st_mtime)
+    info.uid, info.gid, info.uname, info.gname = st.st_uid, st.st_gid, _Names().user(st.st_uid), _Names().group(
+        st.st_gid)
+    assert ours == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    link = tar_header(name, st, tarfile.SYMTYPE, 0, name + "-target", _Names())
+    info.type, info.size, info.linkname = tarfile.SYMTYPE, 0, name + "-target"
+    assert link == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def test_headers_that_need_pax_fall_back_to_tarfile(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    os.utime(path, ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))  # sub-second mtime
+    st = os.lstat(path)
+    for name in ("y" * 101, "中文.txt", "bad-\udcff.bin", "short"):
+        header = tar_header(name, st, tarfile.REGTYPE, 0, "", _Names())
+        assert len(header) > 512 and len(header) % 512 == 0
+        info = tarfile.TarInfo.frombuf(header[-512:], "utf-8", "surrogateescape")
+        assert info.size == 0
+
+
+def entries(*specs):
+    return [Entry(kind, size, path.encode()) for kind, size, path in specs]
+
+
+def read_group(group):
+    with group.read() as items:
+        return [(e.kind, e.size, e.path.decode()) for e in items]
+
+
+def test_groups_split_by_bytes_and_repeat_the_parent_directories(tmp_path):
+    manifest = entries(
+        (DIR, 0, "/s"), (FILE, 40, "/s/a"), (DIR, 0, "/s/d"), (FILE, 40, "/s/d/b"), (FILE, 40, "/s/d/c"),
+        (SYMLINK, 0, "/s/d/l"), (FILE, 500, "/s/d/huge"), (DIR, 0, "/s/e"), (FILE, 10, "/s/e/f"),
+    )
+    result = groups.split(manifest, 100, str(tmp_path))
+    assert [read_group(g) for g in result] == [
+        [(DIR, 0, "/s"), (FILE, 40, "/s/a"), (DIR, 0, "/s/d"), (FILE, 40, "/s/d/b")],
+        [(DIR, 0, "/s"), (DIR, 0, "/s/d"), (FILE, 40, "/s/d/c"), (SYMLINK, 0, "/s/d/l")],
+        [(DIR, 0, "/s"), (DIR, 0, "/s/d"), (FILE, 500, "/s/d/huge")],  # larger than the limit: alone
+        [(DIR, 0, "/s"), (DIR, 0, "/s/e"), (FILE, 10, "/s/e/f")],
+    ]
+    assert [(g.seq, g.input_bytes) for g in result] == [(1, 80), (2, 40), (3, 500), (4, 10)]
+    assert len(groups.split(manifest, 0, str(tmp_path / ".."))) == 1
+    assert [read_group(g) for g in groups.split([], 100, str(tmp_path))] == [[]]
+
+
+def test_progress_advances_at_least_every_step_for_both_formats(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    manifest = list(walk([str(src)], Rules(), Recorder()))
+    step = (3 << 20) // 100  # 1 % of the input
+    for fmt in ("tgz", "7z"):
+        reporter = Recorder()
+        spec = ArchiveSpec(fmt, 1, 2)
+        members = MemberSpool(str(tmp_path / f"m-{fmt}"))
+        if fmt == "7z":
+            write_7z(manifest, str(tmp_path / "a.7z"), spec, reporter=reporter, members=members, step=step)
+        else:
+            write_tgz(manifest, HashingOutput(FileOutput(str(tmp_path / "a.tgz"))), spec, reporter=reporter,
+                      members=members, step=step)
+        assert sum(reporter.steps) == 3 << 20 and max(reporter.steps) <= step, fmt
+        assert [row[1] for row in members] == ["dir", "file"]
+
+
+def test_parallel_lzma2_blocks_form_one_valid_stream():
+    data = b"".join(b"line %d of a log file\n" % i for i in range(400_000)) + os.urandom(300_000)
+    coder = ParallelLzma2(level=1, threads=2)  # 3 MiB blocks: several of them
+    out = io.BytesIO()
+    for start in range(0, len(data), 100_000):
+        out.write(coder.compress(data[start:start + 100_000]))
+    out.write(coder.flush())
+    plain = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}])
+    assert plain.decompress(out.getvalue()) == data

@@ -98,6 +98,7 @@ def archive_pieces(archive_id: int) -> list[dict]:
 def read_archive(config: Mapping, drive: str, archive_id: int, *,
                  on_wrong_tape: Callable[[str, str], None] | None = None) -> Iterator[bytes]:
     pieces = archive_pieces(archive_id)
+    db.session.commit()  # end the read transaction: reading a tape takes long, SQLite must not stay locked
     if not pieces:
         raise TapeError(drive, f"archive {archive_id} has no tape files in the catalog")
     for piece in pieces:

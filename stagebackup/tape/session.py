@@ -84,6 +84,8 @@ class DriveSession:
                                    busy_job_id=self.job_id, message=f"job #{self.job_id} writing")
                 db.session.commit()
         except BaseException:
+            with self.db_context():
+                db.session.rollback()  # a transaction left open would hold SQLite's write lock while we wait
             tape.close()
             raise
         self.tape, self.label, self.tape_id, self.next_file = tape, label, tape_id, next_file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -200,3 +201,31 @@ def test_without_verify_the_move_hashes_what_it_writes(labelled, tmp_path):
     archive = db.session.scalar(select(Archive).where(Archive.job_id == job.id))
     row = db.session.scalar(select(TapeFile).where(TapeFile.archive_id == archive.id))
     assert row.sha256 == archive.sha256 and row.verified_at is None and not row.void
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["staged", "compress-directly-to-tape"])
+def test_archive_groups_each_become_a_tape_file_and_the_index_lists_their_members(tmp_path, direct):
+    app = make_app(tmp_path, ARCHIVE_GROUP_MAX_BYTES=1024 * 1024, COMPRESS_DIRECTLY_TO_TAPE=direct)
+    with app.app_context():
+        admin.label(app.config, "vtape0", "TAPE001")
+        src = tmp_path / "src"
+        src.mkdir()
+        for i in range(3):
+            (src / f"part{i}.bin").write_bytes(os.urandom(900 * 1024))
+        job = run_one(app, tape_project("groups", [src]))
+        assert job.status == "succeeded", (job.error_message, errors_of(job.id))
+        archives = db.session.scalars(select(Archive).where(Archive.job_id == job.id).order_by(Archive.seq)).all()
+        assert len(archives) == 3
+        rows = db.session.scalars(select(TapeFile).where(TapeFile.job_id == job.id).order_by(TapeFile.file_number))
+        assert [(f.file_number, f.kind, f.archive_id) for f in rows] == [
+            (1, "archive", archives[0].id), (2, "archive", archives[1].id), (3, "archive", archives[2].id),
+            (4, "index", None)]
+        cart = cartridge_dir(app)
+        for n, archive in enumerate(archives, start=1):
+            data = (cart / f"{n:06d}.data").read_bytes()
+            assert hashlib.sha256(data).hexdigest() == archive.sha256
+        index = json.loads((cart / "000004.data").read_bytes())
+        members = sorted(m[0].rsplit("/", 1)[-1] for a in index["archives"] for m in a["members"] if m[1] == "file")
+        assert members == ["part0.bin", "part1.bin", "part2.bin"]
+        db.session.remove()
+        db.engine.dispose()

@@ -229,3 +229,20 @@ def test_archive_groups_each_become_a_tape_file_and_the_index_lists_their_member
         assert members == ["part0.bin", "part1.bin", "part2.bin"]
         db.session.remove()
         db.engine.dispose()
+
+
+def test_restore_job_reads_the_archive_back_from_tape(labelled, tmp_path):
+    """The restore helper's job, fed by tape.reader: a hostile tree comes back byte for byte."""
+    app = labelled
+    tree = build_hostile_tree(tmp_path / "src")
+    job = run_one(app, tape_project("restore-me", [tree]))
+    assert job.status == "succeeded", job.error_message
+    target = Path(app.config["RESTORE_ROOTS"][0]) / "back"
+    result = app.test_cli_runner().invoke(args=["restore", "run", str(job.id), "--to", str(target), "--json"])
+    assert result.exit_code == 0, result.output
+    restore_id = json.loads(result.output)["id"]
+    assert Worker(app, burst=True).run() == 0
+    db.session.expire_all()
+    restore = db.session.get(Job, restore_id)
+    assert restore.status == "succeeded", (restore.error_message, errors_of(restore_id))
+    assert_same_tree(tree, target / str(tree).lstrip("/"))

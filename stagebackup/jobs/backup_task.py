@@ -42,6 +42,12 @@ def make_sink(settings: ProjectSettings, job_id: int, reporter) -> ArchiveSink:
 
     if settings.dest_kind == "directory" and settings.dest_path:
         return DirectorySink(settings.dest_path, reporter, register_partial)
+    if settings.dest_kind == "tape" and settings.dest_drive:  # issue #5: the tape drive's sink
+        from ..tape.sink import TapeSink
+
+        return TapeSink(current_app._get_current_object(), current_app.config, job_id=job_id,
+                        drive=settings.dest_drive, pool=settings.dest_pool, reporter=reporter,
+                        verify=settings.verify_after_write)
     raise ValidationError(f"destination {settings.dest_kind!r} is not supported yet")
 
 

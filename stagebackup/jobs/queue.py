@@ -93,8 +93,9 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
     """Take the oldest runnable job for this worker in one statement; returns its id or None."""
     now = now or utcnow()
     running = aliased(Job)
+    # A job waiting for a tape still owns its drive: the next one must not take the cartridge it waits for.
     drive_busy = exists().where(
-        running.status == RUNNING, running.drive.is_not(None), running.drive == Job.drive
+        running.status.in_((RUNNING, WAITING_MEDIA)), running.drive.is_not(None), running.drive == Job.drive
     )
     candidate = (
         select(Job.id)

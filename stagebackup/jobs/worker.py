@@ -93,6 +93,17 @@ class Worker:
         for job_id in recovered:
             log.warning("job %s was left running by a dead worker: marked interrupted", job_id)
 
+    def _report_drives(self) -> None:
+        """Hook for issue #5: write what this worker's drives show into ``drives`` (loaded label,
+        online, write-protected, a hint for a blank tape), so the page shows them before any job runs."""
+        from ..tape.admin import refresh_drives
+
+        try:
+            refresh_drives(self.app.config, [self.drive] if self.drive else None)
+        except Exception:  # noqa: BLE001 - a drive problem must not stop the worker; jobs report it
+            log.exception("could not read the tape drives' status")
+            db.session.rollback()
+
     # -- loop ------------------------------------------------------------------------------------
     def _context(self):
         """This app's context: the caller's if it is already inside one (the CLI, tests), so the
@@ -111,6 +122,7 @@ class Worker:
             job_id = None
             try:
                 self._recover()
+                self._report_drives()
                 poll_s = float(self.app.config["QUEUE_POLL_INTERVAL_S"])
                 next_recovery = time.monotonic() + float(self.app.config["WORKER_STALE_AFTER_S"]) / 2
                 while not self.stop_event.is_set():

@@ -1,0 +1,205 @@
+"""What the operator does to drives and cartridges (``flask tape …``), with the drives rows kept current.
+
+Every function opens the device itself and closes it before returning, so a backup job is never blocked
+by a command that finished; a drive a job holds answers DriveBusy naming that job.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from collections.abc import Mapping
+
+from ..extensions import db
+from . import media, vlibrary
+from .drives import device_of, is_virtual, open_drive, open_raw
+from .errors import AlreadyLabelled, DriveBusy, ForeignTape, TapeError, from_os_error
+from .label import encode_label, new_label, read_label, write_label
+from .virtual import read_drive_state
+
+
+def _retry_busy(func):
+    deadline = time.monotonic() + BUSY_RETRY_S
+    while True:
+        try:
+            return func()
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or "drive" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _busy(drive: str) -> DriveBusy:
+    row = media.drive_row(drive)
+    job = f" (job #{row.busy_job_id})" if row is not None and row.busy_job_id else ""
+    return DriveBusy(drive, job)
+
+
+BUSY_RETRY_S = 3.0
+
+
+def _open(config: Mapping, drive: str, **kw):
+    """Open, retrying briefly: a job waiting for media opens the drive for a moment every few seconds to
+    look at the tape, and an operator's command must not fail because it arrived at that moment."""
+    deadline = time.monotonic() + BUSY_RETRY_S
+    while True:
+        try:
+            return open_drive(config, drive, **kw)
+        except DriveBusy:
+            if time.monotonic() >= deadline:
+                raise _busy(drive) from None
+            time.sleep(0.1)
+
+
+def _sticker(config: Mapping, drive: str) -> str | None:
+    if not is_virtual(config, drive):
+        return None
+    return (read_drive_state(str(config["VTAPE_DIR"]), drive) or {}).get("cartridge")
+
+
+def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
+    """``mt status`` plus the label (read at BOT, then the position is restored)."""
+    data = {"drive": drive, "device": device_of(config, drive), "busy": False, "label": None, "pool": None,
+            "cartridge": _sticker(config, drive), "message": None}
+    try:
+        tape = (_open if wait_if_busy else open_drive)(config, drive, write=False, need_medium=False)
+    except DriveBusy:
+        row = media.drive_row(drive)
+        data.update(busy=True, busy_job_id=row.busy_job_id if row else None,
+                    label=row.loaded_label if row else None, message=str(_busy(drive)))
+        return data
+    with tape:
+        st = tape.status()
+        data.update(online=st.online, door_open=st.door_open, write_protected=st.write_protected,
+                    flags=st.flags(), file_number=st.file_number, block_number=st.block_number,
+                    block_size=st.block_size, density=st.density, density_name=st.density_name)
+        label = None
+        if st.online and not st.door_open:
+            try:
+                position = tape.tell()
+                label = read_label(tape, drive)
+                tape.seek(position)
+                st = tape.status()
+            except (TapeError, OSError) as exc:
+                data["message"] = str(exc if isinstance(exc, TapeError) else from_os_error(drive, exc))
+            if label is None and data["message"] is None:
+                data["message"] = f"blank tape: label it with `flask tape label {drive} LABEL`"
+        else:
+            data["message"] = "no tape loaded"
+        if label is not None:
+            data.update(label=label["label"], pool=label["pool"], uuid=label["uuid"])
+            row = media.get_tape(label["label"])
+            if row is None or row.uuid != label["uuid"]:
+                data["message"] = f"tape {label['label']} is not in the inventory: `flask tape scan {drive}`"
+            else:
+                data["tape"] = media.tape_dict(row)
+        media.update_drive(config, drive, status=st, label=data["label"], message=data["message"])
+        db.session.commit()
+    return data
+
+
+def label(config: Mapping, drive: str, name: str, *, pool: str = "default", force: bool = False) -> dict:
+    try:
+        fresh = new_label(name, pool, int(config["TAPE_BLOCK_SIZE"]))
+    except ValueError as exc:
+        raise TapeError(drive, str(exc)) from None
+    existing = media.get_tape(name)
+    with _open(config, drive, write=True) as tape:
+        try:
+            try:
+                old = read_label(tape, drive)
+            except ForeignTape:
+                if not force:
+                    raise
+                old = None
+            if old is not None and not force:
+                raise AlreadyLabelled(drive, old["label"])
+            if existing is not None and (old is None or old["uuid"] != existing.uuid) and not force:
+                raise TapeError(drive, f"label {name} already belongs to another tape in the inventory "
+                                       f"({existing.state}); choose another label or add --force")
+            write_label(tape, fresh)
+            if read_label(tape, drive) != fresh:
+                raise TapeError(drive, "the label does not read back: try another tape")
+            st = tape.status()
+        except OSError as exc:
+            raise from_os_error(drive, exc) from exc
+    capacity = None
+    if is_virtual(config, drive):
+        cart = _sticker(config, drive)
+        vlibrary.set_sticker(str(config["VTAPE_DIR"]), cart, name)
+        capacity = vlibrary.cartridge.read_meta(vlibrary.cartridge_path(str(config["VTAPE_DIR"]), cart))[
+            "capacity_bytes"]
+    if old is not None:
+        media.retire_by_uuid(old["uuid"])
+    tape_row = media.record_label(fresh, capacity=media.capacity_for(config, drive, st, capacity),
+                                  encoded=encode_label(fresh))
+    media.update_drive(config, drive, status=st, label=name, message=None)
+    db.session.commit()
+    return media.tape_dict(tape_row)
+
+
+def rewind(config: Mapping, drive: str) -> None:
+    with _open(config, drive, write=False) as tape:
+        try:
+            tape.rewind()
+        except OSError as exc:
+            raise from_os_error(drive, exc) from exc
+
+
+def eject(config: Mapping, drive: str) -> None:
+    with _open(config, drive, write=False) as tape:
+        try:
+            tape.unload()
+            st = tape.status()
+        except OSError as exc:
+            raise from_os_error(drive, exc) from exc
+    media.update_drive(config, drive, status=st, label=None, message="no tape loaded")
+    db.session.commit()
+
+
+def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
+         capacity: int | None = None, write_protected: bool | None = None) -> dict:
+    """Virtual drive: insert cartridge ``name`` (found by folder or label; created blank if new).
+    Real drive: MTLOAD after the operator inserted the cartridge; ``name`` then must match its label."""
+    if is_virtual(config, drive):
+        vdir = str(config["VTAPE_DIR"])
+        _retry_busy(lambda: open_raw(config, drive, nonblock=True).close())  # sets the drive up on first use
+        found = vlibrary.find_cartridge(vdir, name) if name else None
+        if name and found is None:
+            if not create:
+                raise TapeError(drive, f"no virtual cartridge {name}")
+            try:
+                vlibrary.create_cartridge(vdir, name, early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]),
+                                          capacity_bytes=capacity or int(config["VTAPE_CAPACITY_BYTES"]))
+            except ValueError as exc:
+                raise TapeError(drive, str(exc)) from None
+            found = name
+        if write_protected is not None and found:
+            vlibrary.set_write_protect(vdir, found, write_protected)
+        try:
+            _retry_busy(lambda: vlibrary.insert(vdir, drive, found))
+        except OSError as exc:
+            if exc.errno == errno.EBUSY and "drive" in str(exc):
+                raise _busy(drive) from None
+            raise from_os_error(drive, exc) from exc
+    else:
+        with _open(config, drive, write=False, need_medium=False) as tape:
+            try:
+                tape.load()
+            except OSError as exc:
+                raise from_os_error(drive, exc) from exc
+    return status(config, drive)
+
+
+def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:
+    """Status of each drive into the ``drives`` rows (a worker does this at start); errors become the
+    row's message instead of stopping the caller."""
+    for drive in names or sorted(config["DRIVES"]):
+        if drive not in config["DRIVES"]:
+            continue
+        try:
+            status(config, drive, wait_if_busy=False)
+        except TapeError as exc:
+            db.session.rollback()
+            media.update_drive(config, drive, message=str(exc), keep_label=True)
+            db.session.commit()

@@ -217,15 +217,18 @@ def request_cancel(job_id: int) -> str:
     elif job.status in (RUNNING, WAITING_MEDIA):
         job.cancel_requested = True
         append_log(job.id, "INFO", "cancel requested")
+    status = job.status  # read before the commit expires it (a read after would reopen a transaction)
     db.session.commit()
-    return job.status
+    return status
 
 
 def register_worker(host: str, pid: int, drive: str | None) -> int:
     worker = Worker(host=host, pid=pid, drive=drive)
     db.session.add(worker)
+    db.session.flush()
+    worker_id = worker.id
     db.session.commit()
-    return worker.id
+    return worker_id
 
 
 def heartbeat(worker_id: int) -> None:

@@ -43,8 +43,9 @@ def record_mirror(job_id: int, dest: str, members: Iterator[Member]) -> int:
     batcher.flush()
     archive.size = archive.input_bytes = total
     archive.member_count = batcher.count
+    archive_id = archive.id
     db.session.commit()
-    return archive.id
+    return archive_id
 
 
 def run_sync(job_id: int, reporter: JobReporter) -> None:

@@ -128,8 +128,11 @@ class TapeSink:
             row = TapeFile(tape_id=session.tape_id, file_number=file_number, kind="archive", job_id=self.job_id,
                            piece=number, block_size=self.block_size, void=True, written_at=utcnow())
             db.session.add(row)
-            db.session.commit()
+            db.session.flush()
+            # Taken before the commit: reading it after would reopen a transaction (SQLite's write lock)
+            # and hold it through the whole tape write, while the compressor waits for the same lock.
             row_id = row.id
+            db.session.commit()
         try:
             result = write_piece(tape, feeder, first=pending, hash_piece=number > 1 and self._hash_on_write,
                                  on_block=self._advance)
@@ -184,8 +187,11 @@ class TapeSink:
             row = TapeFile(tape_id=session.tape_id, file_number=file_number, kind="index", job_id=self.job_id,
                            piece=1, block_size=self.block_size, void=True, written_at=utcnow())
             db.session.add(row)
-            db.session.commit()
+            db.session.flush()
+            # Taken before the commit: reading it after would reopen a transaction (SQLite's write lock)
+            # and hold it through the whole tape write, while the compressor waits for the same lock.
             row_id = row.id
+            db.session.commit()
         try:
             blocks = [data[i:i + self.block_size] for i in range(0, len(data), self.block_size)]
             result = write_piece(session.tape, plain_blocks(blocks), hash_piece=True)

@@ -205,7 +205,10 @@ def test_without_verify_the_move_hashes_what_it_writes(labelled, tmp_path):
 
 @pytest.mark.parametrize("direct", [False, True], ids=["staged", "compress-directly-to-tape"])
 def test_archive_groups_each_become_a_tape_file_and_the_index_lists_their_members(tmp_path, direct):
-    app = make_app(tmp_path, ARCHIVE_GROUP_MAX_BYTES=1024 * 1024, COMPRESS_DIRECTLY_TO_TAPE=direct)
+    # Progress flushed on every checkpoint and a short lock wait: if any thread held SQLite's write lock
+    # across a tape write while the compressor needs it, this fails at once instead of now and then.
+    app = make_app(tmp_path, ARCHIVE_GROUP_MAX_BYTES=1024 * 1024, COMPRESS_DIRECTLY_TO_TAPE=direct,
+                   PROGRESS_FLUSH_INTERVAL_S=0.0, SQLITE_BUSY_TIMEOUT_MS=3000)
     with app.app_context():
         admin.label(app.config, "vtape0", "TAPE001")
         src = tmp_path / "src"

@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stagebackup.pipeline.archive import write_tgz  # noqa: E402
+from stagebackup.pipeline.archive import ArchiveSpec, FileOutput, MemberSpool  # noqa: E402
 from stagebackup.pipeline.scan import Rules, walk  # noqa: E402
+from stagebackup.pipeline.tgz import write_tgz  # noqa: E402
 from stagebackup.tape import vlibrary  # noqa: E402
 from stagebackup.tape.virtual import VirtualHandle  # noqa: E402
 from stagebackup.tape.writer import BlockFeeder, write_piece  # noqa: E402
@@ -147,7 +148,13 @@ def make_groups(work: Path, groups: int, group_bytes: int) -> list[Path]:
 
 def compress(group: Path, out: Path) -> str:
     entries = walk([str(group)], Rules([], []), NullReporter(), [])
-    write_tgz(entries, str(out), level=1, threads=2, reporter=NullReporter())
+    output, members = FileOutput(str(out)), MemberSpool(str(out) + ".members")
+    try:
+        write_tgz(entries, output, ArchiveSpec("tgz", 1, 2), reporter=NullReporter(), members=members)
+    finally:
+        output.close()
+        members.close()
+        os.unlink(str(out) + ".members")
     return str(out)
 
 

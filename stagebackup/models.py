@@ -103,6 +103,8 @@ class Job(db.Model):
     files_total: Mapped[int] = mapped_column(BigInteger, default=0)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     current_file: Mapped[str | None] = mapped_column(MessageText, nullable=True)  # display form
+    # Bytes per second over the last few seconds (smoothed), so the card shows the current rate.
+    rate_bytes_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)

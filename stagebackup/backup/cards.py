@@ -53,9 +53,15 @@ class JobCard:
         return ((self.job.finished_at or self.now) - self.job.started_at).total_seconds()
 
     @property
+    def rate_is_current(self) -> bool:
+        return self.active and self.job.rate_bytes_s is not None
+
+    @property
     def rate_bps(self) -> float | None:
-        """Bytes per second since the job started, up to its last report (average, not instantaneous)."""
+        """While running, the worker's current (windowed) rate; once finished, the average over the job."""
         job = self.job
+        if self.rate_is_current:
+            return job.rate_bytes_s
         if job.started_at is None or not job.bytes_done:
             return None
         until = job.finished_at or job.heartbeat_at or self.now

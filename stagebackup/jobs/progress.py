@@ -37,6 +37,8 @@ class JobReporter:
         self._cancelled = False
         self._dirty = False
         self.open_stages: list[str] = []
+        self.rate_bytes_s: float | None = None
+        self._rate_sample = (time.monotonic(), 0)
 
     # -- stages: written immediately -------------------------------------------------------------
     def stage_started(self, code: str) -> None:
@@ -98,6 +100,21 @@ class JobReporter:
             return min(99, int(100 * self.files_done / self.files_total))
         return 0
 
+    RATE_WINDOW_S = 1.0
+    RATE_SMOOTHING = 0.5  # weight of the newest window: follows a change within a few seconds
+
+    def _update_rate(self, now_mono: float) -> None:
+        """The current rate: bytes over the last window, smoothed (an average since the start hides stalls)."""
+        since, bytes_then = self._rate_sample
+        elapsed = now_mono - since
+        if elapsed < self.RATE_WINDOW_S:
+            return
+        current = max(0, self.bytes_done - bytes_then) / elapsed
+        previous = self.rate_bytes_s
+        self.rate_bytes_s = current if previous is None else (
+            self.RATE_SMOOTHING * current + (1 - self.RATE_SMOOTHING) * previous)
+        self._rate_sample = (now_mono, self.bytes_done)
+
     def checkpoint(self) -> None:
         """Call between files and blocks: flushes when due, stops the job when asked to."""
         if self.stop_event.is_set():
@@ -116,6 +133,7 @@ class JobReporter:
             db.session.execute(insert(JobLog), self._logs)
             self._logs = []
         if self._dirty or force:
+            self._update_rate(now_mono)
             db.session.execute(
                 update(Job)
                 .where(Job.id == self.job_id)
@@ -123,6 +141,7 @@ class JobReporter:
                     progress=self.percent, bytes_done=self.bytes_done, bytes_total=self.bytes_total,
                     files_done=self.files_done, files_total=self.files_total,
                     error_count=self.error_count, current_file=self.current_file, heartbeat_at=utcnow(),
+                    rate_bytes_s=self.rate_bytes_s,
                 )
             )
             self._dirty = False

@@ -64,6 +64,37 @@ def test_card_shows_progress_bytes_rate_elapsed_time_left_current_file_and_repor
     assert "logo_v3.ai" in fragment
 
 
+def test_a_running_card_shows_the_current_rate_and_a_finished_one_the_average(client, tmp_path, frozen):
+    job_id = _running_at_frozen_time(tmp_path)  # average so far: 514.6 KiB/s
+    db.session.get(Job, job_id).rate_bytes_s = 40 << 20  # the worker's last window: 40 MiB/s
+    db.session.commit()
+    fragment = client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+    assert "当前速率" in fragment and "40.0 MiB/s" in fragment and "514.6 KiB/s" not in fragment
+    assert 'data-figure="eta">0:00:22<' in fragment  # 900 MiB left at 40 MiB/s
+    job = db.session.get(Job, job_id)
+    job.status, job.finished_at = "succeeded", job.heartbeat_at
+    db.session.commit()
+    fragment = client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+    assert "平均速率" in fragment and "514.6 KiB/s" in fragment
+
+
+def test_the_reporter_measures_the_rate_over_its_last_window(app, tmp_path, monkeypatch):
+    from stagebackup.jobs import progress
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    reporter = progress.JobReporter(queued_job(tmp_path), flush_interval_s=1.0)
+    for _ in range(3):  # 10 MiB/s for three seconds
+        clock[0] += 1
+        reporter.advance(nbytes=10 << 20)
+        reporter.flush()
+    assert reporter.rate_bytes_s == pytest.approx(10 << 20)
+    clock[0] += 1  # a stall: nothing for a second
+    reporter.flush(force=True)
+    assert reporter.rate_bytes_s == pytest.approx(5 << 20)  # smoothed, but it drops at once
+    assert db.session.get(Job, reporter.job_id).rate_bytes_s == pytest.approx(5 << 20)
+
+
 def test_a_silent_worker_is_shown_as_such(client, tmp_path, frozen):
     job_id = _running_at_frozen_time(tmp_path)
     db.session.get(Job, job_id).heartbeat_at = datetime(2026, 11, 23, 3, 38, 0)  # 2 min ago

@@ -79,7 +79,8 @@ def show(job_id, as_json):
     if data["error"]:
         click.echo(f"error: {data['error']}")
     for archive in data["archives"]:
-        click.echo(f"archive: {archive['path']} {archive['size']} bytes sha256 {archive['sha256']}")
+        where = archive["path"] or f"{archive['name']} ({archive['location']})"
+        click.echo(f"archive: {where} {archive['size']} bytes sha256 {archive['sha256']}")
     for line in data["log"]:
         click.echo(f"[{line['tag']}] {line['message']}")
 

@@ -259,7 +259,7 @@ class _GroupPipeline:
         self._record(group, name, members, result, placement)
 
     def _record(self, group, name, members: MemberSpool, result: ArchiveResult, placement: Placement) -> None:
-        where = placement.path or placement.details
+        where = placement.path or placement.details.get("where") or placement.location_kind  # words, not a dict
         self.reporter.log("INFO", f"archive {group.seq} written to {where}")
         self.ctx.record_archive(ArchiveRecord(
             seq=group.seq, name=name, fmt=self.spec.fmt, encrypted=self.spec.encrypted,

@@ -111,7 +111,8 @@ class TapeSink:
             p.pop("end_of_medium", None)
         placement = Placement("tape", None, {"drive": self.drive, "label": pieces[0]["label"],
                                              "file_number": pieces[0]["file_number"], "pieces": pieces,
-                                             "sha256": actual, "size": feeder.bytes, "name": name})
+                                             "sha256": actual, "size": feeder.bytes, "name": name,
+                                             "where": f"tape {where}"})
         placement.on_record = lambda archive_id: link_archive(placement, archive_id)
         return placement
 

@@ -71,6 +71,8 @@ def test_backup_to_tape_catalogs_verifies_and_indexes(labelled, tmp_path):
     assert data.blocks == -(-archive.size // (256 * 1024))
     tape = db.session.scalar(select(Tape))
     assert tape.bytes_used >= archive.size
+    messages = [r.message for r in db.session.scalars(select(JobLog).where(JobLog.job_id == job.id))]
+    assert "archive 1 written to tape TAPE001 file 1" in messages  # words for the operator, not a dict
 
     # The cartridge's data file for tape file 1 is the archive itself: GNU tar restores it.
     out = tmp_path / "restored"

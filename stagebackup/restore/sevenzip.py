@@ -53,9 +53,9 @@ def open_7z(path: str, password: str | None) -> Iterator[py7zr.SevenZipFile]:
             archive = py7zr.SevenZipFile(raw, mode="r", password=password)
         except PasswordRequired:
             raise WrongPassword(path) from None
-        except Bad7zFile as exc:
-            raise ArchiveDamaged(path, str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - py7zr reports a wrong header key as TypeError, LZMAError…
+        except Exception as exc:  # noqa: BLE001 - a wrong header key shows as Bad7zFile, TypeError, LZMAError…
+            # The file's SHA-256 matched the catalog, so with a password, garbage in the decrypted header
+            # means the key is wrong (which error py7zr raises depends on the garbage).
             if password is not None:
                 raise WrongPassword(path) from exc
             raise ArchiveDamaged(path, f"{type(exc).__name__}: {exc}") from exc

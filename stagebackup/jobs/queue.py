@@ -34,6 +34,7 @@ from ..models import (
     JobLog,
     JobStage,
     Project,
+    Secret,
     Worker,
 )
 from ..paths import is_text
@@ -184,7 +185,15 @@ def _close(job: Job, status: str, error_class: str | None, message: str | None, 
     job.error_class = error_class
     job.error_message = message
     job.current_file = None
+    _forget_job_secret(job)
     return removed
+
+
+def _forget_job_secret(job: Job) -> None:
+    """A password typed for one job (a restore or verify) lives exactly as long as the job."""
+    secret_id = (job.params or {}).get("secret_id")
+    if secret_id:
+        db.session.execute(delete(Secret).where(Secret.id == secret_id))
 
 
 def requeue_for_retry(job: Job, delay_s: float, reason: str) -> bool:
@@ -211,8 +220,7 @@ def request_cancel(job_id: int) -> str:
     if job is None:
         raise JobNotFound(job_id)
     if job.status == QUEUED:
-        job.status = CANCELLED
-        job.finished_at = utcnow()
+        _close(job, CANCELLED, None, None, utcnow())
         append_log(job.id, "INFO", "cancelled before it started")
     elif job.status in (RUNNING, WAITING_MEDIA):
         job.cancel_requested = True

@@ -12,13 +12,13 @@ import contextlib
 import os
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from .. import keys
 from ..errors import StageBackupError
 from ..extensions import db
 from ..jobs import queue
-from ..models import FINAL_STATUSES, Job, Secret
+from ..models import Job, Secret
 from ..paths import display, is_within
 from .extract import SafeExtractor
 from .plan import plan_restore
@@ -34,21 +34,9 @@ class NothingToRestore(StageBackupError):
     """{0}"""
 
 
-def forget_typed_passwords() -> None:
-    """Delete secrets typed for restore/verify jobs that have ended (cancelled before they ran, too)."""
-    rows = db.session.execute(
-        select(Job.params).where(Job.kind.in_(("restore", "verify")), Job.status.in_(FINAL_STATUSES))
-    )
-    ids = {p["secret_id"] for (p,) in rows if p and p.get("secret_id")}
-    if ids:
-        db.session.execute(delete(Secret).where(Secret.id.in_(ids)))
-    db.session.commit()
-
-
 @contextlib.contextmanager
 def job_context(job_id: int):
-    """(params, source job id); the typed password's secret row goes when the job ends."""
-    forget_typed_passwords()
+    """(params, source job id); the typed password's secret row goes as soon as the work ends."""
     job = db.session.get(Job, job_id)
     params, source_job_id = dict(job.params or {}), job.source_job_id
     params["_drive"] = job.drive  # the drive an archive on tape is read from

@@ -156,6 +156,17 @@ def test_typed_password_is_forgotten_when_the_job_ends(app, hostile_backup):
     assert not any("typed secret" in line for line in log_lines(job.id))
 
 
+def test_typed_password_is_forgotten_when_the_job_is_cancelled_before_it_runs(app, hostile_backup):
+    from stagebackup.jobs import queue
+
+    _, backup_id = hostile_backup
+    job = service.request_restore(backup_id, target=str(restore_root(app) / "pw2"), password="typed secret")
+    job_id, secret_id = job.id, job.params["secret_id"]
+    assert queue.request_cancel(job_id) == "cancelled"
+    db.session.rollback()
+    assert db.session.get(Secret, secret_id) is None
+
+
 def test_cli_run_and_verify(app, runner, hostile_backup):
     src, backup_id = hostile_backup
     target = restore_root(app) / "cli"

@@ -17,7 +17,7 @@ import os
 import pwd
 import stat
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pgzip
 
@@ -47,32 +47,29 @@ def _octal(value: int, digits: int) -> bytes:
     return b"%0*o\0" % (digits - 1, value)
 
 
+def _cached_name(lookup: Callable[[int], str]) -> Callable[[int], str]:
+    """An id → name lookup asked once per id; an unknown id has no name ("")."""
+    cache: dict[int, str] = {}
+
+    def name(ident: int) -> str:
+        found = cache.get(ident)
+        if found is None:
+            try:
+                found = lookup(ident)
+            except KeyError:
+                found = ""
+            cache[ident] = found
+        return found
+
+    return name
+
+
 class _Names:
-    """uid/gid → user/group names, looked up once each (tarfile asks the system for every member)."""
+    """uid/gid → user/group names, looked up once each per archive (tarfile asks the system for every member)."""
 
     def __init__(self):
-        self.users: dict[int, str] = {}
-        self.groups: dict[int, str] = {}
-
-    def user(self, uid: int) -> str:
-        name = self.users.get(uid)
-        if name is None:
-            try:
-                name = pwd.getpwuid(uid).pw_name
-            except KeyError:
-                name = ""
-            self.users[uid] = name
-        return name
-
-    def group(self, gid: int) -> str:
-        name = self.groups.get(gid)
-        if name is None:
-            try:
-                name = grp.getgrgid(gid).gr_name
-            except KeyError:
-                name = ""
-            self.groups[gid] = name
-        return name
+        self.user = _cached_name(lambda uid: pwd.getpwuid(uid).pw_name)
+        self.group = _cached_name(lambda gid: grp.getgrgid(gid).gr_name)
 
 
 def _ustar(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes, linkname: bytes,

@@ -154,3 +154,8 @@ def test_a_project_password_is_stored_encrypted_and_never_shown(runner, app, tmp
     assert not os.path.exists(os.path.join(data_dir, "master.key.new"))
     db.session.rollback()
     assert keys.reveal(secret_id) == "pässwörd-42"
+
+
+def test_a_worker_for_an_unknown_drive_is_refused(runner):
+    result = runner.invoke(args=["worker", "run", "--drive", "nst9", "--burst"])
+    assert result.exit_code != 0 and "unknown drive 'nst9'" in result.output and "vtape0" in result.output

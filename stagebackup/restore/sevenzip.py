@@ -53,6 +53,8 @@ def open_7z(path: str, password: str | None) -> Iterator[py7zr.SevenZipFile]:
             archive = py7zr.SevenZipFile(raw, mode="r", password=password)
         except PasswordRequired:
             raise WrongPassword(path) from None
+        except OSError:
+            raise  # a disk or tape read error is reported as itself, never as a password problem
         except Exception as exc:  # noqa: BLE001 - a wrong header key shows as Bad7zFile, TypeError, LZMAError…
             # The file's SHA-256 matched the catalog, so with a password, garbage in the decrypted header
             # means the key is wrong (which error py7zr raises depends on the garbage).

@@ -64,8 +64,7 @@ def record_archive(job_id: int, secret_id: int | None, record: ArchiveRecord) ->
     db.session.add(archive)
     db.session.flush()
     batcher = MemberBatcher(job_id, archive.id)
-    for path, kind, size, mtime, mode, link_target in record.members:
-        batcher.add(path, kind, size=size, mtime=mtime, mode=mode, link_target=link_target)
+    batcher.add_rows(record.members)
     batcher.flush()
     if placement.on_record is not None:
         placement.on_record(archive.id)  # e.g. the tape sink's tape_files rows, in this same transaction

@@ -10,13 +10,16 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
+from ..bulk import insert_rows
 from ..dbtypes import utcnow
 from ..errors import JobCancelled, WorkerStopping
 from ..extensions import db
 from ..models import LOG_TAGS, Job, JobLog, JobStage
 from ..paths import display
+
+LOG_COLUMNS = ("job_id", "at", "tag", "message")
 
 
 class JobReporter:
@@ -32,7 +35,7 @@ class JobReporter:
         self.files_total = 0
         self.error_count = 0
         self.current_file: str | None = None
-        self._logs: list[dict] = []
+        self._logs: list[tuple] = []
         self._last_flush = 0.0
         self._cancelled = False
         self._dirty = False
@@ -76,7 +79,7 @@ class JobReporter:
         assert tag in LOG_TAGS, tag
         if tag == "ERROR":
             self.error_count += 1
-        self._logs.append({"job_id": self.job_id, "at": utcnow(), "tag": tag, "message": message})
+        self._logs.append((self.job_id, utcnow(), tag, message))
 
     def log_path(self, tag: str, path: str | bytes, note: str = "") -> None:
         self.log(tag, display(path) + (f": {note}" if note else ""))
@@ -130,7 +133,7 @@ class JobReporter:
             return
         self._last_flush = now_mono
         if self._logs:
-            db.session.execute(insert(JobLog), self._logs)
+            insert_rows(JobLog.__table__, LOG_COLUMNS, self._logs, convert=("at", "message"))
             self._logs = []
         if self._dirty or force:
             self._update_rate(now_mono)

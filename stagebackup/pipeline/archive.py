@@ -125,11 +125,21 @@ def sha256_of(path: str, chunk: int = 1 << 20) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-class MemberSpool:
-    """The members one archive stored, spooled to a file so a million members cost no memory.
+def member_row(path: str | bytes, kind: str, size: int = 0, mtime: float = 0.0, mode: int = 0,
+               link_target: str | bytes | None = None) -> tuple:
+    """A catalog row (``archive_members`` without its ids) for the member stored under ``path``.
 
-    Rows are ``(path, kind, size, mtime, mode, link_target)``: path is the name stored in the archive
-    (surrogate-escaped str, bytes-exact), mtime float seconds, mode the full ``st_mode``.
+    ``(parent, name, kind, size, mtime, mode, link_target)``: path split at its last slash so a folder
+    listing is one indexed range, names and link targets as exact bytes, mtime float seconds, the full
+    ``st_mode``. ``"a/b/c.txt"`` → ``(b"a/b", b"c.txt", …)``; a top-level member has parent ``b""``.
+    """
+    parent, _, name = os.fsencode(path).strip(b"/").rpartition(b"/")
+    return (parent, name, kind, size, float(mtime), mode, None if link_target is None else os.fsencode(link_target))
+
+
+class MemberSpool:
+    """The members one archive stored, as catalog rows (``member_row``), spooled to a file so a million
+    members cost no memory and recording them is one bulk insert of ready rows.
     """
 
     BATCH = 1000
@@ -141,7 +151,7 @@ class MemberSpool:
         self.count = 0
 
     def add(self, path: str, kind: str, size: int, mtime: float, mode: int, link_target: str | None = None) -> None:
-        self._rows.append((path, kind, size, mtime, mode, link_target))
+        self._rows.append(member_row(path, kind, size, mtime, mode, link_target))
         self.count += 1
         if len(self._rows) >= self.BATCH:
             self._spill()

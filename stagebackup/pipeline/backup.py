@@ -72,7 +72,7 @@ class ArchiveRecord:
     kdf_iterations: int | None
     result: ArchiveResult
     placement: Placement
-    members: MemberSpool  # iterate for (path, kind, size, mtime, mode, link_target) rows
+    members: MemberSpool  # iterate for catalog rows (archive.member_row)
 
 
 @dataclass

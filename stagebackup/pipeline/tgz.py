@@ -1,25 +1,22 @@
 """tar.gz archives: PAX tar streamed through pgzip (multi-threaded gzip), optionally AES-encrypted.
 
-The tar stream is built here rather than by ``tarfile``: with 50,000 small files the per-file cost of
-``tarfile`` (a user/group lookup per member, 10 KiB records, a PAX header per float mtime) kept the job at
-0.64 of ``tar | pigz``. Common members (ASCII names that fit, whole-second mtimes) get a ustar header built
-in one step; everything else (long or non-UTF-8 names, sub-second mtimes, huge sizes) gets tarfile's own
-PAX header, so the output is exactly what ``tarfile`` in PAX format would write, and GNU tar reads it.
-Records are coalesced into 1 MiB pieces, one per pgzip block, so compression threads stay busy.
+The tar stream is built here rather than by ``tarfile``, whose per-member cost dominated a job of many
+small files: headers come from ``tarheader``, file data is read from descriptors opened before the header
+is written (``source``). Records are coalesced into 1 MiB pieces, one per pgzip block, so the compression
+threads stay busy; compression itself is zlib-ng's deflate (see ``_ZlibNgGzipFile``).
 
 Output chain: tar records → pgzip → (EncryptingWriter) → ``out`` (which hashes and writes the file).
 """
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import stat
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import pgzip
+from zlib_ng import zlib_ng
 
 from . import source
 from .archive import (
@@ -34,102 +31,28 @@ from .archive import (
 from .crypto import EncryptingWriter
 from .report import Reporter
 from .scan import DIR, FILE, Entry
+from .tarheader import BLOCK, Names, tar_header
 
-BLOCK = 512
 RECORD = 20 * BLOCK  # tar pads the end of the archive to whole 10 KiB records, as GNU tar does
 GZIP_BLOCK_BYTES = 1 << 20
 ZERO_BLOCK = bytes(BLOCK)
-_MAX_OCTAL_11 = 8**11
-_MAX_OCTAL_7 = 8**7
 
 
-def _octal(value: int, digits: int) -> bytes:
-    return b"%0*o\0" % (digits - 1, value)
+class _ZlibNgGzipFile(pgzip.PgzipFile):
+    """pgzip with zlib-ng's deflate: the same gzip members, compressed in less than half the CPU time.
 
+    Measured on the benchmark corpus at level 6: 2.3x faster than zlib for 0.3 % more output. On two
+    cores the compression threads and the tar writer share the CPU, so this is what lets a tar.gz of
+    many small files keep up with ``tar | pigz``. Mirrors ``PgzipFile._compress_func`` (pgzip 0.4).
+    """
 
-def _cached_name(lookup: Callable[[int], str]) -> Callable[[int], str]:
-    """An id → name lookup asked once per id; an unknown id has no name ("")."""
-    cache: dict[int, str] = {}
-
-    def name(ident: int) -> str:
-        found = cache.get(ident)
-        if found is None:
-            try:
-                found = lookup(ident)
-            except KeyError:
-                found = ""
-            cache[ident] = found
-        return found
-
-    return name
-
-
-class _Names:
-    """uid/gid → user/group names, looked up once each per archive (tarfile asks the system for every member)."""
-
-    def __init__(self):
-        self.user = _cached_name(lambda uid: pwd.getpwuid(uid).pw_name)
-        self.group = _cached_name(lambda gid: grp.getgrgid(gid).gr_name)
-
-
-def _ustar(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int, typeflag: bytes, linkname: bytes,
-           uname: bytes, gname: bytes) -> bytes:
-    buf = b"".join((
-        name[:100].ljust(100, b"\0"), _octal(mode, 8), _octal(uid, 8), _octal(gid, 8), _octal(size, 12),
-        _octal(mtime, 12), b"        ", typeflag, linkname[:100].ljust(100, b"\0"), b"ustar\x0000",
-        uname.ljust(32, b"\0"), gname.ljust(32, b"\0"), bytes(16 + 167),  # no device numbers, no prefix
-    ))
-    return buf[:148] + b"%06o\0 " % sum(buf) + buf[156:]
-
-
-def _pax(records: list[tuple[bytes, bytes]]) -> bytes:
-    """An extended header for UTF-8 names, laid out byte for byte as tarfile writes it."""
-    body = []
-    for keyword, value in records:
-        length = len(keyword) + len(value) + 3
-        total = prev = 0
-        while True:
-            total = length + len(str(prev))
-            if total == prev:
-                break
-            prev = total
-        body.append(b"%d %s=%s\n" % (total, keyword, value))
-    data = b"".join(body)
-    header = _ustar(b"././@PaxHeader", 0, 0, 0, len(data), 0, tarfile.XHDTYPE, b"", b"", b"")
-    return header + data + bytes(-len(data) % BLOCK)
-
-
-def tar_header(name: str, st: os.stat_result, typeflag: bytes, size: int, linkname: str, names: _Names) -> bytes:
-    """One member's header: built here for the common cases, by tarfile (PAX) for the rare ones."""
-    uname, gname = names.user(st.st_uid), names.group(st.st_gid)
-    mtime_ns = st.st_mtime_ns
-    try:
-        bname, blink = name.encode("utf-8"), linkname.encode("utf-8")
-        bname_ascii, blink_ascii = bname.isascii(), blink.isascii()
-        lean = (
-            len(uname) <= 32 and uname.isascii() and len(gname) <= 32 and gname.isascii()
-            and size < _MAX_OCTAL_11 and st.st_uid < _MAX_OCTAL_7 and st.st_gid < _MAX_OCTAL_7
-            and mtime_ns % 1_000_000_000 == 0 and 0 <= mtime_ns // 1_000_000_000 < _MAX_OCTAL_11
-        )
-    except UnicodeEncodeError:  # not valid UTF-8: tarfile writes hdrcharset=BINARY
-        lean = False
-    if not lean:
-        info = tarfile.TarInfo(name)
-        info.type, info.mode, info.size, info.mtime = typeflag, st.st_mode & 0o7777, size, st.st_mtime
-        info.uid, info.gid, info.uname, info.gname, info.linkname = st.st_uid, st.st_gid, uname, gname, linkname
-        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-    records = []
-    if not bname_ascii or len(bname) > 100:
-        records.append((b"path", bname))
-        if not bname_ascii:
-            bname = name.encode("ascii", "replace")
-    if not blink_ascii or len(blink) > 100:
-        records.append((b"linkpath", blink))
-        if not blink_ascii:
-            blink = linkname.encode("ascii", "replace")
-    header = _ustar(bname, st.st_mode & 0o7777, st.st_uid, st.st_gid, size, mtime_ns // 1_000_000_000, typeflag,
-                    blink, uname.encode(), gname.encode())
-    return _pax(records) + header if records else header
+    def _compress_func(self, data, pdata=None):
+        deflate = zlib_ng.compressobj(self.compresslevel, zlib_ng.DEFLATED, -zlib_ng.MAX_WBITS, 9, 0)
+        prefix = deflate.compress(pdata) if pdata else b""
+        body = deflate.compress(data)
+        rest = deflate.flush()
+        crc = zlib_ng.crc32(data, zlib_ng.crc32(pdata)) if pdata else zlib_ng.crc32(data)
+        return prefix, body, rest, crc, (pdata.nbytes if pdata else 0) + data.nbytes
 
 
 class TarGzStream:
@@ -140,7 +63,7 @@ class TarGzStream:
         raw = out
         if spec.password:
             self.encryptor = raw = EncryptingWriter(out, spec.password, spec.kdf_iterations or 1)
-        self.gz = pgzip.PgzipFile(
+        self.gz = _ZlibNgGzipFile(
             fileobj=raw, mode="wb", compresslevel=spec.level, thread=spec.threads or os.cpu_count() or 1,
             blocksize=GZIP_BLOCK_BYTES,
         )
@@ -204,7 +127,7 @@ def write_tgz(
 class _MemberWriter:
     def __init__(self, stream: TarGzStream, reporter: Reporter, members: MemberSpool, step: int):
         self.stream, self.reporter, self.members, self.step = stream, reporter, members, step
-        self.names = _Names()
+        self.names = Names()
         self.inodes: dict[tuple[int, int], str] = {}  # hard links: first name stored for (dev, inode)
         self.input_bytes = 0
 

@@ -66,6 +66,10 @@ def test_corpus_backup_round_trips_through_gnu_tar(app, corpus_dir, tmp_path):
 
 def test_hostile_names_and_file_kinds_round_trip(app, tmp_path):
     src = build_hostile_tree(tmp_path / "src")
+    sub_second = {b"plain.txt": 1_600_000_000_123_456_789,
+                  b"dir-\xfe\xfd/inner\nnewline.txt": 1_500_000_000_000_000_001}
+    for rel, ns in sub_second.items():
+        os.utime(os.fsencode(src) + b"/" + rel, ns=(ns, ns))
     project = create_project("hostile", [src], tmp_path / "dest")
     job = run_one(app, project)
     assert job.status == "succeeded", log_lines(job.id, "ERROR")
@@ -75,6 +79,8 @@ def test_hostile_names_and_file_kinds_round_trip(app, tmp_path):
     out = restored(tmp_path / "out", src)
     assert_same_tree(src, out, ignore={b"a-fifo"})
     assert os.stat(out / "hardlink-to-plain.txt").st_ino == os.stat(out / "plain.txt").st_ino
+    for rel, ns in sub_second.items():  # pax mtimes to the nanosecond, as GNU tar restores them
+        assert os.stat(os.fsencode(out) + b"/" + rel).st_mtime_ns == ns, rel
     assert os.fsencode(out) + b"/dir-\xfe\xfd/inner\nnewline.txt" in [
         os.path.join(os.fsencode(out) + b"/dir-\xfe\xfd", n) for n in os.listdir(os.fsencode(out) + b"/dir-\xfe\xfd")
     ]

@@ -1,14 +1,16 @@
 """The member catalog keeps exact bytes of hostile names and splits paths for folder listings."""
 
-from stagebackup.catalog import BATCH_ROWS, MemberBatcher, split_member_path
+from stagebackup.catalog import BATCH_ROWS, MemberBatcher
 from stagebackup.extensions import db
 from stagebackup.models import Archive, ArchiveMember, Job
+from stagebackup.pipeline.archive import member_row
 
 
-def test_split_member_path():
-    assert split_member_path("a/b/c.txt") == ("a/b", "c.txt")
-    assert split_member_path("top") == ("", "top")
-    assert split_member_path("a/dir/") == ("a", "dir")
+def test_member_rows_split_paths_into_exact_bytes():
+    assert member_row("a/b/c.txt", "file", 3, 1, 0o100644) == (b"a/b", b"c.txt", "file", 3, 1.0, 0o100644, None)
+    assert member_row("top", "dir")[:2] == (b"", b"top")
+    assert member_row("a/dir/", "dir")[:2] == (b"a", b"dir")
+    assert member_row("l\udcff", "symlink", link_target="t\udcfe")[1::5] == (b"l\xff", b"t\xfe")
 
 
 def test_batches_store_exact_bytes(any_db_app):

@@ -11,7 +11,9 @@ from stagebackup.pipeline import groups
 from stagebackup.pipeline.archive import ArchiveSpec, FileOutput, HashingOutput, MemberSpool
 from stagebackup.pipeline.scan import DIR, FILE, SYMLINK, Entry, Rules, walk
 from stagebackup.pipeline.sevenzip import ParallelLzma2, write_7z
-from stagebackup.pipeline.tgz import _Names, tar_header, write_tgz
+from stagebackup.pipeline.tarheader import Names as _Names
+from stagebackup.pipeline.tarheader import tar_header
+from stagebackup.pipeline.tgz import write_tgz
 
 
 class Recorder:
@@ -52,16 +54,29 @@ def test_lean_header_is_exactly_tarfiles_ustar_header(tmp_path, name):
     assert link == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def test_headers_that_need_pax_fall_back_to_tarfile(tmp_path):
+def test_sub_second_mtimes_are_pax_records_to_the_nanosecond(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"")
-    os.utime(path, ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))  # sub-second mtime
+    os.utime(path, ns=(1_600_000_000_123_456_789, 1_600_000_000_120_000_000))
     st = os.lstat(path)
-    for name in ("y" * 101, "中文.txt", "bad-\udcff.bin", "short"):
-        header = tar_header(name, st, tarfile.REGTYPE, 0, "", _Names())
-        assert len(header) > 512 and len(header) % 512 == 0
-        info = tarfile.TarInfo.frombuf(header[-512:], "utf-8", "surrogateescape")
-        assert info.size == 0
+    header = tar_header("a/b.txt", st, tarfile.REGTYPE, 0, "", _Names())
+    member = tarfile.open(fileobj=io.BytesIO(header + bytes(1024))).next()
+    assert member.name == "a/b.txt" and member.pax_headers == {"mtime": "1600000000.12"}
+    assert round(member.mtime * 1e9) == 1_600_000_000_120_000_000
+
+
+@pytest.mark.parametrize("name", ["y" * 101, "中文.txt", "bad-\udcff.bin", "short"])
+def test_every_header_reads_back_with_its_name_and_exact_mtime(tmp_path, name):
+    path = tmp_path / "f"
+    path.write_bytes(b"")
+    os.utime(path, ns=(1_600_000_000_123_456_789, 1_600_000_000_123_456_789))
+    st = os.lstat(path)
+    header = tar_header(name, st, tarfile.REGTYPE, 0, "", _Names())
+    assert len(header) >= 512 and len(header) % 512 == 0
+    member = tarfile.open(fileobj=io.BytesIO(header + bytes(1024)), encoding="utf-8",
+                          errors="surrogateescape").next()
+    assert member.name == name and member.size == 0
+    assert member.pax_headers["mtime"] == "1600000000.123456789"  # to the nanosecond, whichever path built it
 
 
 def entries(*specs):
@@ -106,7 +121,7 @@ def test_progress_advances_at_least_every_step_for_both_formats(tmp_path):
             write_tgz(manifest, HashingOutput(FileOutput(str(tmp_path / "a.tgz"))), spec, reporter=reporter,
                       members=members, step=step)
         assert sum(reporter.steps) == 3 << 20 and max(reporter.steps) <= step, fmt
-        assert [row[1] for row in members] == ["dir", "file"]
+        assert [row[2] for row in members] == ["dir", "file"]
 
 
 def test_parallel_lzma2_blocks_form_one_valid_stream():

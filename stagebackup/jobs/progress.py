@@ -35,6 +35,7 @@ class JobReporter:
         self.files_total = 0
         self.error_count = 0
         self.current_file: str | None = None
+        self._current: str | bytes | None = None
         self._logs: list[tuple] = []
         self._last_flush = 0.0
         self._cancelled = False
@@ -92,7 +93,7 @@ class JobReporter:
         self.bytes_done += nbytes
         self.files_done += files
         if current is not None:
-            self.current_file = display(current)
+            self._current = current  # shown in display form at the next flush, not converted per file
         self._dirty = True
 
     @property
@@ -137,6 +138,8 @@ class JobReporter:
             self._logs = []
         if self._dirty or force:
             self._update_rate(now_mono)
+            if self._current is not None:
+                self.current_file, self._current = display(self._current), None
             db.session.execute(
                 update(Job)
                 .where(Job.id == self.job_id)

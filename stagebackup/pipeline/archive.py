@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -137,6 +138,9 @@ def member_row(path: str | bytes, kind: str, size: int = 0, mtime: float = 0.0, 
     return (parent, name, kind, size, float(mtime), mode, None if link_target is None else os.fsencode(link_target))
 
 
+_SPILL_LENGTH = struct.Struct("<I")
+
+
 class MemberSpool:
     """The members one archive stored, as catalog rows (``member_row``), spooled to a file so a million
     members cost no memory and recording them is one bulk insert of ready rows.
@@ -158,8 +162,9 @@ class MemberSpool:
 
     def _spill(self) -> None:
         if self._rows:
+            data = marshal.dumps(self._rows)
             try:
-                marshal.dump(self._rows, self._fh)
+                self._fh.write(_SPILL_LENGTH.pack(len(data)) + data)
             except OSError as exc:  # the cache is full: an output error, never a source file's
                 raise ArchiveWriteError(self.path, exc) from exc
             self._rows = []
@@ -175,12 +180,9 @@ class MemberSpool:
     def __iter__(self) -> Iterator[tuple]:
         self.close()
         with open(self.path, "rb") as fh:
-            while True:
-                try:
-                    rows = marshal.load(fh)
-                except EOFError:
-                    return
-                yield from rows
+            # Length-prefixed batches: marshal.load on a file reads field by field, 10x slower than loads.
+            while prefix := fh.read(_SPILL_LENGTH.size):
+                yield from marshal.loads(fh.read(_SPILL_LENGTH.unpack(prefix)[0]))
 
     def discard(self) -> None:
         self.close()

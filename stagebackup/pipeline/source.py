@@ -68,10 +68,24 @@ class ExactReader:
             return b""
         n = self.remaining if n is None or n < 0 else n
         n = min(n, self.remaining, self.step)
-        parts, got = [], 0
+        try:
+            data = os.read(self.fd, n)  # one call for nearly every file; short reads happen on network file systems
+        except OSError as exc:
+            self._fail(f"read error ({exc.strerror}); the rest of the file is zero-filled")
+            data = b""
+        if len(data) < n:
+            data = self._complete(data, n)
+        self.remaining -= n
+        self.reporter.advance(nbytes=n)
+        if self.remaining:  # between chunks of a big file; the caller checkpoints after each file
+            self.reporter.checkpoint()
+        return data
+
+    def _complete(self, first: bytes, n: int) -> bytes:
+        parts, got = [first], len(first)
         while got < n and not self.failed:
             try:
-                chunk = os.read(self.fd, n - got)  # short reads happen on network file systems
+                chunk = os.read(self.fd, n - got)
             except OSError as exc:
                 self._fail(f"read error ({exc.strerror}); the rest of the file is zero-filled")
                 break
@@ -82,11 +96,7 @@ class ExactReader:
             got += len(chunk)
         if got < n:
             parts.append(bytes(n - got))
-        data = b"".join(parts) if len(parts) != 1 else parts[0]
-        self.remaining -= n
-        self.reporter.advance(nbytes=n)
-        self.reporter.checkpoint()
-        return data
+        return b"".join(parts)
 
     def _fail(self, note: str) -> None:
         self.failed = True

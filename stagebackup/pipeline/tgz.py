@@ -35,6 +35,7 @@ from .tarheader import BLOCK, Names, tar_header
 
 RECORD = 20 * BLOCK  # tar pads the end of the archive to whole 10 KiB records, as GNU tar does
 GZIP_BLOCK_BYTES = 1 << 20
+QUEUED_BLOCKS = 4  # input blocks waiting for a compression thread (1 MiB each)
 ZERO_BLOCK = bytes(BLOCK)
 
 
@@ -53,6 +54,18 @@ class _ZlibNgGzipFile(pgzip.PgzipFile):
         rest = deflate.flush()
         crc = zlib_ng.crc32(data, zlib_ng.crc32(pdata)) if pdata else zlib_ng.crc32(data)
         return prefix, body, rest, crc, (pdata.nbytes if pdata else 0) + data.nbytes
+
+    def _flush_pool(self, force=False):
+        """Write finished blocks, keeping up to ``QUEUED_BLOCKS`` more than the threads in flight.
+
+        pgzip waits as soon as more blocks than threads are pending, so every pause of the tar writer (a
+        database flush, a slow directory) left the compression threads idle; a deeper queue rides them out.
+        """
+        length = 0
+        keep = 0 if force else self.thread + QUEUED_BLOCKS
+        while len(self.pool_result) > keep:
+            length += self._write_member(self.pool_result.pop(0).result())
+        return length
 
 
 class TarGzStream:

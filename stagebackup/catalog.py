@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .bulk import insert_rows
-from .models import ArchiveMember
+from .extensions import db
+from .models import ArchiveMember, Job
 from .pipeline.archive import member_row
 
 BATCH_ROWS = 2000
@@ -46,3 +47,9 @@ class MemberBatcher:
         insert_rows(ArchiveMember.__table__, self.COLUMNS, self.rows)
         self.count += len(self.rows)
         self.rows = []
+
+
+def catalog_job(job_id: int) -> int:
+    """The job whose archives and members describe ``job_id``'s backup: itself, or for a sync run that found
+    its mirror unchanged, the earlier run whose catalog it refers to."""
+    return db.session.scalar(db.select(Job.catalog_job_id).where(Job.id == job_id)) or job_id

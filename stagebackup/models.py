@@ -118,6 +118,8 @@ class Job(db.Model):
     # Restore/verify: the backup job they read from, and their options (target, paths, conflict...).
     source_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     params: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+    # Sync: the mirror was found unchanged, so its catalog is the one that job recorded (not written again).
+    catalog_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     # Tape plan recorded when the scan ends: bytes to write, tapes needed, hours at the drive's rate.
     plan: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

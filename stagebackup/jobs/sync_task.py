@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from flask import current_app
+from sqlalchemy import select
 
 from ..catalog import MemberBatcher
 from ..extensions import db
-from ..models import Archive, Job, Project
+from ..models import SUCCEEDED, Archive, Job, Project
 from ..pipeline import sync as sync_pipeline
 from ..pipeline.sync import SyncContext, SyncSettings
 from ..pipeline.sync_plan import Member
+from ..pipeline.treelist import MirrorDigest
 from . import queue
 from .progress import JobReporter
 
@@ -35,23 +38,50 @@ def record_mirror(job_id: int, dest: str, members: Iterator[Member]) -> int:
     db.session.add(archive)
     db.session.flush()
     batcher = MemberBatcher(job_id, archive.id)
+    digest = MirrorDigest()  # recorded as the archive's sha256: the next run compares its quick check with it
     total = 0
     add = batcher.add
-    for path, kind, size, mtime, mode, link_target in members:
+    for member in members:
+        path, kind, size, mtime, mode, link_target = member
         add(path, kind, size=size, mtime=mtime, mode=mode, link_target=link_target)
+        digest.add(member)
         total += size
     batcher.flush()
     archive.size = archive.input_bytes = total
     archive.member_count = batcher.count
+    archive.sha256 = digest.hexdigest()
     archive_id = archive.id
     db.session.commit()
     return archive_id
+
+
+def previous_catalog(project_id: int, dest: str) -> Archive | None:
+    """The latest successful run's catalog of this mirror, if it has a digest to compare with."""
+    return db.session.scalar(
+        select(Archive).join(Job, Job.id == Archive.job_id)
+        .where(Job.project_id == project_id, Job.status == SUCCEEDED, Archive.format == "sync",
+               Archive.path == dest, Archive.sha256 != "")
+        .order_by(Job.id.desc()).limit(1)
+    )
+
+
+def reuse_catalog(job_id: int, previous_id: int) -> None:
+    """The mirror is unchanged: this run's archive row, and its catalog is the one ``previous_id`` refers to."""
+    previous = db.session.get(Archive, previous_id)
+    owner = db.session.get(Job, previous.job_id)
+    db.session.add(Archive(job_id=job_id, seq=1, format="sync", encrypted=False, location_kind="directory",
+                           path=previous.path, size=previous.size, input_bytes=previous.input_bytes,
+                           sha256=previous.sha256, member_count=previous.member_count))
+    db.session.get(Job, job_id).catalog_job_id = owner.catalog_job_id or owner.id
+    db.session.commit()
 
 
 def run_sync(job_id: int, reporter: JobReporter) -> None:
     config = current_app.config
     job = db.session.get(Job, job_id)
     settings = _settings(db.session.get(Project, job.project_id), float(config["SYNC_MAX_DELETE_RATIO"]))
+    previous = previous_catalog(job.project_id, os.path.abspath(settings.dest_path)) if settings.dest_path else None
+    previous_id, previous_digest = (previous.id, previous.sha256) if previous else (None, None)
     db.session.commit()  # never hold a transaction while working
 
     sync_pipeline.run_sync(SyncContext(
@@ -59,4 +89,6 @@ def run_sync(job_id: int, reporter: JobReporter) -> None:
         skip_dirs=[config["DATA_DIR"], config["CACHE_DIR"]],
         register_partial=lambda path: queue.register_partial_output(job_id, path),
         record_catalog=lambda dest, members: record_mirror(job_id, dest, members),
+        previous_digest=previous_digest,
+        reuse_catalog=lambda: reuse_catalog(job_id, previous_id),
     ))

@@ -36,6 +36,7 @@ from ..paths import display, is_within
 from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
 from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name
+from .sync_quick import unchanged_digest
 
 STRATEGIES = ("overwrite", "incremental")
 
@@ -67,6 +68,8 @@ class SyncContext:
     skip_dirs: list[str]
     register_partial: Callable[[str], None]
     record_catalog: Callable[[str, Iterator[Member]], None]  # destination, members (one transaction)
+    previous_digest: str | None = None  # the catalog digest the last successful run recorded for this mirror
+    reuse_catalog: Callable[[], None] | None = None  # record this run with that catalog (the mirror is unchanged)
 
 
 def mirror_names(sources: list[str]) -> list[bytes]:
@@ -117,6 +120,8 @@ def run_sync(ctx: SyncContext) -> None:
     try:
         reporter.stage_started("scan")
         roots = plan_roots(settings.sources, settings.dest_path)
+        if _unchanged(ctx, roots, dest):
+            return
         counts = _plan(ctx, roots, overwrite, plan_path, catalog_path)
         reporter.set_totals(bytes_total=counts.copy_bytes, files_total=counts.copies)
         reporter.log("INFO", (
@@ -144,6 +149,26 @@ def run_sync(ctx: SyncContext) -> None:
         reporter.stage_finished("finalize")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _unchanged(ctx: SyncContext, roots: list[Root], dest: bytes) -> bool:
+    """The quick check (``sync_quick``): when the mirror is exactly its source and its catalog is the one the
+    last run recorded, the run ends here, referring to that catalog. Otherwise the planner runs."""
+    settings, reporter = ctx.settings, ctx.reporter
+    if not ctx.previous_digest or ctx.reuse_catalog is None or settings.includes or settings.excludes:
+        return False
+    if unchanged_digest(roots, dest, reporter.checkpoint) != ctx.previous_digest:
+        return False
+    reporter.set_totals(bytes_total=0, files_total=0)
+    reporter.log("INFO", "scan finished: the mirror is already the same as the source (nothing to copy or remove)")
+    reporter.stage_finished("scan")
+    reporter.stage_started("copy")
+    reporter.stage_finished("copy")
+    reporter.stage_started("finalize")
+    ctx.reuse_catalog()
+    reporter.log("INFO", "the mirror's catalog is unchanged since the last run: recorded by reference")
+    reporter.stage_finished("finalize")
+    return True
 
 
 def _plan(ctx: SyncContext, roots: list[Root], overwrite: bool, plan_path: str, catalog_path: str) -> PlanCounts:

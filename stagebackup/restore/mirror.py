@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from ..extensions import db
 from ..models import ArchiveMember
@@ -24,16 +24,26 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def catalog_rows(ref: ArchiveRef, job_id: int) -> Iterator[tuple[str, str, int, str | None]]:
-    """(path, kind, size, link target) in parent order, so a folder comes before its contents."""
-    rows = db.session.execute(
-        select(ArchiveMember.parent, ArchiveMember.name, ArchiveMember.kind, ArchiveMember.size,
-               ArchiveMember.link_target)
-        .where(ArchiveMember.job_id == job_id, ArchiveMember.archive_id == ref.id)
-        .order_by(ArchiveMember.parent, ArchiveMember.name)
-        .execution_options(yield_per=STREAM_ROWS)
-    )
-    for parent, name, kind, size, link_target in rows:
-        yield member_path(parent, name), kind, size, link_target
+    """(path, kind, size, link target) in parent order, so a folder comes before its contents.
+
+    Read a page at a time by (parent, name): the restore commits its progress while it copies, and a commit
+    ends a server-side cursor (PostgreSQL), so one long streaming query cannot outlive it.
+    """
+    after = None
+    while True:
+        query = (
+            select(ArchiveMember.parent, ArchiveMember.name, ArchiveMember.kind, ArchiveMember.size,
+                   ArchiveMember.link_target)
+            .where(ArchiveMember.job_id == job_id, ArchiveMember.archive_id == ref.id)
+        )
+        if after is not None:
+            query = query.where(tuple_(ArchiveMember.parent, ArchiveMember.name) > after)
+        rows = db.session.execute(query.order_by(ArchiveMember.parent, ArchiveMember.name).limit(STREAM_ROWS)).all()
+        for parent, name, kind, size, link_target in rows:
+            yield member_path(parent, name), kind, size, link_target
+        if len(rows) < STREAM_ROWS:
+            return
+        after = (rows[-1][0], rows[-1][1])
 
 
 class _MirrorReader:

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import delete
 
 from .. import keys
+from ..catalog import catalog_job
 from ..errors import StageBackupError
 from ..extensions import db
 from ..jobs import queue
@@ -36,9 +37,10 @@ class NothingToRestore(StageBackupError):
 
 @contextlib.contextmanager
 def job_context(job_id: int):
-    """(params, source job id); the typed password's secret row goes as soon as the work ends."""
+    """(params, the job whose catalog describes the source backup); the typed password's secret row goes as
+    soon as the work ends."""
     job = db.session.get(Job, job_id)
-    params, source_job_id = dict(job.params or {}), job.source_job_id
+    params, source_job_id = dict(job.params or {}), catalog_job(job.source_job_id)
     params["_drive"] = job.drive  # the drive an archive on tape is read from
     db.session.commit()
     try:

@@ -12,6 +12,7 @@ from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..catalog import catalog_job
 from ..errors import JobNotFound, StageBackupError
 from ..extensions import db
 from ..jobs.summary import job_detail
@@ -84,10 +85,11 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200):
     folder = (_token_arg("p") or "").strip("/")
     query = request.args.get("q", "").strip()
     page = results = None
+    catalog = catalog_job(job.id)
     if query:
-        results = browse.search(job.id, query, cursor=_cursor_arg())
+        results = browse.search(catalog, query, cursor=_cursor_arg())
     else:
-        page = browse.list_folder(job.id, folder, after=_token_arg("after"), before=_token_arg("before"))
+        page = browse.list_folder(catalog, folder, after=_token_arg("after"), before=_token_arg("before"))
     template = "restore/_results.html" if request.headers.get("HX-Request") and query else "restore/browse.html"
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,

@@ -1,0 +1,128 @@
+"""List a directory tree with lstat, in ``scan.walk``'s order: the two halves of sync's quick check.
+
+Run as its own process (``python -I -S treelist.py [--owners] [--name NAME] TOP``), it writes one pickled
+list per directory to stdout, then ``("end", catalog digest)`` — or ``("error", why)`` and stops. The quick
+check (``sync_quick``) runs one for the source and one for the mirror and compares what they write: the
+``lstat`` calls of the two trees then run on two cores, as rsync's sender and generator do, while Python
+in the worker only compares lists. Standard library only, so the process starts in milliseconds.
+
+A directory's list holds ``(name, st_mode, size, mtime_ns, uid, gid, link target)`` for each entry, sorted
+by name: size is 0 for directories (it depends on the file system, not the content), owners are 0 unless
+``--owners`` (only root's mirror keeps them), the link target is None except for symlinks.
+
+With ``--name``, the lister also computes the ``CatalogDigest`` of the catalog the sync planner would
+record for this tree mirrored as NAME (rows in the same order: a directory, its files and links, then its
+subdirectories depth first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+import sys
+
+KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}
+
+
+class CatalogDigest:
+    """SHA-256 over a mirror's catalog rows ``(path, kind, size, mtime, st_mode, link target)``, in order."""
+
+    def __init__(self):
+        self._sha = hashlib.sha256()
+
+    def add(self, row: tuple) -> None:
+        path, kind, size, mtime, mode, target = row
+        self._sha.update(b"%s\0%s\0%d\0%r\0%d\0%s\0\n" % (path, kind.encode(), size, mtime, mode, target or b""))
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+class MirrorDigest:
+    """The digest of a whole mirror's catalog: one ``CatalogDigest`` per source (rows come source by source,
+    each under its own top-level name), combined. ``treelist`` computes each source's part on its own."""
+
+    def __init__(self):
+        self._parts: list[str] = []
+        self._top: bytes | None = None
+        self._current: CatalogDigest | None = None
+
+    def add(self, row: tuple) -> None:
+        top = row[0].split(b"/", 1)[0]
+        if top != self._top:
+            self._close()
+            self._top, self._current = top, CatalogDigest()
+        self._current.add(row)
+
+    def _close(self) -> None:
+        if self._current is not None:
+            self._parts.append(self._current.hexdigest())
+            self._current = None
+
+    def hexdigest(self) -> str:
+        self._close()
+        return combine(self._parts)
+
+
+def combine(parts: list[str]) -> str:
+    """One digest for the sources' digests, in order (a single source's is its own)."""
+    if len(parts) == 1:
+        return parts[0]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def walk(top: bytes, owners: bool, name: bytes | None, emit) -> str | None:
+    """``emit`` each directory's list; returns the catalog digest (with ``name``)."""
+    digest = CatalogDigest() if name is not None else None
+    st = os.stat(top)  # the source root is followed, as scan.walk does
+    stack = [(top, name, st)]
+    while stack:
+        directory, path, st = stack.pop()
+        if digest is not None:
+            digest.add((path, "dir", 0, st.st_mtime_ns / 1e9, st.st_mode, None))
+        with os.scandir(directory) as it:
+            children = sorted(it, key=lambda e: e.name)
+        listing, subdirs = [], []
+        for child in children:
+            cst = child.stat(follow_symlinks=False)
+            mode = cst.st_mode
+            kind = KINDS.get(stat.S_IFMT(mode))
+            target = os.readlink(child.path) if kind == "symlink" else None
+            listing.append((child.name, mode, cst.st_size if kind == "file" else 0, cst.st_mtime_ns,
+                            cst.st_uid if owners else 0, cst.st_gid if owners else 0, target))
+            sub = path + b"/" + child.name if digest is not None else None
+            if kind == "dir":
+                subdirs.append((child.path, sub, cst))
+            elif digest is not None and kind is not None:
+                digest.add((sub, kind, cst.st_size if kind == "file" else 0, cst.st_mtime_ns / 1e9, mode, target))
+        emit(listing)
+        stack.extend(reversed(subdirs))
+    return digest.hexdigest() if digest is not None else None
+
+
+def main(argv: list[bytes]) -> None:
+    owners, name = False, None
+    while argv[0].startswith(b"--"):
+        option = argv.pop(0)
+        if option == b"--owners":
+            owners = True
+        elif option == b"--name":
+            name = argv.pop(0)
+    out = sys.stdout.buffer
+
+    def emit(item) -> None:
+        pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
+
+    try:
+        digest = walk(argv[0], owners, name, emit)
+    except OSError as exc:
+        emit(("error", f"{exc.strerror}: {os.fsdecode(exc.filename or b'')}"))
+    else:
+        emit(("end", digest))
+    out.flush()
+
+
+if __name__ == "__main__":
+    main([os.fsencode(arg) for arg in sys.argv[1:]])

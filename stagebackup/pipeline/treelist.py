@@ -77,26 +77,28 @@ def walk(top: bytes, owners: bool, name: bytes | None, emit) -> str | None:
     """``emit`` each directory's list; returns the catalog digest (with ``name``)."""
     digest = CatalogDigest() if name is not None else None
     st = os.stat(top)  # the source root is followed, as scan.walk does
-    stack = [(top, name, st)]
+    stack = [(top, name, st.st_mode, st.st_mtime_ns)]
     while stack:
-        directory, path, st = stack.pop()
+        directory, path, mode, mtime_ns = stack.pop()
         if digest is not None:
-            digest.add((path, "dir", 0, st.st_mtime_ns / 1e9, st.st_mode, None))
+            digest.add((path, "dir", 0, mtime_ns / 1e9, mode, None))
+        listing = []
         with os.scandir(directory) as it:
-            children = sorted(it, key=lambda e: e.name)
-        listing, subdirs = [], []
-        for child in children:
-            cst = child.stat(follow_symlinks=False)
-            mode = cst.st_mode
+            for child in it:
+                st = child.stat(follow_symlinks=False)
+                mode = st.st_mode
+                listing.append((child.name, mode, st.st_size if stat.S_ISREG(mode) else 0, st.st_mtime_ns,
+                                st.st_uid if owners else 0, st.st_gid if owners else 0,
+                                os.readlink(child.path) if stat.S_ISLNK(mode) else None))
+        listing.sort()  # by name (names are unique): plain tuple comparison, no key function
+        subdirs = []
+        for child_name, mode, size, mtime_ns, _uid, _gid, target in listing:
             kind = KINDS.get(stat.S_IFMT(mode))
-            target = os.readlink(child.path) if kind == "symlink" else None
-            listing.append((child.name, mode, cst.st_size if kind == "file" else 0, cst.st_mtime_ns,
-                            cst.st_uid if owners else 0, cst.st_gid if owners else 0, target))
-            sub = path + b"/" + child.name if digest is not None else None
             if kind == "dir":
-                subdirs.append((child.path, sub, cst))
+                subdirs.append((directory + b"/" + child_name, path + b"/" + child_name if digest else None,
+                                mode, mtime_ns))
             elif digest is not None and kind is not None:
-                digest.add((sub, kind, cst.st_size if kind == "file" else 0, cst.st_mtime_ns / 1e9, mode, target))
+                digest.add((path + b"/" + child_name, kind, size, mtime_ns / 1e9, mode, target))
         emit(listing)
         stack.extend(reversed(subdirs))
     return digest.hexdigest() if digest is not None else None

@@ -2,9 +2,9 @@
 
 Most sync runs find nothing to do. The planner (``sync_plan``) finds that out too, but it writes a plan and a
 catalog row per entry, and finalize then records tens of thousands of catalog rows identical to the previous
-run's. This check lists each source and its mirror in two ``treelist`` processes (the ``lstat`` calls of both
-trees run on two cores, as rsync's sender and generator do) and compares their listings directory by
-directory. It gives up at the first difference of any kind: a new, changed, missing or extra entry, another
+run's. This check lists the mirror in a ``treelist`` process and the source here, with the same code (the ``lstat``
+calls of the two trees run on two cores, as rsync's sender and generator do), and compares their listings
+directory by directory. It gives up at the first difference of any kind: a new, changed, missing or extra entry, another
 mode, mtime or owner, a special file, an unreadable directory, a leftover temporary file. The job then runs
 the planner as before, which handles and logs all of those.
 
@@ -62,22 +62,25 @@ def _lister(top: bytes, owners: bool, name: bytes | None) -> subprocess.Popen:
 def _check_root(root: Root, owners: bool, checkpoint) -> str:
     if not _same_root(os.stat(root.src), os.lstat(root.dest), owners):  # the source root is followed
         raise _Differs
-    source, mirror = _lister(root.src, owners, root.name), _lister(root.dest, owners, None)
+    # The lister computes the digest from the mirror's rows: when every listing is equal, they are the source's.
+    mirror = _lister(root.dest, owners, root.name)
+    count = 0
+
+    def compare(listing: list) -> None:
+        nonlocal count
+        if pickle.load(mirror.stdout) != listing:
+            raise _Differs
+        count += 1
+        if not count & 0xFF:
+            checkpoint()
+
     try:
-        count = 0
-        while True:
-            ours, theirs = pickle.load(source.stdout), pickle.load(mirror.stdout)
-            if isinstance(ours, tuple):  # ("end", digest) or ("error", why): the same end on both sides
-                if ours[0] != "end" or not isinstance(theirs, tuple) or theirs[0] != "end":
-                    raise _Differs
-                return ours[1]
-            if ours != theirs:
-                raise _Differs
-            count += 1
-            if not count & 0xFF:
-                checkpoint()
+        treelist.walk(root.src, owners, None, compare)  # the source, here, beside the mirror's lister
+        end = pickle.load(mirror.stdout)
+        if not isinstance(end, tuple) or end[0] != "end":  # the mirror has more directories, or an error
+            raise _Differs
+        return end[1]
     finally:
-        for process in (source, mirror):
-            process.kill()
-            process.wait()
-            process.stdout.close()
+        mirror.kill()
+        mirror.wait()
+        mirror.stdout.close()

@@ -24,6 +24,8 @@ import stat
 import sys
 
 KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}
+ROW = b"%s\0%s\0%d\0%r\0%d\0%s\0\n"  # one catalog row: path, kind, size, mtime (float), st_mode, link target
+_ROW_KINDS = {stat.S_IFREG: b"file", stat.S_IFLNK: b"symlink"}
 
 
 class CatalogDigest:
@@ -34,7 +36,11 @@ class CatalogDigest:
 
     def add(self, row: tuple) -> None:
         path, kind, size, mtime, mode, target = row
-        self._sha.update(b"%s\0%s\0%d\0%r\0%d\0%s\0\n" % (path, kind.encode(), size, mtime, mode, target or b""))
+        self._sha.update(ROW % (path, kind.encode(), size, mtime, mode, target or b""))
+
+    def update(self, encoded: bytes) -> None:
+        """Rows already encoded with ``ROW`` (the lister's fast path)."""
+        self._sha.update(encoded)
 
     def hexdigest(self) -> str:
         return self._sha.hexdigest()
@@ -91,14 +97,17 @@ def walk(top: bytes, owners: bool, name: bytes | None, emit) -> str | None:
                                 st.st_uid if owners else 0, st.st_gid if owners else 0,
                                 os.readlink(child.path) if stat.S_ISLNK(mode) else None))
         listing.sort()  # by name (names are unique): plain tuple comparison, no key function
-        subdirs = []
+        subdirs, rows = [], []
         for child_name, mode, size, mtime_ns, _uid, _gid, target in listing:
-            kind = KINDS.get(stat.S_IFMT(mode))
-            if kind == "dir":
+            fmt = stat.S_IFMT(mode)
+            if fmt == stat.S_IFDIR:
                 subdirs.append((directory + b"/" + child_name, path + b"/" + child_name if digest else None,
                                 mode, mtime_ns))
-            elif digest is not None and kind is not None:
-                digest.add((path + b"/" + child_name, kind, size, mtime_ns / 1e9, mode, target))
+            elif digest is not None and fmt in _ROW_KINDS:
+                rows.append(ROW % (path + b"/" + child_name, _ROW_KINDS[fmt], size, mtime_ns / 1e9, mode,
+                                   target or b""))
+        if rows:
+            digest.update(b"".join(rows))
         emit(listing)
         stack.extend(reversed(subdirs))
     return digest.hexdigest() if digest is not None else None

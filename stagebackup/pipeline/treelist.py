@@ -25,6 +25,7 @@ import sys
 
 KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}
 ROW = b"%s\0%s\0%d\0%r\0%d\0%s\0\n"  # one catalog row: path, kind, size, mtime (float), st_mode, link target
+_S_IFREG, _S_IFLNK, _S_IFDIR = stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR
 _ROW_KINDS = {stat.S_IFREG: b"file", stat.S_IFLNK: b"symlink"}
 
 
@@ -88,28 +89,33 @@ def walk(top: bytes, owners: bool, name: bytes | None, emit) -> str | None:
         directory, path, mode, mtime_ns = stack.pop()
         if digest is not None:
             digest.add((path, "dir", 0, mtime_ns / 1e9, mode, None))
-        listing = []
+        listing, subdirs, rows = [], [], []
+        append = listing.append
         with os.scandir(directory) as it:
-            for child in it:
+            for child in it:  # the hot loop (once per entry): locals only
                 st = child.stat(follow_symlinks=False)
                 mode = st.st_mode
-                listing.append((child.name, mode, st.st_size if stat.S_ISREG(mode) else 0, st.st_mtime_ns,
-                                st.st_uid if owners else 0, st.st_gid if owners else 0,
-                                os.readlink(child.path) if stat.S_ISLNK(mode) else None))
-        listing.sort()  # by name (names are unique): plain tuple comparison, no key function
-        subdirs, rows = [], []
-        for child_name, mode, size, mtime_ns, _uid, _gid, target in listing:
-            fmt = stat.S_IFMT(mode)
-            if fmt == stat.S_IFDIR:
-                subdirs.append((directory + b"/" + child_name, path + b"/" + child_name if digest else None,
-                                mode, mtime_ns))
-            elif digest is not None and fmt in _ROW_KINDS:
-                rows.append(ROW % (path + b"/" + child_name, _ROW_KINDS[fmt], size, mtime_ns / 1e9, mode,
-                                   target or b""))
+                fmt = mode & 0o170000
+                name = child.name
+                target = os.readlink(child.path) if fmt == _S_IFLNK else None
+                size = st.st_size if fmt == _S_IFREG else 0
+                append((name, mode, size, st.st_mtime_ns, st.st_uid if owners else 0, st.st_gid if owners else 0,
+                        target))
+                if fmt == _S_IFDIR:
+                    subdirs.append((name, mode, st.st_mtime_ns))
+                elif digest is not None and fmt in _ROW_KINDS:
+                    rows.append(ROW % (path + b"/" + name, _ROW_KINDS[fmt], size, st.st_mtime_ns / 1e9, mode,
+                                       target or b""))
+        # Sorted by name (names are unique): plain tuple and bytes comparisons, no key function. Encoded rows
+        # sort as their names do: each starts with "path/name" and a NUL.
+        listing.sort()
         if rows:
+            rows.sort()
             digest.update(b"".join(rows))
+        subdirs.sort()
         emit(listing)
-        stack.extend(reversed(subdirs))
+        stack.extend((directory + b"/" + name, path + b"/" + name if digest else None, mode, mtime_ns)
+                     for name, mode, mtime_ns in reversed(subdirs))
     return digest.hexdigest() if digest is not None else None
 
 

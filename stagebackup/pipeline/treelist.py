@@ -1,18 +1,18 @@
-"""List a directory tree with lstat, in ``scan.walk``'s order: the two halves of sync's quick check.
+"""List a directory tree with lstat, in ``scan.walk``'s order: sync's quick check (``sync_quick``).
 
-Run as its own process (``python -I -S treelist.py [--owners] [--name NAME] TOP``), it writes one pickled
-list per directory to stdout, then ``("end", catalog digest)`` — or ``("error", why)`` and stops. The quick
-check (``sync_quick``) runs one for the source and one for the mirror and compares what they write: the
-``lstat`` calls of the two trees then run on two cores, as rsync's sender and generator do, while Python
-in the worker only compares lists. Standard library only, so the process starts in milliseconds.
+The check walks the source with ``walk`` in the worker and the mirror with this module run as its own
+process (``python -I -S treelist.py [--owners] [--name NAME] TOP``), which writes one pickled list per
+directory to stdout, then ``("end", catalog digest)`` — or ``("error", why)`` and stops. The ``lstat`` calls
+of the two trees then run on two cores, as rsync's sender and generator do. Standard library only, so the
+process starts in milliseconds.
 
 A directory's list holds ``(name, st_mode, size, mtime_ns, uid, gid, link target)`` for each entry, sorted
 by name: size is 0 for directories (it depends on the file system, not the content), owners are 0 unless
 ``--owners`` (only root's mirror keeps them), the link target is None except for symlinks.
 
 With ``--name``, the lister also computes the ``CatalogDigest`` of the catalog the sync planner would
-record for this tree mirrored as NAME (rows in the same order: a directory, its files and links, then its
-subdirectories depth first).
+record for this tree mirrored as NAME: the same rows in the same order (a directory, its files and links
+sorted by name, then its subdirectories depth first), so equal listings give the planner's digest.
 """
 
 from __future__ import annotations

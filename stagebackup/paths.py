@@ -17,6 +17,17 @@ def display(path: str | bytes) -> str:
     return as_text(path)
 
 
+# C0 controls and DEL as escapes: a page renders a newline or a tab in a name as a plain space.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 0x7F)} | {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+
+
+def display_name(path: str | bytes) -> str:
+    """``display`` for a name shown in a page: control characters become visible escapes too, so
+    ``inner\\nnewline.txt`` is not mistaken for ``inner newline.txt``. Only the text shown changes; paths
+    travel as exact bytes (``path_token``)."""
+    return display(path).translate(_CONTROL_ESCAPES)
+
+
 def as_text(value: str) -> str:
     """Text any database accepts: undecodable bytes (lone surrogates) become visible ``\\xNN`` escapes."""
     if is_text(value):

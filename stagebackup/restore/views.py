@@ -17,7 +17,7 @@ from ..errors import JobNotFound, StageBackupError
 from ..extensions import db
 from ..jobs.summary import job_detail
 from ..models import ACTIVE_STATUSES, Job, Project
-from ..paths import display, path_from_token, path_token
+from ..paths import display, display_name, path_from_token, path_token
 from ..stages import BADGE_CLASSES
 from . import bp, browse, service
 from .extract import CONFLICT_POLICIES
@@ -68,7 +68,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
     crumbs, built = [], []
     for part in [p for p in path.split("/") if p]:
         built.append(part)
-        crumbs.append((display(part), path_token("/".join(built))))
+        crumbs.append((display_name(part), path_token("/".join(built))))
     return crumbs
 
 
@@ -81,7 +81,9 @@ def index():
                            backups=backups)
 
 
-def _render_browse(job: Job, *, error: str | None = None, status: int = 200):
+def _render_browse(job: Job, *, error: str | None = None, status: int = 200, form=None):
+    """The browse page; after a refused restore ``form`` is the submitted form, shown again as it was typed
+    (folder or search, ticked entries, target, conflict policy, remark) so a mistake loses nothing."""
     folder = (_token_arg("p") or "").strip("/")
     query = request.args.get("q", "").strip()
     page = results = None
@@ -91,11 +93,17 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200):
     else:
         page = browse.list_folder(catalog, folder, after=_token_arg("after"), before=_token_arg("before"))
     template = "restore/_results.html" if request.headers.get("HX-Request") and query else "restore/browse.html"
+    form = form or {}
+    default_target = os.path.join(service.restore_roots()[0], f"job{job.id}")
+    # The restore form posts to a URL carrying this view's query string: a refused restore shows the same view.
+    view = {key: request.args[key] for key in ("p", "q", "after", "before") if request.args.get(key)}
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
-        error=error, display=display, path_token=path_token, conflicts=CONFLICT_POLICIES,
-        conflict_labels=CONFLICT_LABELS, default_target=os.path.join(service.restore_roots()[0], f"job{job.id}"),
-        roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
+        error=error, display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
+        conflict_labels=CONFLICT_LABELS, roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
+        selected=set(form.getlist("path")) if form else set(), target=form.get("target") or default_target,
+        conflict=form.get("conflict"), remark=form.get("remark") or "",
+        restore_action=url_for("restore.start_restore", job_id=job.id, **view),
     ), status
 
 
@@ -119,7 +127,7 @@ def start_restore(job_id: int):
         )
     except StageBackupError as exc:
         db.session.rollback()
-        return _render_browse(_backup_or_404(job_id), error=str(exc), status=400)
+        return _render_browse(_backup_or_404(job_id), error=str(exc), status=400, form=form)
     return redirect(url_for("restore.job_page", job_id=restore_job.id))
 
 

@@ -69,6 +69,7 @@ def test_pick_browse_search_restore_and_verify(app, tmp_path):
     assert client.post(f"{url}/restore", data={"target": "/etc", "csrf_token": token}).status_code == 400
     refused = client.post(f"{url}/restore", data={"target": "/etc", "csrf_token": token}).get_data(as_text=True)
     assert "outside the allowed restore roots" in refused
+    assert 'id="restore-target" name="target" value="/etc"' in refused  # shown again as typed, to correct
     assert client.post(f"{url}/restore", data={"target": str(restore_root(app) / "x")}).status_code == 400  # no CSRF
 
     target = restore_root(app) / "web"

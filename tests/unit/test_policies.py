@@ -6,7 +6,7 @@ import pytest
 from stagebackup.config import load_config
 from stagebackup.errors import CacheFull, DestinationError, human_bytes
 from stagebackup.jobs.retry import retry_delay_s
-from stagebackup.paths import display, safe_filename
+from stagebackup.paths import display, display_name, safe_filename
 from stagebackup.stages import CURRENT, DONE, PENDING, STAGE_FAILED, WAITING, stage_state, stage_steps
 
 
@@ -70,6 +70,9 @@ def test_error_messages_fill_their_templates():
 def test_paths_are_displayed_without_losing_undecodable_bytes():
     assert display(b"/a/\xff\xfeb") == "/a/\\xff\\xfeb"
     assert display("/a/中文") == "/a/中文"
+    # In a page a newline or a tab would look like a space: names show them as escapes.
+    assert display_name(b"dir-\xfe/inner\nnew\tline\x7f.txt") == "dir-\\xfe/inner\\nnew\\tline\\x7f.txt"
+    assert display_name("客户A/plain.txt") == "客户A/plain.txt"
     assert safe_filename("设计稿/2024: final") == "设计稿_2024_ final"
     assert safe_filename("..") == "project"
 

@@ -170,3 +170,39 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     assert os.listdir(restored) == ["script.sh"]
     assert (restored / "script.sh").read_bytes() == (src / "script.sh").read_bytes()
     assert page.csp_errors == []
+
+
+def test_an_unchanged_mirror_s_second_run_browses_and_restores_like_the_first(stack, page):
+    src = stack.root / "素材"
+    (src / "客户B").mkdir(parents=True)
+    (src / "客户B" / "logo_v3.ai").write_bytes(os.urandom(4096))
+    with open(os.fsencode(src) + b"/caf\xe9.txt", "wb") as fh:  # not valid UTF-8
+        fh.write(b"latin-1 name\n")
+    stack.flask("projects", "add", "镜像", "--mode", "sync", "--source", str(src), "--dest-dir",
+                str(stack.root / "mirror"))
+    first = _run_backup(stack, "镜像")
+    second = _run_backup(stack, "镜像")
+    # The second run found the mirror unchanged and refers to the first run's catalog.
+    assert stack.query("SELECT catalog_job_id FROM jobs WHERE id = ?", second) == [(first,)]
+    assert stack.query("SELECT COUNT(*) FROM archive_members WHERE job_id = ?", second) == [(0,)]
+
+    page.goto(stack.url + "/restore")
+    page.locator("#restore-projects a", has_text="镜像").click()
+    expect(page.locator("#restore-backups tbody tr")).to_have_count(2)
+    page.locator(f'#restore-backups tr[data-job="{second}"]').get_by_role("link", name="浏览并还原").click()
+    expect(page).to_have_url(f"{stack.url}/restore/backups/{second}")
+    page.locator("#restore-listing tr[data-kind=dir] a", has_text=src.name).click()
+    listing = page.locator("#restore-listing tbody")
+    names = "td:nth-child(2)"
+    expect(listing.locator(f"tr[data-kind=dir] {names}")).to_have_text(["📁 客户B"])
+    expect(listing.locator(f"tr[data-kind=file] {names}")).to_have_text(["📄 caf\\xe9.txt"])
+    page.locator("#restore-listing a", has_text="客户B").click()
+    expect(listing.locator(f"tr[data-kind=file] {names}")).to_have_text(["📄 logo_v3.ai"])
+
+    # Restoring the second run (nothing ticked: everything) reads the mirror the first run catalogued.
+    target = stack.data / "restore" / "mirror-run2"
+    page.fill("#restore-target", str(target))
+    page.locator("#restore-submit").click()
+    assert _wait_for_card(page) == "succeeded", page.locator("#restore-job").inner_text()
+    assert snapshot(target / src.name) == snapshot(src)
+    assert page.csp_errors == []

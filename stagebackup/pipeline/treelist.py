@@ -1,8 +1,8 @@
 """List a directory tree with lstat, in ``scan.walk``'s order: sync's quick check (``sync_quick``).
 
 The check walks the source with ``walk`` in the worker and the mirror with this module run as its own
-process (``python -I -S treelist.py [--owners] [--name NAME] TOP``), which writes one pickled list per
-directory to stdout, then ``("end", catalog digest)`` — or ``("error", why)`` and stops. The ``lstat`` calls
+process (``python -I -S treelist.py [--owners] [--name NAME] TOP``), which writes the ``fingerprint`` of
+each directory's list to stdout (pickled), then ``("end", catalog digest)`` — or ``("error", why)`` and stops. The ``lstat`` calls
 of the two trees then run on two cores, as rsync's sender and generator do. Standard library only, so the
 process starts in milliseconds.
 
@@ -119,6 +119,11 @@ def walk(top: bytes, owners: bool, name: bytes | None, emit) -> str | None:
     return digest.hexdigest() if digest is not None else None
 
 
+def fingerprint(listing: list) -> bytes:
+    """What the lister sends for a directory: a hash of its list (the same code makes the same bytes)."""
+    return hashlib.blake2b(pickle.dumps(listing, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16).digest()
+
+
 def main(argv: list[bytes]) -> None:
     owners, name = False, None
     while argv[0].startswith(b"--"):
@@ -133,7 +138,7 @@ def main(argv: list[bytes]) -> None:
         pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
 
     try:
-        digest = walk(argv[0], owners, name, emit)
+        digest = walk(argv[0], owners, name, lambda listing: emit(fingerprint(listing)))
     except OSError as exc:
         emit(("error", f"{exc.strerror}: {os.fsdecode(exc.filename or b'')}"))
     else:

@@ -134,6 +134,10 @@ def test_7z_with_a_password_comes_back_with_dd_and_7z(tape_app, tmp_path):
     assert entry["format"] == "7z" and entry["encrypted"] and entry["name"].endswith("_part001.7z")
     archive = copy_off(cart, entry, work)
     assert PASSWORD.encode() not in archive.read_bytes()
+    # The index lists what the archive holds: the names left out are not in it either.
+    listing = sh(f"7z l -slt -ba {shlex.quote(archive.name)}", work, stdin=(PASSWORD + "\n").encode())
+    stored = {line[len("Path = "):] for line in listing.decode().splitlines() if line.startswith("Path = ")}
+    assert stored == {m[0] for m in entry["members"]}
 
     out = tmp_path / "restore"
     # 7z asks for the password (here on its standard input): `-p` with nothing after it would be an

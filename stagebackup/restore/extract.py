@@ -199,7 +199,7 @@ class SafeExtractor:
             os.close(fd)
         self._dir_fds.clear()
 
-    def directory(self, name: str | bytes, mode: int, mtime: float) -> None:
+    def directory(self, name: str | bytes, mode: int, mtime_ns: int) -> None:
         try:
             parts = member_parts(name)
             if not parts:
@@ -220,7 +220,7 @@ class SafeExtractor:
             self.refuse(name, str(exc))
             return
         self.stats.dirs += 1
-        self._dirs.append((parts, stat.S_IMODE(mode), _ns(mtime)))
+        self._dirs.append((parts, stat.S_IMODE(mode), mtime_ns))
 
     # -- names for new entries ----------------------------------------------------------------------
     def _place(self, parts: Parts, create: Callable[[int, bytes], None]) -> tuple[int, bytes, bytes | None] | None:
@@ -264,7 +264,7 @@ class SafeExtractor:
         raise Refused("no free name for it")
 
     # -- files and links ----------------------------------------------------------------------------
-    def begin_file(self, name: str | bytes, mode: int, mtime: float) -> FileSink | None:
+    def begin_file(self, name: str | bytes, mode: int, mtime_ns: int) -> FileSink | None:
         """Open a new file for a member's data; None when it is refused or skipped (drain its data)."""
         opened: list[int] = []
 
@@ -282,13 +282,13 @@ class SafeExtractor:
         if placed is None:
             return None
         dir_fd, final, temp = placed
-        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), _ns(mtime))
+        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns)
 
     def _restored_file(self, parts: Parts, final: bytes) -> None:
         self.stats.files += 1
         self._restored[parts] = parts[:-1] + (final,)
 
-    def symlink(self, name: str | bytes, target: str | bytes, mtime: float) -> None:
+    def symlink(self, name: str | bytes, target: str | bytes, mtime_ns: int) -> None:
         link_target = os.fsencode(target)
 
         def create(dir_fd: int, entry: bytes) -> None:
@@ -305,7 +305,7 @@ class SafeExtractor:
         if placed is None:
             return
         dir_fd, final, temp = placed
-        os.utime(temp or final, ns=(_ns(mtime),) * 2, dir_fd=dir_fd, follow_symlinks=False)
+        os.utime(temp or final, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
         if temp is not None:
             os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         self.stats.symlinks += 1
@@ -374,6 +374,3 @@ class SafeExtractor:
             os.close(self.root_fd)
             self.root_fd = -1
 
-
-def _ns(mtime: float) -> int:
-    return int(round(mtime * 1_000_000_000))

@@ -110,13 +110,13 @@ def _copy_member(reader: _MirrorReader, parts, path: str, kind: str, link_target
     if kind == "hardlink" and link_target and extractor.was_restored(link_target):
         extractor.hardlink(path, link_target)
     elif stat.S_ISDIR(st.st_mode):
-        extractor.directory(path, st.st_mode, st.st_mtime)
+        extractor.directory(path, st.st_mode, st.st_mtime_ns)
     elif stat.S_ISLNK(st.st_mode):
-        extractor.symlink(path, os.readlink(parts[-1], dir_fd=dir_fd), st.st_mtime)
+        extractor.symlink(path, os.readlink(parts[-1], dir_fd=dir_fd), st.st_mtime_ns)
     elif stat.S_ISREG(st.st_mode):
         fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
-            sink = extractor.begin_file(path, st.st_mode, st.st_mtime)
+            sink = extractor.begin_file(path, st.st_mode, st.st_mtime_ns)
             if sink is None:
                 return
             try:

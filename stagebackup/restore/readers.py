@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 
 from ..paths import display
 from .extract import SafeExtractor
@@ -79,13 +80,24 @@ def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progres
         tar.close()
 
 
+def mtime_ns(info) -> int:
+    """A tar member's mtime in nanoseconds, exact from its pax record (tarfile turns that into a float)."""
+    text = info.pax_headers.get("mtime")
+    if text:
+        try:
+            return int(Decimal(text).scaleb(9).to_integral_value())
+        except ArithmeticError:  # decimal.InvalidOperation: not a number; use what tarfile made of it
+            pass
+    return round(info.mtime * 1_000_000_000)
+
+
 def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, written_as_link: set[str]) -> None:
     name = info.name
     kind = kind_of(info)
     progress.advance(files=1, current=name)
     if kind == "file":
         # An unselected file whose selected hard link needs its data is written under the link's name.
-        sink = extractor.begin_file(alias or name, info.mode, info.mtime)
+        sink = extractor.begin_file(alias or name, info.mode, mtime_ns(info))
         if alias is not None:
             written_as_link.add(alias)
         if sink is None:
@@ -99,9 +111,9 @@ def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, writte
         if alias is not None:
             extractor.alias(name, alias)
     elif kind == "dir":
-        extractor.directory(name, info.mode, info.mtime)
+        extractor.directory(name, info.mode, mtime_ns(info))
     elif kind == "symlink":
-        extractor.symlink(name, info.linkname, info.mtime)
+        extractor.symlink(name, info.linkname, mtime_ns(info))
     elif kind == "hardlink":
         if name.strip("/") in written_as_link:
             return  # its data was restored under this very name

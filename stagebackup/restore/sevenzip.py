@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import py7zr
 from py7zr.exceptions import Bad7zFile, CrcError, PasswordRequired
-from py7zr.helpers import ArchiveTimestamp, get_sanitized_output_path
+from py7zr.helpers import get_sanitized_output_path
 from py7zr.io import Py7zIO, WriterFactory
 
 from .extract import FileSink, Refused, SafeExtractor, member_parts
 from .tarstream import ArchiveDamaged, WrongPassword
+
+_FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns units since 1601
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class SevenZipMember:
     kind: str  # file | dir | symlink | special
     size: int
     mode: int
-    mtime: float
+    mtime_ns: int
 
 
 def _member(entry) -> SevenZipMember:
@@ -40,9 +42,10 @@ def _member(entry) -> SevenZipMember:
         kind = "special"
     else:
         kind = "file"
-    mtime = ArchiveTimestamp(entry.lastwritetime).totimestamp() if entry.lastwritetime is not None else 0.0
+    # 7z keeps FILETIME: 100 ns units since 1601.
+    mtime_ns = (entry.lastwritetime - _FILETIME_EPOCH) * 100 if entry.lastwritetime is not None else 0
     mode = entry.posix_mode if entry.posix_mode is not None else (0o755 if kind == "dir" else 0o644)
-    return SevenZipMember(entry.filename, kind, int(entry.uncompressed or 0), mode, mtime)
+    return SevenZipMember(entry.filename, kind, int(entry.uncompressed or 0), mode, mtime_ns)
 
 
 @contextlib.contextmanager
@@ -130,7 +133,7 @@ def extract_7z(path: str, password: str | None, extractor: SafeExtractor, select
                 extractor.refuse(member.name, str(exc))
                 continue
             if member.kind == "dir":
-                extractor.directory(member.name, member.mode, member.mtime)
+                extractor.directory(member.name, member.mode, member.mtime_ns)
             elif member.kind == "special":
                 extractor.refuse(member.name, "special file (socket or junction) not restored")
             else:
@@ -145,8 +148,8 @@ def extract_7z(path: str, password: str | None, extractor: SafeExtractor, select
             progress.advance(files=1, current=member.name)
             if member.kind == "symlink":
                 chunks: list[bytes] = []
-                return _Sink(chunks.append, lambda: extractor.symlink(member.name, b"".join(chunks), member.mtime))
-            sink: FileSink | None = extractor.begin_file(member.name, member.mode, member.mtime)
+                return _Sink(chunks.append, lambda: extractor.symlink(member.name, b"".join(chunks), member.mtime_ns))
+            sink: FileSink | None = extractor.begin_file(member.name, member.mode, member.mtime_ns)
             if sink is None:
                 return _Sink(lambda data: None, lambda: None)
 

@@ -282,3 +282,39 @@ def test_sync_mirror_restores_and_verifies(app, tmp_path):
     (mirror_root / "src" / "plain.txt").rename(mirror_root / "src" / "moved-away")
     broken = run_queued(app, service.request_verify(job.id).id)
     assert broken.status == "failed" and "catalog difference" in broken.error_message
+
+
+def ns_mtimes(root: Path) -> dict[bytes, int]:
+    """rel path -> mtime in nanoseconds of every entry below root (links themselves, folders included)."""
+    broot = os.fsencode(root)
+    times = {}
+    for dirpath, dirnames, filenames in os.walk(broot):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            times[os.path.relpath(full, broot)] = os.lstat(full).st_mtime_ns
+    return times
+
+
+@pytest.mark.parametrize("mode", ["archive", "sync"])
+def test_restore_keeps_mtimes_to_the_nanosecond(app, tmp_path, mode):
+    """Sub-second mtimes are the rule on real systems; a float on the way (seconds as a double) loses them."""
+    src = tmp_path / "src"
+    (src / "folder").mkdir(parents=True)
+    (src / "folder" / "file.txt").write_text("data")
+    (src / "top.bin").write_bytes(b"\0" * 10)
+    os.symlink("top.bin", src / "link")
+    for rel, ns in ((b"folder/file.txt", 1_600_000_000_123_456_789), (b"top.bin", 1_650_000_000_000_000_001),
+                    (b"link", 1_700_000_000_999_999_999), (b"folder", 1_500_000_000_987_654_321)):
+        os.utime(os.fsencode(src) + b"/" + rel, ns=(ns, ns), follow_symlinks=False)
+    if mode == "sync":
+        spec = projects.ProjectSpec(name="ns-sync", sources=[str(src)], dest_dir=str(tmp_path / "dest"), mode="sync")
+        job = backup(app, projects.create(spec, actor="test"))
+        restored_under = "src"
+    else:
+        job = backup(app, create_project("ns-tgz", [src], tmp_path / "dest"))
+        restored_under = str(src).lstrip("/")
+    assert job.status == "succeeded"
+    target = restore_root(app) / f"ns-{mode}"
+    restored = restore(app, job.id, target)
+    assert restored.status == "succeeded", (restored.error_message, log_lines(restored.id, "ERROR"))
+    assert ns_mtimes(target / restored_under) == ns_mtimes(src)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
 from . import audit, keys
-from .errors import ProjectNotFound, ValidationError
+from .errors import N_, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Job, Project
@@ -52,53 +52,57 @@ class ProjectSpec:
 def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise ValidationError("the project name is empty")
+        raise ValidationError(N_("the project name is empty"), field="name")
     if not is_text(name):
-        raise ValidationError("the project name is not valid UTF-8")
+        raise ValidationError(N_("the project name is not valid UTF-8"), field="name")
     if len(name) > NAME_MAX:
-        raise ValidationError(f"the project name is longer than {NAME_MAX} characters")
+        raise ValidationError(N_("the project name is longer than %(n)s characters"), field="name", n=NAME_MAX)
     if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise ValidationError("the project name contains control characters")
+        raise ValidationError(N_("the project name contains control characters"), field="name")
     return name
 
 
 def _check_sources(sources: list[str]) -> list[str]:
     if not sources:
-        raise ValidationError("at least one source is needed (--source PATH)")
+        raise ValidationError(N_("at least one source is needed (--source PATH)"), field="sources")
     result: list[str] = []
     for raw in sources:
         if not raw or "\0" in raw:
-            raise ValidationError("a source path is empty")
+            raise ValidationError(N_("a source path is empty"), field="sources")
         path = os.path.abspath(os.path.expanduser(raw))
         if not os.path.exists(path):
-            raise ValidationError(f"source {display(path)} does not exist")
+            raise ValidationError(N_("source %(path)s does not exist"), field="sources", path=display(path))
         if not (os.path.isdir(path) or os.path.isfile(path)):
-            raise ValidationError(f"source {display(path)} is not a directory or regular file")
+            raise ValidationError(N_("source %(path)s is not a directory or regular file"), field="sources",
+                                  path=display(path))
         if path in result:
             continue
         for other in result:
             if is_within(path, other) or is_within(other, path):
-                raise ValidationError(f"sources overlap: {display(path)} and {display(other)}")
+                raise ValidationError(N_("sources overlap: %(a)s and %(b)s"), field="sources",
+                                      a=display(path), b=display(other))
         result.append(path)
     return result
 
 
 def _check_dest_dir(dest: str, sources: list[str]) -> str:
     if not dest or "\0" in dest:
-        raise ValidationError("a destination directory is needed (--dest-dir PATH)")
+        raise ValidationError(N_("a destination directory is needed (--dest-dir PATH)"), field="dest_dir")
     path = os.path.abspath(os.path.expanduser(dest))
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ValidationError(f"destination {display(path)} exists and is not a directory")
+        raise ValidationError(N_("destination %(path)s exists and is not a directory"), field="dest_dir",
+                              path=display(path))
     for source in sources:
         if is_within(path, source):
             raise ValidationError(
-                f"destination {display(path)} is inside source {display(source)}: the backup would archive itself"
+                N_("destination %(path)s is inside source %(source)s: the backup would archive itself"),
+                field="dest_dir", path=display(path), source=display(source),
             )
     parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValidationError(f"destination {display(path)} is not writable")
+        raise ValidationError(N_("destination %(path)s is not writable"), field="dest_dir", path=display(path))
     return path
 
 
@@ -108,54 +112,63 @@ def _check_sync_layout(sources: list[str], dest: str) -> None:
     for source in sources:
         if is_within(source, dest):
             raise ValidationError(
-                f"source {display(source)} is inside destination {display(dest)}: a mirror cannot contain its source"
+                N_("source %(source)s is inside destination %(path)s: a mirror cannot contain its source"),
+                field="dest_dir", source=display(source), path=display(dest),
             )
 
 
-def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+def _check_choice(value: str, choices: tuple[str, ...], template: str, field: str) -> str:
+    """``template`` has the placeholders ``value`` and ``choices``."""
     if value not in choices:
-        raise ValidationError(f"unknown {what} {value!r} (one of: {', '.join(choices)})")
+        raise ValidationError(template, field=field, value=value, choices=", ".join(choices))
     return value
 
 
 def _check_destination(spec: ProjectSpec, sources: list[str]) -> tuple[str | None, str | None]:
     """(dest_dir, dest_drive): exactly one of them."""
     if spec.dest_drive and spec.dest_dir:
-        raise ValidationError("choose one destination: --dest-dir or --dest-tape, not both")
+        raise ValidationError(N_("choose one destination: --dest-dir or --dest-tape, not both"), field="dest_kind")
     if spec.dest_drive:
         if spec.mode == "sync":
-            raise ValidationError("sync mode mirrors files into a directory; it cannot write to tape")
+            raise ValidationError(N_("sync mode mirrors files into a directory; it cannot write to tape"),
+                                  field="dest_kind")
         drives = current_app.config["DRIVES"]
         if spec.dest_drive not in drives:
             known = ", ".join(sorted(drives)) or "none configured"
-            raise ValidationError(f"unknown tape drive {spec.dest_drive!r} (configured drives: {known})")
+            raise ValidationError(N_("unknown tape drive '%(drive)s' (configured drives: %(known)s)"),
+                                  field="dest_drive", drive=spec.dest_drive, known=known)
         return None, spec.dest_drive
     return _check_dest_dir(spec.dest_dir or "", sources), None
 
 
 def validate(spec: ProjectSpec) -> ProjectSpec:
     name = _check_name(spec.name)
-    mode = _check_choice(spec.mode, MODES, "mode")
-    _check_choice(spec.archive_format, FORMATS, "archive format")
-    _check_choice(spec.sync_strategy, STRATEGIES, "sync strategy")
+    mode = _check_choice(spec.mode, MODES, N_("unknown mode '%(value)s' (one of: %(choices)s)"), "mode")
+    _check_choice(spec.archive_format, FORMATS, N_("unknown archive format '%(value)s' (one of: %(choices)s)"),
+                  "archive_format")
+    _check_choice(spec.sync_strategy, STRATEGIES, N_("unknown sync strategy '%(value)s' (one of: %(choices)s)"),
+                  "sync_strategy")
     low, high = LEVEL_RANGE[spec.archive_format]
     if not isinstance(spec.level, int) or not low <= spec.level <= high:
-        raise ValidationError(f"compression level must be between {low} and {high}")
+        raise ValidationError(N_("compression level must be between %(low)s and %(high)s"), field="level",
+                              low=low, high=high)
     if spec.group_max_bytes is not None and spec.group_max_bytes < GROUP_MIN_BYTES:
-        raise ValidationError(f"the archive group size must be at least {GROUP_MIN_BYTES} bytes")
+        raise ValidationError(N_("the archive group size must be at least %(n)s bytes"), field="group_max_mib",
+                              n=GROUP_MIN_BYTES)
     if spec.password is not None and not spec.password:
-        raise ValidationError("the password is empty")
+        raise ValidationError(N_("the password is empty"), field="password")
     if spec.password is not None and "\n" in spec.password:
-        raise ValidationError("the password contains a line break")
+        raise ValidationError(N_("the password contains a line break"), field="password")
     encrypted = spec.encrypted if spec.encrypted is not None else spec.password is not None
     if encrypted and mode == "sync":
-        raise ValidationError("sync mode copies files as they are; encryption needs archive mode")
+        raise ValidationError(N_("sync mode copies files as they are; encryption needs archive mode"),
+                              field="encrypted")
     sources = _check_sources(spec.sources)
     dest_dir, dest_drive = _check_destination(spec, sources)
     if mode == "sync":
         _check_sync_layout(sources, dest_dir)
     if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
-        raise ValidationError("the tape pool name must be 1 to 64 characters")
+        raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
@@ -170,7 +183,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
 def _apply(project: Project, spec: ProjectSpec) -> None:
     """Copy a validated spec onto a row; a new password becomes a new secret (old archives keep theirs)."""
     if spec.encrypted and spec.password is None and project.secret_id is None:
-        raise ValidationError("encryption needs a password (--password-stdin)")
+        raise ValidationError(N_("encryption needs a password (--password-stdin)"), field="password")
     if spec.encrypted and spec.password is not None:
         project.secret_id = keys.store(spec.password).id
     if not spec.encrypted:
@@ -198,7 +211,7 @@ def get_by_name(name: str) -> Project:
 def create(spec: ProjectSpec, *, actor: str) -> Project:
     spec = validate(spec)
     if db.session.scalar(select(Project.id).where(Project.name == spec.name)) is not None:
-        raise ValidationError(f"a project named {spec.name!r} already exists")
+        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=spec.name)
     project = Project()
     _apply(project, spec)
     db.session.add(project)
@@ -213,7 +226,7 @@ def update(name: str, spec: ProjectSpec, *, actor: str) -> Project:
     project = get_by_name(name)
     spec = validate(spec)
     if spec.name != project.name and db.session.scalar(select(Project.id).where(Project.name == spec.name)):
-        raise ValidationError(f"a project named {spec.name!r} already exists")
+        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=spec.name)
     _apply(project, spec)
     audit.record(actor, "project.update", project.name)
     db.session.commit()
@@ -224,7 +237,8 @@ def remove(name: str, *, actor: str) -> None:
     project = get_by_name(name)
     active = queue.active_job_for_project(project.id)
     if active is not None:
-        raise ValidationError(f"project {name!r} has job #{active.id} {active.status}; cancel it first")
+        raise ValidationError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
+                              name=name, id=active.id, status=active.status)
     # History keeps the jobs (they carry the project's name); they just lose the link.
     db.session.execute(sql_update(Job).where(Job.project_id == project.id).values(project_id=None))
     db.session.delete(project)

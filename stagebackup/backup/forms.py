@@ -1,5 +1,7 @@
 """Flask-WTF forms (CSRF included). Field checks here are only the shape of the input; what makes a
-project valid is decided once, by ``projects.validate``, and its errors are placed next to the fields.
+project valid is decided once, by ``projects.validate`` (a remark: by ``queue.enqueue``), and its errors
+are placed next to the fields. ``render_kw`` gives the browser the same limits as hints; the server's
+messages are the services' own, so no wording is repeated here.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import NumberRange, Optional
 
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
-from ..projects import NAME_MAX, ProjectSpec
+from ..projects import LEVEL_RANGE, NAME_MAX, ProjectSpec
 
 MIB = 1024 * 1024
 
@@ -37,7 +39,7 @@ def choices(*pairs) -> list:
 
 
 class RunForm(FlaskForm):
-    remark = TextAreaField(_l("备注"), validators=[Optional(), Length(max=REMARK_MAX)])
+    remark = TextAreaField(_l("备注"), render_kw={"maxlength": REMARK_MAX})
 
 
 def _lines(text: str | None) -> list[str]:
@@ -45,13 +47,15 @@ def _lines(text: str | None) -> list[str]:
 
 
 class ProjectForm(FlaskForm):
-    name = StringField(_l("名称"), validators=[DataRequired(_l("项目名称不能为空")), Length(max=NAME_MAX)])
-    sources = TextAreaField(_l("源路径（每行一个）"), validators=[DataRequired(_l("至少需要一个源路径"))])
+    name = StringField(_l("名称"), render_kw={"required": True, "maxlength": NAME_MAX})
+    sources = TextAreaField(_l("源路径（每行一个）"), render_kw={"required": True})
     includes = TextAreaField(_l("包含规则（gitignore 语法，每行一个）"))
     excludes = TextAreaField(_l("排除规则（gitignore 语法，每行一个）"))
     mode = RadioField(_l("模式"), choices=choices(("archive", _l("归档")), ("sync", _l("同步"))), default="archive")
     archive_format = SelectField(_l("格式"), choices=choices(("tgz", "tar.gz"), ("7z", "7z")), default="tgz")
-    level = IntegerField(_l("压缩级别"), default=6, validators=[NumberRange(0, 9, _l("压缩级别必须在 0 到 9 之间"))])
+    level = IntegerField(_l("压缩级别"), default=6, render_kw={
+        "min": min(low for low, _high in LEVEL_RANGE.values()), "max": max(high for _low, high in LEVEL_RANGE.values()),
+    })
     encrypted = BooleanField(_l("加密"))
     password = PasswordField(_l("密码"), validators=[Optional()])
     group_max_mib = IntegerField(_l("归档分组大小 (MiB)"), validators=[Optional(), NumberRange(min=1)])

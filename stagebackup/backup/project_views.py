@@ -11,12 +11,12 @@ from ..extensions import db
 from ..models import Project
 from . import bp
 from .forms import ConfirmForm, ProjectForm
-from .messages import translate_error
+from .messages import form_error
 from .views import web_actor
 
 
 def _place_error(form: ProjectForm, error: StageBackupError) -> None:
-    placed = translate_error(error)
+    placed = form_error(error)
     field = getattr(form, placed.field, None) if placed.field else None
     if field is not None:
         field.errors = [*field.errors, placed.message]
@@ -72,7 +72,7 @@ def delete_project(project_id: int):
         projects.remove(name, actor=web_actor())
     except StageBackupError as exc:
         db.session.rollback()
-        flash(translate_error(exc).message, "danger")
+        flash(form_error(exc).message, "danger")
     else:
         flash(_("已删除项目 %(name)s；它的任务历史保留。", name=name), "success")
     return redirect(url_for("backup.index"))

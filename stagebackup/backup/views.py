@@ -17,7 +17,7 @@ from ..jobs.summary import job_dict, stages_for
 from ..models import ACTIVE_STATUSES, FINAL_STATUSES, Job, Project
 from . import bp, cards, drives, logs
 from .forms import RunForm
-from .messages import translate_error
+from .messages import form_error
 from .web import redirect_back
 
 RECENT_FINISHED = 10
@@ -144,7 +144,7 @@ def run_project(project_id: int):
                 name=name, id=exc.args[1]), "warning")
         return _back_to_index()
     except StageBackupError as exc:
-        flash(translate_error(exc).message, "danger")
+        flash(form_error(exc).message, "danger")
         return _back_to_index()
     job_id = job.id
     audit.record(web_actor(), "job.run", f"job:{job_id}", remark=job.remark, details={"project": name})

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from ..dbtypes import utcnow
-from ..errors import AlreadyQueued, JobNotFound, ValidationError
+from ..errors import N_, AlreadyQueued, JobNotFound, ValidationError
 from ..extensions import db
 from ..models import (
     CANCELLED,
@@ -59,9 +59,9 @@ def enqueue(
     """
     remark = (remark or "").strip() or None
     if remark and len(remark) > REMARK_MAX:
-        raise ValidationError(f"the remark is longer than {REMARK_MAX} characters")
+        raise ValidationError(N_("the remark is longer than %(n)s characters"), field="remark", n=REMARK_MAX)
     if remark and not is_text(remark):
-        raise ValidationError("the remark is not valid UTF-8")
+        raise ValidationError(N_("the remark is not valid UTF-8"), field="remark")
     job = Job(
         project_id=project.id,
         project_name=project.name,

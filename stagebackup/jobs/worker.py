@@ -115,8 +115,8 @@ class Worker:
     def run(self) -> int:
         with self._context():
             self.worker_id = queue.register_worker(self.host, os.getpid(), self.drive)
+            self._install_signals()  # before the "started" line: from then on a SIGTERM is a warm stop
             log.info("worker %s started (drive=%s, burst=%s)", self.worker_id, self.drive, self.burst)
-            self._install_signals()
             beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
             beat.start()
             job_id = None

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import pathspec
 
-from ..errors import SourceMissing, ValidationError
+from ..errors import N_, SourceMissing, ValidationError
 from .report import Reporter
 
 FILE, DIR, SYMLINK = "f", "d", "l"
@@ -37,17 +37,21 @@ class Entry:
     stat: os.stat_result | None = field(default=None, compare=False, repr=False)
 
 
+def _compile(patterns: list[str], field: str) -> pathspec.GitIgnoreSpec:
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(patterns)
+    except (ValueError, TypeError, re.error) as exc:  # re.error: e.g. a bad range like [z-a]
+        raise ValidationError(N_("invalid include/exclude pattern: %(reason)s"), field=field, reason=str(exc)) from exc
+
+
 class Rules:
     """Include/exclude rules in gitignore syntax. No includes means everything is included."""
 
     def __init__(self, includes: Iterable[str] = (), excludes: Iterable[str] = ()):
         self.includes = [p for p in includes if p.strip()]
         self.excludes = [p for p in excludes if p.strip()]
-        try:
-            self._include = pathspec.GitIgnoreSpec.from_lines(self.includes) if self.includes else None
-            self._exclude = pathspec.GitIgnoreSpec.from_lines(self.excludes)
-        except (ValueError, TypeError, re.error) as exc:  # re.error: e.g. a bad range like [z-a]
-            raise ValidationError(f"invalid include/exclude pattern: {exc}") from exc
+        self._include = _compile(self.includes, "includes") if self.includes else None
+        self._exclude = _compile(self.excludes, "excludes")
 
     def excluded(self, rel: bytes, is_dir: bool) -> bool:
         if not self.excludes:  # the common case, and pathspec costs microseconds per call

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..errors import DestinationError, StageBackupError, ValidationError, human_bytes
+from ..errors import N_, DestinationError, StageBackupError, ValidationError, human_bytes
 from ..paths import display, is_within
 from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
@@ -78,11 +78,13 @@ def mirror_names(sources: list[str]) -> list[bytes]:
     for source in sources:
         name = os.path.basename(os.fsencode(os.path.abspath(source)))
         if not name:
-            raise ValidationError(f"sync mode cannot mirror {display(source)}: choose a directory below it")
+            raise ValidationError(N_("sync mode cannot mirror %(path)s: choose a directory below it"), field="sources",
+                                  path=display(source))
         if name in names:
             raise ValidationError(
-                f"two sources would be mirrored to the same name {display(name)!r}: sync mode mirrors each "
-                "source to DEST/<its name>"
+                N_("two sources would be mirrored to the same name '%(name)s': sync mode mirrors each source to "
+                   "DEST/<its name>"),
+                field="sources", name=display(name),
             )
         names.append(name)
     return names

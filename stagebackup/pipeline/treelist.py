@@ -2,9 +2,9 @@
 
 The check walks the source with ``walk`` in the worker and the mirror with this module run as its own
 process (``python -I -S treelist.py [--owners] [--name NAME] TOP``), which writes the ``fingerprint`` of
-each directory's list to stdout (pickled), then ``("end", catalog digest)`` — or ``("error", why)`` and stops. The ``lstat`` calls
-of the two trees then run on two cores, as rsync's sender and generator do. Standard library only, so the
-process starts in milliseconds.
+each directory's list to stdout (pickled), then ``("end", catalog digest)`` — or ``("error", why)`` and
+stops. The ``lstat`` calls of the two trees then run on two cores, as rsync's sender and generator do.
+Standard library only, so the process starts in milliseconds.
 
 A directory's list holds ``(name, st_mode, size, mtime_ns, uid, gid, link target)`` for each entry, sorted
 by name: size is 0 for directories (it depends on the file system, not the content), owners are 0 unless

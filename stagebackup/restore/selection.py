@@ -12,7 +12,7 @@ import fnmatch
 import os
 import re
 
-from ..errors import ValidationError
+from ..errors import N_, ValidationError
 from ..paths import display
 
 WILDCARDS = re.compile(r"[*?\[]")
@@ -21,15 +21,15 @@ MAX_PATTERNS = 10_000
 
 def normalize_pattern(raw: str) -> str:
     if "\0" in raw:
-        raise ValidationError("a path contains a NUL character")
+        raise ValidationError(N_("a path contains a NUL character"), field="path")
     pattern = raw.strip("\n")
     while pattern.startswith("./"):
         pattern = pattern[2:]
     pattern = pattern.strip("/")
     if not pattern:
-        raise ValidationError("an empty path was given: leave out --path to restore everything")
+        raise ValidationError(N_("an empty path was given: leave out --path to restore everything"), field="path")
     if ".." in pattern.split("/"):
-        raise ValidationError(f"path {display(raw)} contains '..'")
+        raise ValidationError(N_("path %(path)s contains '..'"), field="path", path=display(raw))
     return pattern
 
 
@@ -37,7 +37,8 @@ class Selection:
     def __init__(self, patterns: list[str] | None = None):
         patterns = [normalize_pattern(p) for p in (patterns or [])]
         if len(patterns) > MAX_PATTERNS:
-            raise ValidationError(f"more than {MAX_PATTERNS} paths selected: choose folders instead")
+            raise ValidationError(N_("more than %(n)s paths selected: choose folders instead"), field="path",
+                                  n=MAX_PATTERNS)
         self.patterns = patterns
         self._literal = {p for p in patterns if not WILDCARDS.search(p)}
         globs = [p for p in patterns if WILDCARDS.search(p)]

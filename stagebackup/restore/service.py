@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .. import audit, keys
-from ..errors import JobNotFound, ValidationError
+from ..errors import N_, JobNotFound, ValidationError
 from ..extensions import db
 from ..jobs import queue
 from ..models import SUCCEEDED, WARNING, Archive, Job, Project
@@ -31,16 +31,18 @@ def restore_roots() -> list[str]:
 def resolve_target(raw: str) -> str:
     """The real absolute path of a restore target; it must lie inside one of the restore roots."""
     if not raw or not raw.strip() or "\0" in raw:
-        raise ValidationError("the restore target folder is empty")
+        raise ValidationError(N_("the restore target folder is empty"), field="target")
     path = os.path.realpath(os.path.abspath(os.path.expanduser(raw.strip())))
     roots = restore_roots()
     if not any(is_within(path, root) for root in roots):
         raise ValidationError(
-            f"restore target {display(path)} is outside the allowed restore roots "
-            f"({', '.join(display(r) for r in roots)}; see STAGEBACKUP_RESTORE_ROOTS)"
+            N_("restore target %(path)s is outside the allowed restore roots (%(roots)s; see "
+               "STAGEBACKUP_RESTORE_ROOTS)"),
+            field="target", path=display(path), roots=", ".join(display(r) for r in roots),
         )
     if os.path.lexists(path) and not os.path.isdir(path):
-        raise ValidationError(f"restore target {display(path)} exists and is not a folder")
+        raise ValidationError(N_("restore target %(path)s exists and is not a folder"), field="target",
+                              path=display(path))
     return path
 
 
@@ -50,14 +52,14 @@ def source_backup(job_id: int) -> tuple[Job, Project]:
     if job is None or job.kind != "backup":
         raise JobNotFound(f"{job_id} (no backup job with this id)")
     if job.status not in RESTORABLE_STATUSES:
-        raise ValidationError(f"backup job {job_id} is {job.status}: only finished backups "
-                              f"(succeeded or warning) can be restored")
+        raise ValidationError(N_("backup job %(id)s is %(status)s: only finished backups (succeeded or warning) "
+                                 "can be restored"), id=job_id, status=job.status)
     project = db.session.get(Project, job.project_id) if job.project_id else None
     if project is None:
-        raise ValidationError(f"the project of backup job {job_id} was removed")
+        raise ValidationError(N_("the project of backup job %(id)s was removed"), id=job_id)
     count = db.session.scalar(select(func.count(Archive.id)).where(Archive.job_id == job_id))
     if not count:
-        raise ValidationError(f"backup job {job_id} recorded no archives: there is nothing to restore")
+        raise ValidationError(N_("backup job %(id)s recorded no archives: there is nothing to restore"), id=job_id)
     return job, project
 
 
@@ -82,7 +84,7 @@ def _store_password(password: str | None) -> int | None:
     if password is None:
         return None
     if not password:
-        raise ValidationError("the password is empty")
+        raise ValidationError(N_("the password is empty"), field="password")
     return keys.store(password).id
 
 
@@ -92,11 +94,13 @@ def request_restore(
 ) -> Job:
     source, project = source_backup(source_job_id)
     if conflict not in CONFLICT_POLICIES:
-        raise ValidationError(f"unknown conflict policy {conflict!r}: choose {', '.join(CONFLICT_POLICIES)}")
+        raise ValidationError(N_("unknown conflict policy '%(value)s': choose %(choices)s"), field="conflict",
+                              value=conflict, choices=", ".join(CONFLICT_POLICIES))
     selection = Selection(paths)  # validates the patterns
     target_path = resolve_target(target)
     if password is None and _needs_password(source_job_id):
-        raise ValidationError(f"backup job {source_job_id} is encrypted and has no stored password: type it")
+        raise ValidationError(N_("backup job %(id)s is encrypted and has no stored password: type it"),
+                              field="password", id=source_job_id)
     params = {"target": target_path, "paths": selection.patterns, "conflict": conflict}
     secret_id = _store_password(password)
     if secret_id is not None:
@@ -119,7 +123,8 @@ def request_verify(source_job_id: int, *, password: str | None = None, trigger: 
                    actor: str = "web") -> Job:
     source, project = source_backup(source_job_id)
     if password is None and _needs_password(source_job_id):
-        raise ValidationError(f"backup job {source_job_id} is encrypted and has no stored password: type it")
+        raise ValidationError(N_("backup job %(id)s is encrypted and has no stored password: type it"),
+                              field="password", id=source_job_id)
     params: dict = {}
     secret_id = _store_password(password)
     if secret_id is not None:

@@ -127,7 +127,7 @@ def start_restore(job_id: int):
         )
     except StageBackupError as exc:
         db.session.rollback()
-        return _render_browse(_backup_or_404(job_id), error=str(exc), status=400, form=form)
+        return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400, form=form)
     return redirect(url_for("restore.job_page", job_id=restore_job.id))
 
 
@@ -138,7 +138,7 @@ def start_verify(job_id: int):
         verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor="web")
     except StageBackupError as exc:
         db.session.rollback()
-        return _render_browse(_backup_or_404(job_id), error=str(exc), status=400)
+        return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400)
     return redirect(url_for("restore.job_page", job_id=verify_job.id))
 
 

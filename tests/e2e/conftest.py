@@ -75,7 +75,15 @@ class Stack:
         self.worker = self._spawn("worker", [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"])
 
     def stop_worker(self):
-        """A warm stop (SIGTERM) of an idle worker: jobs queued meanwhile stay queued, nothing holds a lock."""
+        """A warm stop (SIGTERM) of an idle worker: jobs queued meanwhile stay queued, nothing holds a lock.
+
+        Only once it has said it started: a SIGTERM while Python is still importing ends it at once (-15),
+        which on a loaded machine happened to this test.
+        """
+        deadline = time.monotonic() + 60
+        while b" started (drive=" not in (self.logs / "worker.log").read_bytes():
+            assert self.worker.poll() is None and time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
         self.worker.terminate()
         assert self.worker.wait(timeout=30) == 0
 

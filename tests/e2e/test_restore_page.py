@@ -148,7 +148,7 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     page.fill("input[name=remark]", "客户要旧版")
     page.locator("#restore-submit").click()
     error = page.locator("#restore-error")
-    expect(error).to_contain_text("outside the allowed restore roots")
+    expect(error).to_contain_text("不在允许的恢复根目录之内")  # in the page's language
     expect(error).to_contain_text(str(outside))
     assert "/restore/jobs/" not in page.url
     assert stack.query("SELECT COUNT(*) FROM jobs") == jobs_before

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from flask_babel import refresh
+
 from stagebackup.catalog import MemberBatcher
 from stagebackup.extensions import db
 from stagebackup.jobs.worker import Worker
@@ -68,8 +70,14 @@ def test_pick_browse_search_restore_and_verify(app, tmp_path):
     token = csrf_token(client, url)
     assert client.post(f"{url}/restore", data={"target": "/etc", "csrf_token": token}).status_code == 400
     refused = client.post(f"{url}/restore", data={"target": "/etc", "csrf_token": token}).get_data(as_text=True)
-    assert "outside the allowed restore roots" in refused
+    assert "恢复目标 /etc 不在允许的恢复根目录之内" in refused  # the service's error, in the page's language
     assert 'id="restore-target" name="target" value="/etc"' in refused  # shown again as typed, to correct
+    client.set_cookie("lang", "en")
+    refresh()  # the test holds one app context for all requests, and Flask-Babel caches the locale in its g
+    refused = client.post(f"{url}/restore", data={"target": "/etc", "csrf_token": token}).get_data(as_text=True)
+    assert "Restore target /etc is outside the allowed restore roots" in refused
+    client.delete_cookie("lang")
+    refresh()
     assert client.post(f"{url}/restore", data={"target": str(restore_root(app) / "x")}).status_code == 400  # no CSRF
 
     target = restore_root(app) / "web"
@@ -117,6 +125,7 @@ def test_pages_are_chinese_by_default_and_fully_english_on_request(app, client, 
     zh = client.get(pages[2]).get_data(as_text=True)
     assert "校验此备份" in zh and "目标目录" in zh and "跳过已存在的文件" in zh
     client.set_cookie("lang", "en")
+    refresh()  # the test holds one app context for all requests, and Flask-Babel caches the locale in its g
     cjk = _re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
     for url in pages:
         with app.app_context():  # Flask-Babel caches the locale on the app context: one per request

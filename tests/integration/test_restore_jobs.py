@@ -16,6 +16,7 @@ from stagebackup.jobs.worker import Worker
 from stagebackup.models import Archive, ArchiveMember, Job, JobLog, Secret
 from stagebackup.restore import service
 from tests.conftest import build_hostile_tree
+from tests.integration.test_sync import ns_times
 from tests.treecompare import assert_same_tree
 
 
@@ -284,17 +285,6 @@ def test_sync_mirror_restores_and_verifies(app, tmp_path):
     assert broken.status == "failed" and "catalog difference" in broken.error_message
 
 
-def ns_mtimes(root: Path) -> dict[bytes, int]:
-    """rel path -> mtime in nanoseconds of every entry below root (links themselves, folders included)."""
-    broot = os.fsencode(root)
-    times = {}
-    for dirpath, dirnames, filenames in os.walk(broot):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            times[os.path.relpath(full, broot)] = os.lstat(full).st_mtime_ns
-    return times
-
-
 @pytest.mark.parametrize("mode", ["archive", "sync"])
 def test_restore_keeps_mtimes_to_the_nanosecond(app, tmp_path, mode):
     """Sub-second mtimes are the rule on real systems; a float on the way (seconds as a double) loses them."""
@@ -317,4 +307,4 @@ def test_restore_keeps_mtimes_to_the_nanosecond(app, tmp_path, mode):
     target = restore_root(app) / f"ns-{mode}"
     restored = restore(app, job.id, target)
     assert restored.status == "succeeded", (restored.error_message, log_lines(restored.id, "ERROR"))
-    assert ns_mtimes(target / restored_under) == ns_mtimes(src)
+    assert ns_times(target / restored_under) == ns_times(src)

@@ -81,14 +81,17 @@ def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progres
 
 
 def mtime_ns(info) -> int:
-    """A tar member's mtime in nanoseconds, exact from its pax record (tarfile turns that into a float)."""
-    text = info.pax_headers.get("mtime")
-    if text:
+    """A tar member's mtime in nanoseconds, exact from its pax record (tarfile turns that into a float).
+
+    A record that is not a finite number (only a damaged or foreign archive has one) gives the epoch: the
+    member is still restored, and nothing raises in the middle of a restore.
+    """
+    for value in (info.pax_headers.get("mtime"), info.mtime):
         try:
-            return int(Decimal(text).scaleb(9).to_integral_value())
-        except ArithmeticError:  # decimal.InvalidOperation: not a number; use what tarfile made of it
-            pass
-    return round(info.mtime * 1_000_000_000)
+            return int(Decimal(value).scaleb(9).to_integral_value())  # a pax string or tarfile's number
+        except (ArithmeticError, ValueError, TypeError):  # "abc", "nan", "inf", None
+            continue
+    return 0
 
 
 def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, written_as_link: set[str]) -> None:

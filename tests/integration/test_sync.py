@@ -266,16 +266,22 @@ def test_layout_is_validated(app, tmp_path):
                                          dest_dir=str(tmp_path / "d2")), actor="test")
 
 
-def test_mass_delete_is_refused_before_anything_is_deleted(any_db_app, tmp_path):
-    app = any_db_app
+def mirror_ten_then_remove_seven(app, name, tmp_path) -> tuple[Path, int]:
+    """A mirrored folder of ten files, seven of which are then deleted from the source."""
     src = tmp_path / "src"
     src.mkdir()
     for i in range(10):
         (src / f"f{i}.txt").write_text(str(i))
-    project_id = sync_project("mass", [src], tmp_path / "dest")
+    project_id = sync_project(name, [src], tmp_path / "dest")
     assert run_sync(app, project_id).status == "succeeded"
     for i in range(7):
         os.unlink(src / f"f{i}.txt")
+    return src, project_id
+
+
+def test_mass_delete_is_refused_before_anything_is_deleted(any_db_app, tmp_path):
+    app = any_db_app
+    src, project_id = mirror_ten_then_remove_seven(app, "mass", tmp_path)
     (src / "new.txt").write_text("new")
 
     job = run_sync(app, project_id)
@@ -296,14 +302,7 @@ def test_mass_delete_is_refused_before_anything_is_deleted(any_db_app, tmp_path)
 
 def test_a_limit_from_the_configuration_allows_a_smaller_mirror_change(app, tmp_path):
     app.config["SYNC_MAX_DELETE_RATIO"] = 0.8
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(10):
-        (src / f"f{i}.txt").write_text(str(i))
-    project_id = sync_project("ratio", [src], tmp_path / "dest")
-    assert run_sync(app, project_id).status == "succeeded"
-    for i in range(7):
-        os.unlink(src / f"f{i}.txt")
+    _src, project_id = mirror_ten_then_remove_seven(app, "ratio", tmp_path)
     assert run_sync(app, project_id).status == "succeeded"
     assert len(os.listdir(tmp_path / "dest" / "src")) == 3
 

@@ -14,7 +14,7 @@ import pytest
 
 from stagebackup.pipeline.crypto import EncryptingWriter
 from stagebackup.restore.extract import OVERWRITE, RENAME, SKIP, Refused, SafeExtractor, member_parts
-from stagebackup.restore.readers import LocalArchive, extract_archive, iter_members
+from stagebackup.restore.readers import LocalArchive, extract_archive, iter_members, mtime_ns
 from stagebackup.restore.selection import Selection
 from stagebackup.restore.tarstream import ArchiveDamaged, WrongPassword
 
@@ -264,3 +264,18 @@ def test_7z_dotdot_member_and_path_through_planted_symlink_are_refused(tmp_path,
     assert os.readlink(target / "esc") == "../../outside"
     assert sorted(os.listdir(tmp_path)) == ["evil.7z", "mk", "outside", "r"]
     assert os.listdir(outside) == [] and not os.path.exists("/tmp/abs-evil.txt")
+
+
+@pytest.mark.parametrize("pax, number, expected", [
+    ("1600000000.123456789", 1.6e9, 1_600_000_000_123_456_789),  # exact, where the float is not
+    (None, 1_600_000_000, 1_600_000_000_000_000_000),
+    ("-1.5", -1.5, -1_500_000_000),
+    ("nan", 7, 7_000_000_000),  # a damaged record: what tarfile made of the header
+    ("inf", float("inf"), 0),  # nothing usable: the epoch, never a traceback mid-restore
+])
+def test_tar_member_mtimes_in_nanoseconds(pax, number, expected):
+    info = tarfile.TarInfo("x")
+    info.mtime = number
+    if pax is not None:
+        info.pax_headers = {"mtime": pax}
+    assert mtime_ns(info) == expected

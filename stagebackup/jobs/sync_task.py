@@ -12,9 +12,9 @@ from ..catalog import MemberBatcher
 from ..extensions import db
 from ..models import SUCCEEDED, Archive, Job, Project
 from ..pipeline import sync as sync_pipeline
+from ..pipeline.listing import MirrorDigest, owners_kept
 from ..pipeline.sync import SyncContext, SyncSettings
 from ..pipeline.sync_plan import Member
-from ..pipeline.treelist import MirrorDigest
 from . import queue
 from .progress import JobReporter
 
@@ -38,15 +38,20 @@ def record_mirror(job_id: int, dest: str, members: Iterator[Member]) -> int:
     db.session.add(archive)
     db.session.flush()
     batcher = MemberBatcher(job_id, archive.id)
-    digest = MirrorDigest()  # recorded as the archive's sha256: the next run compares its quick check with it
+    # Recorded as the archive's sha256: the next run's quick check compares its listing's digest with it.
+    digest = MirrorDigest(owners_kept(), current_app.config["CACHE_DIR"])
     total = 0
     add = batcher.add
-    for member in members:
-        path, kind, size, mtime, mode, link_target = member
-        add(path, kind, size=size, mtime=mtime, mode=mode, link_target=link_target)
-        digest.add(member)
-        total += size
-    batcher.flush()
+    try:
+        for member in members:
+            path, kind, size, mtime_ns, mode, link_target, _uid, _gid = member
+            add(path, kind, size=size, mtime=mtime_ns / 1e9, mode=mode, link_target=link_target)
+            digest.add(member)
+            total += size
+        batcher.flush()
+    except BaseException:
+        digest.abandon()
+        raise
     archive.size = archive.input_bytes = total
     archive.member_count = batcher.count
     archive.sha256 = digest.hexdigest()

@@ -35,7 +35,7 @@ from ..errors import N_, DestinationError, StageBackupError, ValidationError, hu
 from ..paths import display, is_within
 from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
-from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name
+from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name, member
 from .sync_quick import unchanged_digest
 
 STRATEGIES = ("overwrite", "incremental")
@@ -122,7 +122,7 @@ def run_sync(ctx: SyncContext) -> None:
     try:
         reporter.stage_started("scan")
         roots = plan_roots(settings.sources, settings.dest_path)
-        if _unchanged(ctx, roots, dest):
+        if _unchanged(ctx, roots, dest, workdir):
             return
         counts = _plan(ctx, roots, overwrite, plan_path, catalog_path)
         reporter.set_totals(bytes_total=counts.copy_bytes, files_total=counts.copies)
@@ -153,13 +153,13 @@ def run_sync(ctx: SyncContext) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _unchanged(ctx: SyncContext, roots: list[Root], dest: bytes) -> bool:
+def _unchanged(ctx: SyncContext, roots: list[Root], dest: bytes, workdir: str) -> bool:
     """The quick check (``sync_quick``): when the mirror is exactly its source and its catalog is the one the
     last run recorded, the run ends here, referring to that catalog. Otherwise the planner runs."""
     settings, reporter = ctx.settings, ctx.reporter
     if not ctx.previous_digest or ctx.reuse_catalog is None or settings.includes or settings.excludes:
         return False
-    if unchanged_digest(roots, dest, reporter.checkpoint) != ctx.previous_digest:
+    if unchanged_digest(roots, dest, workdir, reporter.checkpoint) != ctx.previous_digest:
         return False
     reporter.set_totals(bytes_total=0, files_total=0)
     reporter.log("INFO", "scan finished: the mirror is already the same as the source (nothing to copy or remove)")
@@ -219,12 +219,12 @@ def _check_mass_delete(settings: SyncSettings, counts: PlanCounts, dest: bytes) 
 
 def _members(catalog: BinaryIO, dest: bytes, uncertain: set[bytes]) -> Iterator[Member]:
     """The catalog the planner spooled; entries whose change failed are read back from the mirror."""
-    for member in CatalogSpool.read(catalog):
-        if member[0] in uncertain:
-            member = _member_from_disk(dest, member[0])
-            if member is None:
+    for row in CatalogSpool.read(catalog):
+        if row[0] in uncertain:
+            row = _member_from_disk(dest, row[0])
+            if row is None:
                 continue
-        yield member
+        yield row
 
 
 def _member_from_disk(dest: bytes, path: bytes) -> Member | None:
@@ -241,4 +241,4 @@ def _member_from_disk(dest: bytes, path: bytes) -> Member | None:
         kind, target = "file", None
     else:
         return None
-    return (path, kind, st.st_size if kind == "file" else 0, st.st_mtime_ns / 1e9, st.st_mode, target)
+    return member(path, kind, st, target)

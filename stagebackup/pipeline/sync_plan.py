@@ -75,8 +75,15 @@ class _OpenDir:
 
 
 MEMBER_KINDS = {FILE: "file", DIR: "dir", SYMLINK: "symlink"}
-# One catalog row: (path relative to the destination, kind, size, mtime, st_mode, link target or None).
-Member = tuple[bytes, str, int, float, int, bytes | None]
+# One catalog row: (path relative to the destination, kind, size, mtime_ns, st_mode, link target or None,
+# uid, gid). The catalog keeps no owners; they are here for the digest a root's mirror records (``listing``).
+Member = tuple[bytes, str, int, int, int, bytes | None, int, int]
+
+
+def member(path: bytes, kind: str, st: os.stat_result, target: bytes | None = None) -> Member:
+    """``kind`` is a catalog kind: "file", "dir" or "symlink"."""
+    return (path, kind, st.st_size if kind == "file" else 0, st.st_mtime_ns, st.st_mode, target, st.st_uid,
+            st.st_gid)
 
 
 class CatalogSpool:
@@ -89,8 +96,7 @@ class CatalogSpool:
         self.rows: list[Member] = []
 
     def add(self, path: bytes, kind: str, st: os.stat_result, target: bytes | None = None) -> None:
-        size = st.st_size if kind == FILE else 0
-        self.rows.append((path, MEMBER_KINDS[kind], size, st.st_mtime_ns / 1e9, st.st_mode, target))
+        self.rows.append(member(path, MEMBER_KINDS[kind], st, target))
         if len(self.rows) >= self.BATCH_ROWS:
             self.flush()
 

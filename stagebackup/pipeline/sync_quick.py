@@ -2,28 +2,29 @@
 
 Most sync runs find nothing to do. The planner (``sync_plan``) finds that out too, but it writes a plan and a
 catalog row per entry, and finalize then records tens of thousands of catalog rows identical to the previous
-run's. This check lists the mirror in a ``treelist`` process and the source here, with the same code (the ``lstat``
-calls of the two trees run on two cores, as rsync's sender and generator do), and compares their listings
-directory by directory. It gives up at the first difference of any kind: a new, changed, missing or extra entry, another
-mode, mtime or owner, a special file, an unreadable directory, a leftover temporary file. The job then runs
-the planner as before, which handles and logs all of those.
+run's. This check lists the source and the mirror at the same time, each with ``find | sort`` (``listing``:
+C programs, so the ``lstat`` calls of the two trees run on two cores at C speed, as rsync's sender and
+generator do), and compares the two sorted listings byte for byte. Any difference at all sends the run to the
+planner, which handles and logs it: a new, changed, missing or extra entry, another mode, mtime (to the
+nanosecond) or owner, a special file, a directory find could not read, a leftover temporary file.
 
-When nothing differs it returns the digest of the catalog the planner would have recorded (``CatalogDigest``
-over the same rows in the same order). If that is the digest the previous run recorded, the catalog has not
-changed and the job refers to it instead of writing it again.
+When nothing differs it returns the listing's digest, which equals the digest recorded with the planner's
+catalog (``listing.CatalogDigest``) exactly when that catalog still describes the source. If it is the digest
+the previous run recorded, the job refers to that catalog instead of writing it again.
 
 Only for projects without include/exclude rules: with rules, which entries count is the planner's business.
+A source holding the data or cache directory, which the planner skips, always differs from its mirror here
+(its listing has entries the mirror lacks), so it goes to the planner too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import pickle
-import stat
 import subprocess
-import sys
+from collections.abc import Callable
 
-from . import treelist
+from . import listing
 from .sync_plan import Root, is_temp_name
 
 
@@ -31,56 +32,74 @@ class _Differs(Exception):
     """Something in the mirror is not what the source is: the planner must run."""
 
 
-def unchanged_digest(roots: list[Root], dest: bytes, checkpoint) -> str | None:
-    """The catalog digest when every root's mirror is exactly its source; None at the first difference."""
+class _Listing:
+    """``find TOP … | sort -z -o WORKDIR/TAG.records``, and the symlink pairs in ``WORKDIR/TAG.links``."""
+
+    def __init__(self, top: bytes, follow_top: bool, owners: bool, workdir: str, tag: str):
+        self.records_path = os.path.join(workdir, f"{tag}.records")
+        self.links_path = os.path.join(workdir, f"{tag}.links")
+        self.processes: list[subprocess.Popen] = []
+        find = subprocess.Popen(listing.find_command(top, follow_top, owners, self.links_path),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=listing.C_LOCALE)
+        self.processes.append(find)
+        try:
+            self.processes.append(subprocess.Popen(
+                listing.sort_command(workdir) + ["-o", self.records_path], stdin=find.stdout,
+                stderr=subprocess.DEVNULL, env=listing.C_LOCALE,
+            ))
+        except OSError:
+            self.stop()
+            raise
+        finally:
+            find.stdout.close()  # sort holds the read end now
+
+    def links(self) -> list[tuple[bytes, bytes]]:
+        with open(self.links_path, "rb") as links:
+            return listing.link_pairs(links.read())
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        for path in (self.records_path, self.links_path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def unchanged_digest(roots: list[Root], dest: bytes, workdir: str, checkpoint: Callable[[], None]) -> str | None:
+    """The listing digest when every root's mirror is exactly its source; None at the first difference."""
     try:
         if any(is_temp_name(name) for name in os.listdir(dest)):  # a crashed run's leftovers: the planner cleans
             return None
-    except OSError:
-        return None
-    owners = os.geteuid() == 0  # the mirror keeps owners only when run as root, and the planner compares them
-    try:
-        return treelist.combine([_check_root(root, owners, checkpoint) for root in roots])
-    except (_Differs, OSError, EOFError, pickle.UnpicklingError):
+        owners = listing.owners_kept()
+        return listing.combine([_check_root(root, owners, workdir, checkpoint) for root in roots])
+    except (_Differs, OSError, ValueError):  # ValueError: a links file cut short
         return None
 
 
-def _same_root(src: os.stat_result, dst: os.stat_result, owners: bool) -> bool:
-    return (stat.S_ISDIR(src.st_mode) and src.st_mode == dst.st_mode and src.st_mtime_ns == dst.st_mtime_ns
-            and (not owners or (src.st_uid, src.st_gid) == (dst.st_uid, dst.st_gid)))
-
-
-def _lister(top: bytes, owners: bool, name: bytes | None) -> subprocess.Popen:
-    args = [sys.executable, "-I", "-S", treelist.__file__]
-    if owners:
-        args.append("--owners")
-    if name is not None:
-        args += ["--name", os.fsdecode(name)]
-    return subprocess.Popen(args + [os.fsdecode(top)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-
-
-def _check_root(root: Root, owners: bool, checkpoint) -> str:
-    if not _same_root(os.stat(root.src), os.lstat(root.dest), owners):  # the source root is followed
-        raise _Differs
-    # The lister computes the digest from the mirror's rows: when every listing is equal, they are the source's.
-    mirror = _lister(root.dest, owners, root.name)
-    count = 0
-
-    def compare(listing: list) -> None:
-        nonlocal count
-        if pickle.load(mirror.stdout) != treelist.fingerprint(listing):
-            raise _Differs
-        count += 1
-        if not count & 0xFF:
-            checkpoint()
-
+def _check_root(root: Root, owners: bool, workdir: str, checkpoint: Callable[[], None]) -> str:
+    source = mirror = None
     try:
-        treelist.walk(root.src, owners, None, compare)  # the source, here, beside the mirror's lister
-        end = pickle.load(mirror.stdout)
-        if not isinstance(end, tuple) or end[0] != "end":  # the mirror has more directories, or an error
+        source = _Listing(root.src, True, owners, workdir, "source")
+        mirror = _Listing(root.dest, False, owners, workdir, "mirror")
+        if not listing.wait_all(source.processes + mirror.processes, checkpoint):
+            raise _Differs  # a tree find could not list completely (or no such mirror)
+        records = hashlib.sha256()
+        with open(source.records_path, "rb") as ours, open(mirror.records_path, "rb") as theirs:
+            while chunk := ours.read(listing.CHUNK):
+                if theirs.read(len(chunk)) != chunk:
+                    raise _Differs
+                records.update(chunk)
+            if theirs.read(1):
+                raise _Differs
+        links = source.links()
+        if links != mirror.links():
             raise _Differs
-        return end[1]
+        return listing.tree_digest(records, links)
     finally:
-        mirror.kill()
-        mirror.wait()
-        mirror.stdout.close()
+        for side in (source, mirror):
+            if side is not None:
+                side.stop()

@@ -33,7 +33,14 @@ def quiet_tree(root: Path) -> Path:
 
 
 def digest_now(sources, dest) -> str | None:
-    return unchanged_digest(plan_roots([str(s) for s in sources], str(dest)), os.fsencode(dest), lambda: None)
+    workdir = Path(dest).parent / "quick-check"
+    workdir.mkdir(exist_ok=True)
+    try:
+        return unchanged_digest(plan_roots([str(s) for s in sources], str(dest)), os.fsencode(dest), str(workdir),
+                                lambda: None)
+    finally:
+        assert os.listdir(workdir) == []  # the listings are removed
+        workdir.rmdir()
 
 
 def archive_of(job_id) -> Archive:
@@ -142,9 +149,17 @@ def test_an_unchanged_mirror_with_a_catalog_recorded_differently_is_planned_agai
 def test_several_sources_and_rules(app, tmp_path):
     one, two = quiet_tree(tmp_path / "a" / "one"), tmp_path / "b" / "two"
     shutil.copytree(one, two, symlinks=True)
-    project_id = sync_project("multi", [one, two], tmp_path / "dest")
+    single = tmp_path / "c" / "single.txt"  # a file source is mirrored as the file DEST/single.txt
+    single.parent.mkdir()
+    single.write_text("one file\n")
+    os.utime(single, ns=(1_600_000_000_123_456_789,) * 2)
+    project_id = sync_project("multi", [one, two, single], tmp_path / "dest")
     first = run_sync(app, project_id)
     assert run_sync(app, project_id).catalog_job_id == first.id  # the combined digest agrees too
+    os.utime(tmp_path / "dest" / "single.txt", ns=(1_600_000_000_123_456_788,) * 2)
+    mended = run_sync(app, project_id)
+    assert mended.catalog_job_id is None
+    assert os.stat(tmp_path / "dest" / "single.txt").st_mtime_ns == 1_600_000_000_123_456_789
 
     ruled = sync_project("ruled", [one], tmp_path / "dest2", excludes=["*.sh"])
     run_sync(app, ruled)

@@ -54,7 +54,7 @@ def test_catalog_spool_round_trip(tmp_path):
     out.seek(0)
     rows = list(CatalogSpool.read(out))
     assert len(rows) == CatalogSpool.BATCH_ROWS + 4
-    assert rows[0] == (b"root/0\n\xff", "dir", 0, st.st_mtime_ns / 1e9, st.st_mode, None)
+    assert rows[0] == (b"root/0\n\xff", "dir", 0, st.st_mtime_ns, st.st_mode, None, st.st_uid, st.st_gid)
     assert rows[-1][1:2] == ("symlink",) and rows[-1][5] == b"../t\xfe"
 
 

@@ -208,10 +208,14 @@ def get_by_name(name: str) -> Project:
     return project
 
 
+def _check_name_free(name: str) -> None:
+    if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
+        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=name)
+
+
 def create(spec: ProjectSpec, *, actor: str) -> Project:
     spec = validate(spec)
-    if db.session.scalar(select(Project.id).where(Project.name == spec.name)) is not None:
-        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=spec.name)
+    _check_name_free(spec.name)
     project = Project()
     _apply(project, spec)
     db.session.add(project)
@@ -225,8 +229,8 @@ def update(name: str, spec: ProjectSpec, *, actor: str) -> Project:
     """Change a project; ``spec.password`` None keeps the stored password."""
     project = get_by_name(name)
     spec = validate(spec)
-    if spec.name != project.name and db.session.scalar(select(Project.id).where(Project.name == spec.name)):
-        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=spec.name)
+    if spec.name != project.name:
+        _check_name_free(spec.name)
     _apply(project, spec)
     audit.record(actor, "project.update", project.name)
     db.session.commit()

@@ -184,10 +184,7 @@ class MirrorDigest:
             self._current = None
 
     def hexdigest(self) -> str:
-        try:
-            self._close()
-        except OSError:
-            return ""
+        self._close()
         if not self._parts or "" in self._parts:
             return ""
         return combine(self._parts)

@@ -80,8 +80,13 @@ def _drive_for(job_id: int, project: Project) -> str | None:
     return project.dest_drive if on_tape else None
 
 
-def _store_password(password: str | None) -> int | None:
+def _typed_secret(source_job_id: int, password: str | None) -> int | None:
+    """The secret row of a password typed for this job (None: none typed); refuses an empty one, and none
+    at all when the backup is encrypted without a stored password."""
     if password is None:
+        if _needs_password(source_job_id):
+            raise ValidationError(N_("backup job %(id)s is encrypted and has no stored password: type it"),
+                                  field="password", id=source_job_id)
         return None
     if not password:
         raise ValidationError(N_("the password is empty"), field="password")
@@ -98,11 +103,8 @@ def request_restore(
                               value=conflict, choices=", ".join(CONFLICT_POLICIES))
     selection = Selection(paths)  # validates the patterns
     target_path = resolve_target(target)
-    if password is None and _needs_password(source_job_id):
-        raise ValidationError(N_("backup job %(id)s is encrypted and has no stored password: type it"),
-                              field="password", id=source_job_id)
+    secret_id = _typed_secret(source_job_id, password)
     params = {"target": target_path, "paths": selection.patterns, "conflict": conflict}
-    secret_id = _store_password(password)
     if secret_id is not None:
         params["secret_id"] = secret_id
     job = queue.enqueue(
@@ -122,11 +124,8 @@ def request_restore(
 def request_verify(source_job_id: int, *, password: str | None = None, trigger: str = "manual",
                    actor: str = "web") -> Job:
     source, project = source_backup(source_job_id)
-    if password is None and _needs_password(source_job_id):
-        raise ValidationError(N_("backup job %(id)s is encrypted and has no stored password: type it"),
-                              field="password", id=source_job_id)
+    secret_id = _typed_secret(source_job_id, password)
     params: dict = {}
-    secret_id = _store_password(password)
     if secret_id is not None:
         params["secret_id"] = secret_id
     job = queue.enqueue(

@@ -125,15 +125,7 @@ class TapeSink:
     def _write_piece(self, feeder: BlockFeeder, name: str, number: int, pending: bytes | None) -> dict:
         session = self.session
         tape, label, file_number = session.tape, session.label["label"], session.next_file
-        with session.db_context():
-            row = TapeFile(tape_id=session.tape_id, file_number=file_number, kind="archive", job_id=self.job_id,
-                           piece=number, block_size=self.block_size, void=True, written_at=utcnow())
-            db.session.add(row)
-            db.session.flush()
-            # Taken before the commit: reading it after would reopen a transaction (SQLite's write lock)
-            # and hold it through the whole tape write, while the compressor waits for the same lock.
-            row_id = row.id
-            db.session.commit()
+        row_id = self._void_file_row(file_number, "archive", number)
         try:
             result = write_piece(tape, feeder, first=pending, hash_piece=number > 1 and self._hash_on_write,
                                  on_block=self._advance)
@@ -154,6 +146,20 @@ class TapeSink:
         return {"id": row_id, "label": label, "file_number": file_number, "piece": number, "bytes": result.bytes,
                 "blocks": result.blocks, "sha256": digest, "end_of_medium": result.end_of_medium,
                 "pending": result.pending}
+
+    def _void_file_row(self, file_number: int, kind: str, piece: int) -> int:
+        """The ``tape_files`` row of a file about to be written, void until its write is confirmed."""
+        session = self.session
+        with session.db_context():
+            row = TapeFile(tape_id=session.tape_id, file_number=file_number, kind=kind, job_id=self.job_id,
+                           piece=piece, block_size=self.block_size, void=True, written_at=utcnow())
+            db.session.add(row)
+            db.session.flush()
+            # Taken before the commit: reading it after would reopen a transaction (SQLite's write lock)
+            # and hold it through the whole tape write, while the compressor waits for the same lock.
+            row_id = row.id
+            db.session.commit()
+        return row_id
 
     def _advance(self, nbytes: int) -> None:
         with self.session.db_context():
@@ -185,14 +191,7 @@ class TapeSink:
             index["label"] = session.label["label"]
             data = encode_index(index)
             file_number = session.next_file
-            row = TapeFile(tape_id=session.tape_id, file_number=file_number, kind="index", job_id=self.job_id,
-                           piece=1, block_size=self.block_size, void=True, written_at=utcnow())
-            db.session.add(row)
-            db.session.flush()
-            # Taken before the commit: reading it after would reopen a transaction (SQLite's write lock)
-            # and hold it through the whole tape write, while the compressor waits for the same lock.
-            row_id = row.id
-            db.session.commit()
+        row_id = self._void_file_row(file_number, "index", 1)
         try:
             blocks = [data[i:i + self.block_size] for i in range(0, len(data), self.block_size)]
             result = write_piece(session.tape, plain_blocks(blocks), hash_piece=True)

@@ -73,7 +73,7 @@ def hostile_backup(stack):
     return src, _run_backup(stack, "异名树")
 
 
-def test_browse_search_and_restore_a_selection(stack, page, hostile_backup):
+def test_browse_search_and_restore_a_selection(stack, page, hostile_backup, screenshots_dir):
     src, backup_id = hostile_backup
     [(project_id,)] = stack.query("SELECT project_id FROM jobs WHERE id = ?", backup_id)
 
@@ -118,6 +118,7 @@ def test_browse_search_and_restore_a_selection(stack, page, hostile_backup):
         _row(page, os.fsencode(src) + b"/" + name).locator("input[type=checkbox]").check()
     target = stack.data / "restore" / "选中的"
     page.fill("#restore-target", str(target))
+    page.screenshot(path=str(screenshots_dir / "restore-browser.png"))
     page.locator("#restore-submit").click()
     expect(page).to_have_url(re.compile(r"/restore/jobs/\d+$"))
     card = page.locator("#restore-job")

@@ -153,18 +153,23 @@ def test_pages_are_chinese_by_default_and_fully_english_on_request(app, client, 
 
 
 class CardWatcher(JobReporter):
-    """The real reporter; at the first checkpoint after some file data was written it flushes and fetches the
-    job's card through the web, as a browser's poll would while the restore runs."""
+    """The real reporter; it flushes and fetches the job's card through the web, as a browser's poll would,
+    while the archive is read and again once some file data was extracted."""
 
     def __init__(self, app, job_id: int):
         super().__init__(job_id, flush_interval_s=0.05)
-        self.client, self.live_card = app.test_client(), None
+        self.client, self.reading_card, self.live_card = app.test_client(), None, None
+
+    def _card(self) -> str:
+        self.flush(force=True)
+        return self.client.get(f"/backup/jobs/{self.job_id}/card").get_data(as_text=True)
 
     def checkpoint(self) -> None:
         super().checkpoint()
+        if self.reading_card is None and self.open_stages == ["read"]:
+            self.reading_card = self._card()
         if self.live_card is None and "extract" in self.open_stages and self.bytes_done:
-            self.flush(force=True)
-            self.live_card = self.client.get(f"/backup/jobs/{self.job_id}/card").get_data(as_text=True)
+            self.live_card = self._card()
 
 
 def _badges(html: str) -> list[tuple[str, str, str]]:
@@ -188,7 +193,12 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     reporter.flush(force=True)
     queue.finish(restore_id, "succeeded")
 
-    # While it ran: the same card as a backup's, with the restore's own stages, figures and current file.
+    # While it ran: the same card as a backup's, with the restore's own stages, figures and current file
+    # (while the archive's checksum is checked, the archive).
+    archive_path = db.session.scalar(db.select(Archive.path).where(Archive.job_id == source.id))
+    assert f"<code>{archive_path}</code>" in reporter.reading_card
+    assert _badges(reporter.reading_card)[:3] == [("locate", "done", "定位"), ("read", "current", "读取"),
+                                                  ("extract", "pending", "解压/还原")]
     live = reporter.live_card
     assert live.startswith(f'<div class="job-status" id="job-status-{restore_id}"') and 'hx-trigger="every 1s"' in live
     assert _badges(live) == [("locate", "done", "定位"), ("read", "current", "读取"),

@@ -104,3 +104,12 @@ def test_a_failed_restore_is_never_titled_as_its_project(client, jobs_of_every_k
     assert job.project_name == "设计稿" and job.status == "failed"
     text = " ".join(re.sub(r"<[^>]+>", " ", client.get(f"/backup/jobs/{job.id}").get_data(as_text=True)).split())
     assert f"#{job.id} 设计稿" not in text and f"#{job.id} 还原 · 设计稿 失败" in text
+
+
+def test_the_overview_s_recent_jobs_name_the_kind(client, jobs_of_every_kind):
+    html = client.get("/backup").get_data(as_text=True)
+    recent = html[html.index('class="table table-sm align-middle recent-jobs"'):]
+    for kind, label in {"backup": "备份", "sync": "同步", "restore": "还原", "verify": "校验"}.items():
+        project = "镜像" if kind == "sync" else "设计稿"
+        job_id = jobs_of_every_kind[kind]
+        assert re.search(rf'>{job_id}</a></td><td><span class="job-kind">{label}</span> · {project}</td>', recent)

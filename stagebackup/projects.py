@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy import update as sql_update
 
 from . import audit, keys
 from .errors import N_, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
-from .models import Job, Project
+from .models import Project
 from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
@@ -244,7 +243,7 @@ def remove(name: str, *, actor: str) -> None:
         raise ValidationError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
                               name=name, id=active.id, status=active.status)
     # History keeps the jobs (they carry the project's name); they just lose the link.
-    db.session.execute(sql_update(Job).where(Job.project_id == project.id).values(project_id=None))
+    queue.detach_project(project.id)
     db.session.delete(project)
     audit.record(actor, "project.remove", name)
     db.session.commit()

@@ -132,6 +132,16 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
     return job_id
 
 
+def record_scanned_backup(project_name: str, remark: str | None, params: dict) -> Job:
+    """A backup found in a tape's session index (``flask tape scan``): a finished job row that its archives
+    hang on, as if it had run here (the caller commits)."""
+    job = Job(project_name=project_name, kind="backup", flow="backup-tape", status=SUCCEEDED, trigger="scan",
+              progress=100, finished_at=utcnow(), remark=remark, params=params)
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
 def register_partial_output(job_id: int, path: str) -> None:
     """Record a path before creating it, so a crash can never leave it behind unnoticed.
 

@@ -125,6 +125,7 @@ def _write_bulk(corpus: Corpus, spec: CorpusSpec, rng: random.Random, names: _Na
             for chunk in content.KINDS[kind](file_rng, size):
                 out.write(chunk)
         mtime = _mtime_ns(rng)
+        os.chmod(os.path.join(broot, rel), 0o644)  # the same modes whatever the umask
         os.utime(os.path.join(broot, rel), ns=(mtime, mtime))
         if size == 0 or size <= 64 << 10 or size >= MiB:
             corpus.add("empty_file" if size == 0 else "small_file" if size <= 64 << 10 else "large_file", rel)
@@ -138,6 +139,7 @@ def _stamp_directories(root: Path, rng: random.Random) -> None:
     found = [dirpath for dirpath, _dirs, _files in os.walk(broot)]
     for path in sorted(found, key=lambda p: (-p.count(b"/"), p)):
         mtime = _mtime_ns(rng)
+        os.chmod(path, 0o755)
         os.utime(path, ns=(mtime, mtime))
 
 

@@ -42,6 +42,7 @@ class _Maker:
     def file(self, kind: str | None, rel: bytes, data: bytes | None = None) -> bytes:
         with open(self.full(rel), "wb") as out:
             out.write(self.rng.randbytes(self.rng.randint(1, 4096)) if data is None else data)
+        os.chmod(self.full(rel), 0o644)  # the same modes whatever the umask
         self.stamp(rel)
         if kind:
             self.corpus.add(kind, rel)
@@ -125,10 +126,12 @@ def _file_kinds(make: _Maker) -> None:
 def _specials(make: _Maker) -> None:
     fifo = make.somewhere(b"a-fifo")
     os.mkfifo(make.full(fifo))
-    make.corpus.add("fifo", fifo)
     socket = make.somewhere(b"a-socket")
-    os.mknod(make.full(socket), stat.S_IFSOCK | 0o600)  # bind() would limit the path to 108 bytes
-    make.corpus.add("socket", socket)
+    os.mknod(make.full(socket), stat.S_IFSOCK)  # bind() would limit the path to 108 bytes
+    for kind, rel in (("fifo", fifo), ("socket", socket)):
+        os.chmod(make.full(rel), 0o600)
+        make.stamp(rel)
+        make.corpus.add(kind, rel)
 
 
 def add_hostile_entries(corpus: Corpus, rng: random.Random, dirs: list[bytes], *, specials: bool) -> None:

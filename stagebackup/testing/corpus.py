@@ -7,7 +7,8 @@ characters, 250-byte names, a 40-level chain, dangling and looping symlinks, har
 folders, sparse files, and optionally a FIFO and a socket. Everything — names, sizes, bytes, modes and
 nanosecond mtimes — follows from the seed: the same spec gives the same tree.
 
-    python -m stagebackup.testing.corpus --files 2000 --total-mb 40 --out /tmp/tree [--seed 1] [--no-specials]
+    python -m stagebackup.testing.corpus --files 2000 --total-mb 40 --out /tmp/tree [--seed 1]
+                                         [--no-specials] [--utf8-only]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class CorpusSpec:
     total_mb: float = 12  # bytes of the bulk (sparse files' holes come on top)
     seed: str = "1"
     specials: bool = True  # a FIFO and a socket; off for 7-Zip, which blocks reading a FIFO
+    utf8_only: bool = False  # no names that are not UTF-8: what a 7z archive can store
 
 
 @dataclass
@@ -156,7 +158,7 @@ def generate(out: Path, spec: CorpusSpec = CorpusSpec()) -> Corpus:
     for directory in dirs[1:]:
         os.mkdir(os.path.join(os.fsencode(out), directory))
     _write_bulk(corpus, spec, rng, names, dirs)
-    add_hostile_entries(corpus, rng, dirs, specials=spec.specials)
+    add_hostile_entries(corpus, rng, dirs, specials=spec.specials, utf8_only=spec.utf8_only)
     _stamp_directories(out, rng)
     return corpus
 
@@ -168,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", default="1")
     parser.add_argument("--no-specials", action="store_true", help="no FIFO and no socket")
+    parser.add_argument("--utf8-only", action="store_true", help="no names that are not UTF-8")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    spec = CorpusSpec(args.files, args.total_mb, args.seed, specials=not args.no_specials)
+    spec = CorpusSpec(args.files, args.total_mb, args.seed, specials=not args.no_specials, utf8_only=args.utf8_only)
     try:
         corpus = generate(Path(args.out), spec)
     except FileExistsError as error:

@@ -62,11 +62,12 @@ class _Maker:
         os.utime(self.full(rel), ns=(mtime, mtime))
 
 
-def _names(make: _Maker) -> None:
-    folder = make.somewhere(b"dir-\xfe\xfd not utf-8")
+def _names(make: _Maker, utf8_only: bool) -> None:
+    folder = make.somewhere(b"dir-utf-8 only" if utf8_only else b"dir-\xfe\xfd not utf-8")
     os.mkdir(make.full(folder))
-    make.corpus.add("non_utf8_name", folder)
-    make.file("non_utf8_name", os.path.join(folder, b"latin1-caf\xe9-\xff.txt"))
+    if not utf8_only:
+        make.corpus.add("non_utf8_name", folder)
+        make.file("non_utf8_name", os.path.join(folder, b"latin1-caf\xe9-\xff.txt"))
     make.file("newline_name", make.somewhere(b"line\nbreak.txt"))
     make.file("newline_name", os.path.join(folder, b"\ncarriage\rreturn\n"))
     for name in _SHELL_NAMES:
@@ -111,12 +112,12 @@ def _file_kinds(make: _Maker) -> None:
         rel = make.somewhere(name)
         os.mkdir(make.full(rel))
         make.corpus.add("empty_dir", rel)
-    for name, offset in ((b"sparse-hole-first.img", 8 << 20), (b"sparse-hole-last.img", 0)):
+    for name, offset in ((b"sparse-hole-first.img", 2 << 20), (b"sparse-hole-last.img", 0)):
         rel = make.file("sparse_file", make.somewhere(name), b"")
         with open(make.full(rel), "r+b") as out:
             out.seek(offset)
             out.write(make.rng.randbytes(4096))
-            out.truncate(16 << 20)
+            out.truncate(4 << 20)
         make.stamp(rel)
     for kind, name, mode in (("readonly_file", b"read-only.txt", 0o444), ("executable_file", b"run.sh", 0o755)):
         rel = make.file(kind, make.somewhere(name), b"#!/bin/sh\necho hi\n")
@@ -134,9 +135,10 @@ def _specials(make: _Maker) -> None:
         make.corpus.add(kind, rel)
 
 
-def add_hostile_entries(corpus: Corpus, rng: random.Random, dirs: list[bytes], *, specials: bool) -> None:
+def add_hostile_entries(corpus: Corpus, rng: random.Random, dirs: list[bytes], *, specials: bool,
+                        utf8_only: bool) -> None:
     make = _Maker(corpus, rng, dirs)
-    _names(make)
+    _names(make, utf8_only)
     deep = _deep_chain(make)
     _links(make, deep)
     _file_kinds(make)

@@ -129,11 +129,13 @@ def test_bulk_matches_the_spec(two_trees):
     assert len(set(bulk)) == len(bulk)
 
 
-def test_without_specials_there_is_no_fifo_or_socket(tmp_path):
-    corpus = generate(tmp_path / "t", CorpusSpec(files=10, total_mb=0.2, specials=False))
-    kinds = {entry[0] for entry in listing(corpus.root).values()}
-    assert stat.S_IFIFO not in kinds and stat.S_IFSOCK not in kinds
-    assert corpus.specials() == set()
+def test_options_leave_out_specials_and_names_that_are_not_utf8(tmp_path):
+    corpus = generate(tmp_path / "t", CorpusSpec(files=10, total_mb=0.2, specials=False, utf8_only=True))
+    entries = listing(corpus.root)
+    assert {entry[0] for entry in entries.values()} == {stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK}
+    assert all(_decodes(rel) for rel in entries)
+    assert corpus.specials() == set() and "non_utf8_name" not in corpus.entries
+    assert corpus.entries["newline_name"] and corpus.entries["symlink_loop"]
 
 
 def test_refuses_a_non_empty_folder(tmp_path):

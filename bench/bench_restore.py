@@ -79,7 +79,7 @@ def main() -> None:
         print(f"restore job       : {o:6.2f} s  {mib / o:6.1f} MiB/s  (runs: {runs['o']})")
         print(f"ratio (baseline time / restore time): {b / o:.2f}   target >= 0.85")
         result("restore", [row(f"restore tar.gz ({corpus.name})", o, baseline="pigz -dc | tar -x", theirs=b,
-                               ratio=b / o, goal=">= 0.85")])
+                               goal=">= 0.85")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

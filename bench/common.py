@@ -57,10 +57,16 @@ def result(bench: str, rows: list[dict]) -> None:
 
 
 def row(measure: str, ours: float, *, baseline: str | None = None, theirs: float | None = None,
-        ratio: float | None = None, goal: str = "", unit: str = "s") -> dict:
-    """``goal`` applies to ``ratio`` when there is a baseline, else to ``ours`` (e.g. ">= 0.90", "<= 100")."""
+        ratio: str = "baseline/ours", goal: str = "", unit: str = "s") -> dict:
+    """One measure. With a baseline, ``ratio`` says which way it is taken: "baseline/ours" (times: higher is
+    better) or "ours/baseline" (lower is better); ``goal`` (e.g. ">= 0.90") applies to the ratio then, else to
+    ``ours`` (e.g. "<= 100" ms)."""
+    value = None
+    if theirs is not None:
+        value = theirs / ours if ratio == "baseline/ours" else ours / theirs
     return {"measure": measure, "ours": round(ours, 4), "theirs": None if theirs is None else round(theirs, 4),
-            "baseline": baseline, "ratio": None if ratio is None else round(ratio, 3), "goal": goal, "unit": unit}
+            "baseline": baseline, "ratio": None if value is None else round(value, 3),
+            "ratio_is": ratio if theirs is not None else None, "goal": goal, "unit": unit}
 
 
 def shell_seconds(command: str) -> float:
@@ -83,7 +89,8 @@ def run_backup_job(source: Path, *, fmt: str = "tgz", level: int = 6, password: 
     the archives. The worker's start-up and the project setup are not counted.
     """
     work = Path(tempfile.mkdtemp(prefix="job-", dir=BENCH_DIR))
-    env = dict(os.environ, STAGEBACKUP_DATA_DIR=str(work / "data"), FLASK_APP="stagebackup")
+    env = dict(os.environ, STAGEBACKUP_DATA_DIR=str(work / "data"), FLASK_APP="stagebackup",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))  # this checkout
     env.update({f"STAGEBACKUP_{k}": str(v) for k, v in (settings or {}).items()})
     args = ["projects", "add", "bench", "--source", str(source), "--dest-dir", str(work / "dest"),
             "--format", fmt, "--level", str(level)]

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import result, row, tree
+from common import BENCH_DIR, result, row, tree
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     from stagebackup.restore import service
 
     corpus = tree(args.files, args.total_mb)
-    work = Path(tempfile.mkdtemp(prefix="bench-restore-", dir=os.environ.get("BENCH_DIR")))
+    work = Path(tempfile.mkdtemp(prefix="bench-restore-", dir=BENCH_DIR))
     try:
         app = create_app({"DATA_DIR": str(work / "data")})
         with app.app_context():

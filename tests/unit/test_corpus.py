@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import zlib
@@ -12,27 +11,15 @@ import pytest
 
 from stagebackup.testing.corpus import BULK_KINDS, CorpusSpec, generate
 from stagebackup.testing.hostile import DEEP_LEVELS, HOSTILE_KINDS, LONG_NAME_BYTES
+from tests.integration.test_sync import ns_times
+from tests.treecompare import snapshot
 
 SPEC = CorpusSpec(files=60, total_mb=2, seed="unit")
 
 
-def listing(root) -> dict[bytes, tuple]:
-    """rel path -> (file type, mode, size, sha256 or link target, mtime in ns) for every entry, root included."""
-    broot = os.fsencode(root)
-    result = {}
-    for dirpath, dirnames, filenames in os.walk(broot):
-        for name in [b"."] * (dirpath == broot) + dirnames + filenames:
-            full = os.path.normpath(os.path.join(dirpath, name))
-            st = os.lstat(full)
-            if stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as fh:
-                    what = hashlib.file_digest(fh, "sha256").hexdigest()
-            else:
-                what = os.readlink(full) if stat.S_ISLNK(st.st_mode) else None
-            result[os.path.relpath(full, broot)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode),
-                                                    st.st_size if stat.S_ISREG(st.st_mode) else None, what,
-                                                    st.st_mtime_ns)
-    return result
+def listing(root) -> tuple[dict, dict]:
+    """Every entry's kind, mode, size, content hash or link target, and its mtime to the nanosecond."""
+    return snapshot(root, skip_special=False), ns_times(root)
 
 
 def stat_error(path: bytes) -> int | None:
@@ -121,7 +108,7 @@ def test_bulk_matches_the_spec(two_trees):
     corpus = two_trees[0]
     root = os.fsencode(corpus.root)
     bulk = [rel for kind in ("small_file", "large_file", "empty_file") for rel in corpus.entries[kind]]
-    regular = [rel for rel, entry in listing(corpus.root).items() if entry[0] == stat.S_IFREG]
+    regular = [rel for rel, entry in snapshot(corpus.root).items() if entry[0] == "file"]
     assert len(regular) >= SPEC.files
     total = sum(os.lstat(os.path.join(root, rel)).st_size for rel in corpus.entries["compressible"]
                 + corpus.entries["incompressible"])
@@ -131,8 +118,8 @@ def test_bulk_matches_the_spec(two_trees):
 
 def test_options_leave_out_specials_and_names_that_are_not_utf8(tmp_path):
     corpus = generate(tmp_path / "t", CorpusSpec(files=10, total_mb=0.2, specials=False, utf8_only=True))
-    entries = listing(corpus.root)
-    assert {entry[0] for entry in entries.values()} == {stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK}
+    entries = snapshot(corpus.root, skip_special=False)
+    assert {entry[0] for entry in entries.values()} == {"file", "dir", "link"}
     assert all(_decodes(rel) for rel in entries)
     assert corpus.specials() == set() and "non_utf8_name" not in corpus.entries
     assert corpus.entries["newline_name"] and corpus.entries["symlink_loop"]

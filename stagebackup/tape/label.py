@@ -87,12 +87,5 @@ def encode_index(index: dict) -> bytes:
     return json.dumps({"format": INDEX_FORMAT, **index}, ensure_ascii=True).encode() + b"\n"
 
 
-def decode_index(data: bytes) -> dict | None:
-    """The index in a tape file's bytes, or None if the file is not an index."""
-    if not data.startswith(b'{"format": "' + INDEX_FORMAT.encode()):
-        return None
-    return json.loads(data)
-
-
 def is_label_block(block: bytes) -> bool:
     return block.startswith(b'{') and LABEL_FORMAT.encode() in block[:200]

@@ -98,7 +98,7 @@ def eject(drive):
 @tape_group.command("load")
 @click.argument("drive")
 @click.argument("cartridge", required=False)
-@click.option("--capacity", type=click.IntRange(min=1024 * 1024), default=None,
+@click.option("--capacity", type=click.IntRange(1024 * 1024, 2**63 - 1), default=None,
               help="Virtual drives: capacity in bytes of a new cartridge (default STAGEBACKUP_VTAPE_CAPACITY_BYTES).")
 @click.option("--write-protect/--no-write-protect", "write_protected", default=None,
               help="Virtual drives: set the cartridge's write-protect tab.")

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import human_bytes
 from .handle import TapeHandle
-from .index_schema import NotAnIndex, validate_index
-from .label import INDEX_FORMAT, READ_BUFFER
+from .label import READ_BUFFER
+from .schemas import INDEX_FORMAT, Malformed, parse_json, validate_index
 
 INDEX_MARK = INDEX_FORMAT.rsplit("/", 1)[0].encode()  # any version: a newer one is reported, not skipped
 SNIFF_BYTES = 4096  # the format key sits at the start of every index StageBackup writes
@@ -78,23 +77,9 @@ class IndexCollector:
                           "(STAGEBACKUP_TAPE_INDEX_MAX_BYTES)")
         head, self.head = self.head, bytearray()
         try:
-            return validate_index(_parse(head)), None
-        except NotAnIndex as exc:
+            return validate_index(parse_json(head)), None
+        except Malformed as exc:
             return None, str(exc)
-
-
-def _parse(data: bytearray) -> object:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise NotAnIndex(f"not UTF-8 text: byte {exc.start}") from None
-    del data[:]  # the text replaces the bytes: one copy in memory, not two
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise NotAnIndex("nested too deeply") from None
-    except ValueError as exc:
-        raise NotAnIndex(f"not valid JSON: {exc}") from None
 
 
 def scan_files(tape: TapeHandle, limit: int) -> Iterator[ScannedFile]:

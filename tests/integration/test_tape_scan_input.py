@@ -11,7 +11,7 @@ import json
 import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -233,4 +233,59 @@ hostile_files = st.one_of(
 def test_no_tape_file_makes_the_scan_raise(runner, app, blob):
     label, good_name = tape_with(app, blob)
     result = scan_cli(runner)
+    event("reported as a damaged index" if "[ERROR]" in result.output else "taken as an archive or an index")
     assert_scanned_past(result, label, good_name)
+
+
+# -- the label is tape input too -----------------------------------------------------------------------------
+
+def write_first_block(app, block: bytes) -> None:
+    name = fresh_label()
+    vdir = app.config["VTAPE_DIR"]
+    vlibrary.create_cartridge(vdir, name, capacity_bytes=64 * 1024**2, early_warning_bytes=2 * 1024**2)
+    vlibrary.insert(vdir, "vtape0", name)
+    with VirtualHandle(vdir, "vtape0") as tape:
+        tape.write(block)
+        tape.write_filemarks(1)
+
+
+def label_commands_answer(runner) -> list:
+    results = [runner.invoke(args=["tape", *args]) for args in (
+        ["status", "vtape0", "--json"], ["scan", "vtape0"], ["read", "vtape0", "--file", "0", "--out", "-"],
+        ["label", "vtape0", "L1"])]
+    db.session.rollback()
+    for result in results:
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return results
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"uuid": None}, "uuid: Input should be a valid string"),
+    ({"label": ["T1"]}, "label: Input should be a valid string"),
+    ({"pool": "p" * 65}, "pool: String should have at most 64 characters"),
+    ({"block_size": 2**40}, "block_size: Input should be less than or equal to 2147483647"),
+])
+def test_a_damaged_label_is_a_foreign_tape(runner, app, change, reason):
+    label = {**new_label("T1", "default", BLOCK), **change}
+    write_first_block(app, json.dumps(label, sort_keys=True).encode())
+    status, scanned, _, relabel = label_commands_answer(runner)
+    assert json.loads(status.output)["message"] == (
+        f"the tape in drive vtape0 was not written by StageBackup (its label is damaged: {reason}); "
+        "label it with --force to reuse it")
+    assert scanned.exit_code == 1 and f"its label is damaged: {reason}" in scanned.output
+    assert relabel.exit_code == 1 and "label it with --force" in relabel.output
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(block=st.one_of(
+    st.binary(min_size=1, max_size=500),
+    st.binary(max_size=300).map(lambda b: b'{"format": "stagebackup-tape-label/1"' + b),
+    st.dictionaries(st.sampled_from(["format", "label", "pool", "uuid", "created", "block_size", "x"]), json_values)
+    .map(lambda d: json.dumps({"format": "stagebackup-tape-label/1", **d}).encode("utf-8", "surrogatepass")),
+))
+@example(block=b'{"format": "stagebackup-tape-label/1", "x": ' + b"[" * 100_000)
+def test_no_first_block_makes_a_tape_command_raise(runner, app, block):
+    write_first_block(app, block)
+    label_commands_answer(runner)

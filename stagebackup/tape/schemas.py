@@ -1,22 +1,25 @@
-"""The schema of a session index file (see ``label.py`` for the format), checked before ``flask tape scan``
-believes a word of it.
+"""The schemas of what StageBackup reads back from a tape: the label (file 0) and session index files
+(``label.py`` describes both), checked before a word of them is believed.
 
 A tape is input: it may come from another server, another version, a damaged cartridge or someone's
 ``dd``. Every value that reaches a catalog row is checked here for type, range (integers fit the
 columns) and text that the database and the file system accept, so adopting a valid index cannot fail
-half-way. Keys this version does not know are ignored (an index written by a newer version still reads);
-missing optional keys take the defaults ``scan._adopt_index`` gives them.
+half-way. Keys this version does not know are ignored (a label or an index written by a newer version
+still reads); missing optional keys of an index take the defaults ``scan._adopt_index`` gives them.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, Strict, ValidationError
 
-from .label import INDEX_FORMAT, LABEL_NAME
-
+LABEL_FORMAT = "stagebackup-tape-label/1"
+INDEX_FORMAT = "stagebackup-tape-index/1"
+LABEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
 
 
@@ -44,8 +47,9 @@ Count = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
 Small = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
 Positive = Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)]
 Flag = Annotated[bool, Strict()]
-Text = Annotated[str, Strict(), Field(max_length=65536)]  # pydantic refuses lone surrogates itself
-Name = Annotated[str, Strict(), Field(max_length=200)]
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; pydantic's str refuses lone surrogates itself
+Text = Annotated[str, Strict(), Field(max_length=65536, pattern=NO_NUL)]
+Name = Annotated[str, Strict(), Field(max_length=200, pattern=NO_NUL)]
 FsName = Annotated[str, PlainValidator(_fs_name)]
 Label = Annotated[str, Strict(), AfterValidator(_label)]
 Sha256 = Annotated[str, Strict(), Field(pattern=r"^([0-9a-f]{64})?$")]
@@ -56,11 +60,11 @@ MemberKind = Annotated[str, Strict(), Field(pattern=r"^[a-z ]{1,8}$")]
 Member = tuple[FsName, MemberKind, Count, Seconds, Small, FsName | None]
 
 
-class _Strict(BaseModel):
+class _TapeRecord(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class Piece(_Strict):
+class Piece(_TapeRecord):
     label: Label
     file_number: Positive  # file 0 is the label
     piece: Positive
@@ -70,7 +74,7 @@ class Piece(_Strict):
     sha256: Sha256 | None = None
 
 
-class ArchiveEntry(_Strict):
+class ArchiveEntry(_TapeRecord):
     name: Text | None = None
     format: Literal["tgz", "7z"] | None = None
     encrypted: Flag | None = None
@@ -83,7 +87,7 @@ class ArchiveEntry(_Strict):
     members: list[Member] = []
 
 
-class SessionIndex(_Strict):
+class SessionIndex(_TapeRecord):
     format: Literal[INDEX_FORMAT]  # type: ignore[valid-type]
     label: Label | None = None
     job: Count | None = None
@@ -93,23 +97,57 @@ class SessionIndex(_Strict):
     archives: list[ArchiveEntry] = []
 
 
-class NotAnIndex(ValueError):
-    """Why a tape file that looks like an index is not one StageBackup can use (the operator's reason)."""
+class TapeLabel(_TapeRecord):
+    format: Literal[LABEL_FORMAT]  # type: ignore[valid-type]
+    label: Label
+    pool: Annotated[str, Strict(), Field(min_length=1, max_length=64)]
+    uuid: Annotated[str, Strict(), Field(pattern=r"^[0-9a-fA-F-]{1,36}$")]
+    created: Text | None = None
+    block_size: Small | None = None
+
+
+class Malformed(ValueError):
+    """Why what a tape holds is not a label or an index StageBackup can use (the operator's reason)."""
 
 
 def validate_index(data: object) -> dict:
-    """``data`` (parsed JSON) itself once it matches the schema; NotAnIndex with the first problem otherwise.
+    """``data`` (parsed JSON) itself once it matches the schema; Malformed with the first problem otherwise.
 
     The original objects are returned, not the model: nothing was coerced (scalars are strict), and a
     million members are not held twice.
     """
+    return _validate(SessionIndex, data)
+
+
+def validate_label(data: object) -> dict:
+    return _validate(TapeLabel, data)
+
+
+def _validate(model: type[BaseModel], data: object) -> dict:
     try:
-        SessionIndex.model_validate(data)
+        model.model_validate(data)
     except ValidationError as exc:
-        raise NotAnIndex(_first_problem(exc)) from None
+        raise Malformed(_first_problem(exc)) from None
     except RecursionError:
-        raise NotAnIndex("nested too deeply") from None
+        raise Malformed("nested too deeply") from None
     return data  # type: ignore[return-value]
+
+
+def parse_json(data: bytes | bytearray) -> object:
+    """JSON from a tape: Malformed (not UTF-8, not JSON, nested too deeply) instead of assorted errors.
+    A bytearray is emptied once decoded, so its bytes and their text are not both held."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"not UTF-8 text: byte {exc.start}") from None
+    if isinstance(data, bytearray):
+        del data[:]
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise Malformed("nested too deeply") from None
+    except ValueError as exc:
+        raise Malformed(f"not valid JSON: {exc}") from None
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -85,6 +85,9 @@ def _adopt_index(index: dict, echo) -> int:
         present = [r for r in rows if r is not None]
         if any(r.archive_id is not None for r in present) or "name" not in entry:
             continue  # already catalogued (or the index predates its archive row)
+        if any(r.kind != "archive" for r in present):  # an index naming a label or an index as its data
+            echo(f"{entry['name']}: its index names a tape file that is not an archive; not catalogued")
+            continue
         if job is None:
             job = Job(project_name=index.get("project") or "?", kind="backup", flow="backup-tape",
                       status=SUCCEEDED, trigger="scan", progress=100, finished_at=utcnow(),

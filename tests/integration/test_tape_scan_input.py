@@ -143,6 +143,19 @@ def test_hostile_index_files_are_reported_with_their_reason(runner, app, blob, r
     assert_scanned_past(result, label, good_name)
 
 
+def test_an_index_that_names_itself_as_an_archive_is_not_adopted(runner, app):
+    label = fresh_label()
+    data = archive_bytes("self")
+    selfish = index_for(label, 2, data, "selfish.tar.gz")  # file 2 is this index, not an archive
+    write_cartridge(app, label, [data, encode_index(selfish)])
+    result = scan_cli(runner)
+    assert result.exit_code == 0, result.output
+    assert "selfish.tar.gz: its index names a tape file that is not an archive; not catalogued" in result.output
+    files = json.loads(runner.invoke(args=["tape", "files", label, "--json"]).output)
+    assert [(f["file_number"], f["kind"], f["archive"]) for f in files] == [
+        (0, "label", None), (1, "archive", None), (2, "index", None)]
+
+
 def test_an_index_larger_than_the_limit_is_reported_within_bounded_memory(app):
     app.config["TAPE_INDEX_MAX_BYTES"] = 4 * 1024**2
     filler = b"x" * BLOCK

@@ -47,6 +47,9 @@ DEFAULTS: dict[str, object] = {
     "VTAPE_DIR": "",  # empty means DATA_DIR/vtape
     "VTAPE_CAPACITY_BYTES": 2 * 1024**3,  # a blank virtual cartridge
     "VTAPE_EARLY_WARNING_BYTES": 16 * 1024**2,
+    # `flask tape scan` reads a file that claims to be a session index into memory up to this size; a larger
+    # one is reported as damaged (a tape is input: it must not take the scan's memory with it).
+    "TAPE_INDEX_MAX_BYTES": 256 * 1024**2,
     "TAPE_RATE_BYTES_S": 300 * 1024**2,  # for the tape plan's time estimate (LTO-8 native)
     # Restore targets must lie inside one of these (empty means DATA_DIR/restore).
     "RESTORE_ROOTS": [],

@@ -12,6 +12,7 @@ from ..models import Project
 from .common import actor, echo_json, operator_errors, read_password
 
 projects_group = AppGroup("projects", help="Manage backup projects.")
+BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would overflow the database
 
 
 @projects_group.command("add")
@@ -29,7 +30,7 @@ projects_group = AppGroup("projects", help="Manage backup projects.")
               show_default=True, help="Sync mode: overwrite mirrors (deletes too), incremental only adds.")
 @click.option("--allow-mass-delete", is_flag=True,
               help="Sync mode: allow a mirror to delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the files.")
-@click.option("--group-max-bytes", type=click.IntRange(min=1), default=None,
+@click.option("--group-max-bytes", type=BYTES, default=None,
               help="Input bytes per archive (default: STAGEBACKUP_ARCHIVE_GROUP_MAX_BYTES).")
 @click.option("--dest-dir", help="Directory the archives (or the sync mirror) are written to.")
 @click.option("--dest-tape", "dest_drive", help="Tape drive the archives are written to (see `flask tape status`).")
@@ -69,8 +70,14 @@ def list_(as_json):
         echo_json([projects.to_dict(p) for p in rows])
         return
     for p in rows:
-        dest = projects.to_dict(p)["destination"]["path"]
+        dest = _destination(projects.to_dict(p)["destination"])
         click.echo(f"{p.id:>4}  {p.name}  [{p.mode}/{p.archive_format}] -> {dest}")
+
+
+def _destination(dest: dict) -> str:
+    if dest["kind"] == "tape":
+        return f"tape {dest['drive']}" + (f" (pool {dest['pool']})" if dest["pool"] else "")
+    return dest["path"]
 
 
 @projects_group.command("show")

@@ -98,7 +98,7 @@ def eject(drive):
 @tape_group.command("load")
 @click.argument("drive")
 @click.argument("cartridge", required=False)
-@click.option("--capacity", type=click.IntRange(min=1024 * 1024), default=None,
+@click.option("--capacity", type=click.IntRange(1024 * 1024, 2**63 - 1), default=None,
               help="Virtual drives: capacity in bytes of a new cartridge (default STAGEBACKUP_VTAPE_CAPACITY_BYTES).")
 @click.option("--write-protect/--no-write-protect", "write_protected", default=None,
               help="Virtual drives: set the cartridge's write-protect tab.")
@@ -232,7 +232,8 @@ def verify(drive, file_number):
 def scan(drive, as_json):
     """Read the whole tape and rebuild its catalog (inventory, files, jobs, archives, members)."""
     drive = _drive(drive)
-    summary = scan_tape(current_app.config, drive, echo=(lambda _m: None) if as_json else click.echo)
+    summary = scan_tape(current_app.config, drive, echo=(lambda _m: None) if as_json else click.echo,
+                        error=lambda message: click.echo(message, err=True))
     audit.record(actor(), "tape.scan", summary["label"], details=summary)
     db.session.commit()
     if as_json:
@@ -240,3 +241,6 @@ def scan(drive, as_json):
     else:
         click.echo(f"tape {summary['label']}: {summary['files']} file(s) read, {summary['added']} added to the "
                    f"catalog, {summary['archives']} archive(s) catalogued, {summary['mismatched']} mismatch(es)")
+    if summary["errors"]:  # the rest is catalogued, but a script must not take this tape for a clean one
+        raise TapeError(drive, f"{len(summary['errors'])} damaged index file(s) on {summary['label']} skipped "
+                               "(reported above); their archives are not catalogued")

@@ -7,13 +7,14 @@ by a command that finished; a drive a job holds answers DriveBusy naming that jo
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections.abc import Mapping
 
 from ..extensions import db
 from . import media, vlibrary
-from .drives import device_of, is_virtual, open_drive, open_raw
-from .errors import AlreadyLabelled, DriveBusy, ForeignTape, TapeError, from_os_error
+from .drives import device_of, is_virtual, open_drive, open_raw, virtual_drive_dir
+from .errors import AlreadyLabelled, CartridgeMissing, DriveBusy, ForeignTape, TapeError, from_os_error
 from .label import encode_label, new_label, read_label, write_label
 from .virtual import read_drive_state
 
@@ -54,7 +55,8 @@ def _open(config: Mapping, drive: str, **kw):
 def _sticker(config: Mapping, drive: str) -> str | None:
     if not is_virtual(config, drive):
         return None
-    return (read_drive_state(str(config["VTAPE_DIR"]), drive) or {}).get("cartridge")
+    with virtual_drive_dir(config, drive) as vdir:
+        return (read_drive_state(vdir, drive) or {}).get("cartridge")
 
 
 def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
@@ -159,29 +161,14 @@ def eject(config: Mapping, drive: str) -> None:
 
 def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
          capacity: int | None = None, write_protected: bool | None = None) -> dict:
-    """Virtual drive: insert cartridge ``name`` (found by folder or label; created blank if new).
+    """Virtual drive: insert cartridge ``name`` (found by folder or label; created blank if new), or without
+    a name load the one in the drive again (rewound).
     Real drive: MTLOAD after the operator inserted the cartridge; ``name`` then must match its label."""
     if is_virtual(config, drive):
-        vdir = str(config["VTAPE_DIR"])
         _retry_busy(lambda: open_raw(config, drive, nonblock=True).close())  # sets the drive up on first use
-        found = vlibrary.find_cartridge(vdir, name) if name else None
-        if name and found is None:
-            if not create:
-                raise TapeError(drive, f"no virtual cartridge {name}")
-            try:
-                vlibrary.create_cartridge(vdir, name, early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]),
-                                          capacity_bytes=capacity or int(config["VTAPE_CAPACITY_BYTES"]))
-            except ValueError as exc:
-                raise TapeError(drive, str(exc)) from None
-            found = name
-        if write_protected is not None and found:
-            vlibrary.set_write_protect(vdir, found, write_protected)
-        try:
-            _retry_busy(lambda: vlibrary.insert(vdir, drive, found))
-        except OSError as exc:
-            if exc.errno == errno.EBUSY and "drive" in str(exc):
-                raise _busy(drive) from None
-            raise from_os_error(drive, exc) from exc
+        with virtual_drive_dir(config, drive) as vdir:
+            _load_virtual(config, drive, vdir, name, create=create, capacity=capacity,
+                          write_protected=write_protected)
     else:
         with _open(config, drive, write=False, need_medium=False) as tape:
             try:
@@ -189,6 +176,35 @@ def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
             except OSError as exc:
                 raise from_os_error(drive, exc) from exc
     return status(config, drive)
+
+
+def _load_virtual(config: Mapping, drive: str, vdir: str, name: str | None, *, create: bool,
+                  capacity: int | None, write_protected: bool | None) -> None:
+    if name is None:
+        current = _sticker(config, drive)
+        if current is None:
+            raise TapeError(drive, f"the drive is empty: name the cartridge to load (`flask tape load {drive} NAME`)")
+        if not os.path.isdir(vlibrary.cartridge_path(vdir, current)):  # not a blank one under the old name
+            raise CartridgeMissing(drive, current, vlibrary.cartridge_path(vdir, current))
+        name = current
+    found = vlibrary.find_cartridge(vdir, name)
+    if found is None:
+        if not create:
+            raise TapeError(drive, f"no virtual cartridge {name}")
+        try:
+            vlibrary.create_cartridge(vdir, name, early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]),
+                                      capacity_bytes=capacity or int(config["VTAPE_CAPACITY_BYTES"]))
+        except ValueError as exc:
+            raise TapeError(drive, str(exc)) from None
+        found = name
+    try:
+        if write_protected is not None:
+            vlibrary.set_write_protect(vdir, found, write_protected)
+        _retry_busy(lambda: vlibrary.insert(vdir, drive, found))
+    except OSError as exc:
+        if exc.errno == errno.EBUSY and "drive" in str(exc):
+            raise _busy(drive) from None
+        raise from_os_error(drive, exc) from exc
 
 
 def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:

@@ -75,9 +75,17 @@ def create(path: str, *, capacity_bytes: int, early_warning_bytes: int, write_pr
     })
 
 
+def gone(path: str) -> OSError:
+    """The folder of a cartridge vanished: for the drive, the tape was taken out (st says ENOMEDIUM)."""
+    return OSError(errno.ENOMEDIUM, f"cartridge {os.path.basename(path)} is gone: no folder {path}")
+
+
 def read_meta(path: str) -> dict:
-    with open(os.path.join(path, META), encoding="utf-8") as fh:
-        meta = json.load(fh)
+    try:
+        with open(os.path.join(path, META), encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except FileNotFoundError:
+        raise gone(path) from None
     if meta.get("format") != FORMAT:
         raise OSError(errno.EIO, f"{path} is not a virtual cartridge ({FORMAT})")
     return meta
@@ -96,13 +104,14 @@ class Medium:
     def __init__(self, path: str):
         self.path = path
         self.meta = read_meta(path)
-        self._lock_fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._lock_fd = self._open(".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
             raise OSError(errno.EBUSY, f"cartridge {os.path.basename(path)} is in use") from None
         self._fds: dict[tuple[int, str], int] = {}
+        self._changed: set[int] = set()  # files written or cut since the last sync: only they need fsync
         self.files: list[TapeFileState] = self._load()
         self.used_bytes = sum(f.size for f in self.files)
 
@@ -126,6 +135,13 @@ class Medium:
     # -- loading ---------------------------------------------------------------------------------
     def _file(self, index: int, ext: str) -> str:
         return os.path.join(self.path, _name(index, ext))
+
+    def _open(self, name: str, flags: int, mode: int = 0o640) -> int:
+        """``os.open`` inside the folder; its disappearance (mid-operation too) is a removed tape."""
+        try:
+            return os.open(os.path.join(self.path, name), flags | os.O_CLOEXEC, mode)
+        except FileNotFoundError:
+            raise gone(self.path) from None
 
     def _load(self) -> list[TapeFileState]:
         files: list[TapeFileState] = []
@@ -179,7 +195,7 @@ class Medium:
         key = (index, ext)
         fd = self._fds.get(key)
         if fd is None:
-            fd = os.open(self._file(index, ext), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            fd = self._open(_name(index, ext), os.O_RDWR | os.O_CREAT)
             self._fds[key] = fd
         return fd
 
@@ -194,7 +210,7 @@ class Medium:
         """Append a block to file ``index`` (created if it is the next one); the caller checked space."""
         if index == len(self.files):
             self.files.append(TapeFileState())
-            os.close(os.open(self._file(index, "len"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640))
+            os.close(self._open(_name(index, "len"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
         state = self.files[index]
         offset = state.size
         view = memoryview(data)
@@ -204,6 +220,7 @@ class Medium:
             view = view[written:]
         state.ends.append(offset)
         self.used_bytes += len(data)
+        self._changed.add(index)
 
     def flush(self, sync: bool = False) -> None:
         """Write pending block lengths (the drive buffer); ``sync`` makes everything durable."""
@@ -215,20 +232,22 @@ class Medium:
                     lengths.byteswap()
                 os.pwrite(self._fd(index, "len"), lengths.tobytes(), state.flushed * 4)
                 state.flushed = state.blocks
-            if sync and (index, "data") in self._fds:
+            if sync and index in self._changed and (index, "data") in self._fds:
                 os.fsync(self._fds[(index, "data")])
                 os.fsync(self._fd(index, "len"))
+        if sync:
+            self._changed.clear()
 
     def terminate(self, index: int) -> None:
         """Write a filemark after file ``index`` (an empty file if it does not exist yet)."""
         if index == len(self.files):
             self.files.append(TapeFileState())
             for ext in ("data", "len"):
-                os.close(os.open(self._file(index, ext), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640))
+                os.close(self._open(_name(index, ext), os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
         self.flush(sync=True)
-        os.close(os.open(self._file(index, "fm"), os.O_WRONLY | os.O_CREAT, 0o640))
+        os.close(self._open(_name(index, "fm"), os.O_WRONLY | os.O_CREAT))
         self.files[index].terminated = True
-        dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        dir_fd = self._open(".", os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(dir_fd)
         finally:
@@ -254,6 +273,7 @@ class Medium:
                 except FileNotFoundError:
                     pass
                 os.ftruncate(self._fd(index, "data"), state.size)
+                self._changed.add(index)
                 os.ftruncate(self._fd(index, "len"), state.flushed * 4)
         self.used_bytes = sum(f.size for f in self.files)
 

@@ -9,13 +9,23 @@ reported at once, and every errno leaves as an operator message (``errors.from_o
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator, Mapping
 
-from .errors import DriveOffline, NoMedium, TapeError, UnknownDrive, WriteProtected, from_os_error
+from .errors import (
+    CartridgeMissing,
+    DriveOffline,
+    NoMedium,
+    TapeError,
+    UnknownDrive,
+    VirtualDriveOffline,
+    WriteProtected,
+    from_os_error,
+)
 from .handle import TapeHandle
 from .st import StHandle, is_rewinding_node
-from .virtual import VirtualHandle
+from .virtual import VirtualHandle, cartridge_path
 from .vlibrary import ensure_drive
 
 VIRTUAL = "virtual"
@@ -46,13 +56,31 @@ def is_virtual(config: Mapping, drive: str) -> bool:
     return device_of(config, drive) == VIRTUAL
 
 
+# What the file system says when VTAPE_DIR was removed, replaced by a file or made unreadable: for a
+# virtual drive that is the device being gone.
+_VTAPE_DIR_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EACCES)
+
+
+@contextlib.contextmanager
+def virtual_drive_dir(config: Mapping, drive: str) -> Iterator[str]:
+    """``with virtual_drive_dir(config, drive) as vdir:`` turns errors of VTAPE_DIR into VirtualDriveOffline."""
+    vdir = str(config["VTAPE_DIR"])
+    try:
+        yield vdir
+    except OSError as exc:
+        if exc.errno not in _VTAPE_DIR_ERRNOS:
+            raise
+        raise VirtualDriveOffline(drive, vdir, exc.strerror or str(exc)) from exc
+
+
 def open_raw(config: Mapping, drive: str, *, write: bool = True, nonblock: bool = False) -> TapeHandle:
     """The device, opened as st would open it (OSError with st's errno on failure)."""
     device = device_of(config, drive)
     if device == VIRTUAL:
-        ensure_drive(str(config["VTAPE_DIR"]), drive, capacity_bytes=int(config["VTAPE_CAPACITY_BYTES"]),
-                     early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]))
-        return VirtualHandle(str(config["VTAPE_DIR"]), drive, write=write, nonblock=nonblock)
+        with virtual_drive_dir(config, drive) as vdir:
+            ensure_drive(vdir, drive, capacity_bytes=int(config["VTAPE_CAPACITY_BYTES"]),
+                         early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]))
+            return VirtualHandle(vdir, drive, write=write, nonblock=nonblock)
     return StHandle(device, write=write, nonblock=nonblock, name=drive)
 
 
@@ -65,6 +93,10 @@ def open_drive(config: Mapping, drive: str, *, write: bool = True, need_medium: 
         handle = open_raw(config, drive, write=write, nonblock=True)
     except OSError as exc:
         raise from_os_error(drive, exc) from exc
+    missing = getattr(handle, "missing", None)
+    if missing:
+        handle.close()
+        raise CartridgeMissing(drive, missing, cartridge_path(str(config["VTAPE_DIR"]), missing))
     try:
         status = handle.status()
         if need_medium and (status.door_open or not status.online):

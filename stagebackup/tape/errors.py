@@ -33,6 +33,14 @@ class DriveOffline(TapeError):
     """drive {0} is offline or not present ({1}): check its cable, power and device path"""
 
 
+class VirtualDriveOffline(TapeError):
+    """virtual drive {0} is offline: its directory {1} is unusable ({2}); check STAGEBACKUP_VTAPE_DIR"""
+
+
+class CartridgeMissing(TapeError):
+    """cartridge {1} in virtual drive {0} is gone (no folder {2}): load another with `flask tape load {0} NAME`"""
+
+
 class TapeIOError(TapeError):
     """I/O error on drive {0}: {1}; the tape or the drive may need cleaning; try another tape"""
 

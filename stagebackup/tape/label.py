@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import errno
 import json
-import re
 import uuid as uuidlib
 from datetime import UTC, datetime
 
 from .errors import ForeignTape
 from .handle import TapeHandle
+from .schemas import INDEX_FORMAT, LABEL_FORMAT, LABEL_NAME, Malformed, parse_json, validate_label
 
-LABEL_FORMAT = "stagebackup-tape-label/1"
-INDEX_FORMAT = "stagebackup-tape-index/1"
-LABEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 READ_BUFFER = 16 * 1024 * 1024  # larger than any block we or another program would write
 
 
@@ -58,12 +55,12 @@ def read_label(tape: TapeHandle, drive: str) -> dict | None:
         raise
     if not first:
         raise ForeignTape(drive, "it starts with a filemark")
-    try:
-        label = json.loads(first)
-    except ValueError:
-        raise ForeignTape(drive, "its first block is not a StageBackup label") from None
-    if not isinstance(label, dict) or label.get("format") != LABEL_FORMAT:
+    if not is_label_block(first):
         raise ForeignTape(drive, "its first block is not a StageBackup label")
+    try:
+        label = validate_label(parse_json(first))
+    except Malformed as exc:
+        raise ForeignTape(drive, f"its label is damaged: {exc}") from None
     try:
         tape.read(READ_BUFFER)  # the label's filemark
     except OSError:
@@ -85,13 +82,6 @@ def write_label(tape: TapeHandle, label: dict) -> None:
 
 def encode_index(index: dict) -> bytes:
     return json.dumps({"format": INDEX_FORMAT, **index}, ensure_ascii=True).encode() + b"\n"
-
-
-def decode_index(data: bytes) -> dict | None:
-    """The index in a tape file's bytes, or None if the file is not an index."""
-    if not data.startswith(b'{"format": "' + INDEX_FORMAT.encode()):
-        return None
-    return json.loads(data)
 
 
 def is_label_block(block: bytes) -> bool:

@@ -59,7 +59,10 @@ class TapeReader:
         self.close()
 
     def close(self) -> None:
-        self.tape.close()
+        try:
+            self.tape.close()
+        except OSError as exc:  # a tape taken out while it was read
+            raise from_os_error(self.drive, exc) from exc
 
     def position(self, file_number: int) -> None:
         try:

@@ -8,8 +8,7 @@ archives, their members and their pieces. Files and archives already in the cata
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import select
 
@@ -20,32 +19,16 @@ from ..jobs import queue
 from ..models import Archive, Tape, TapeFile
 from . import media
 from .errors import Unlabelled, from_os_error
-from .label import INDEX_FORMAT, READ_BUFFER, decode_index, encode_label
+from .index_reader import scan_files
+from .label import encode_label
 from .reader import TapeReader
 
 
-def _read_files(reader: TapeReader):
-    """(file_number, blocks, bytes, sha256, max block, index or None) for every file after the label."""
-    tape, number = reader.tape, 1
-    while True:
-        digest, blocks, size, largest, head = hashlib.sha256(), 0, 0, 0, bytearray()
-        try:
-            while block := tape.read(READ_BUFFER):
-                digest.update(block)
-                blocks, size, largest = blocks + 1, size + len(block), max(largest, len(block))
-                if len(head) < 64 or head.startswith(b'{"format": "' + INDEX_FORMAT.encode()):
-                    head += block
-        except OSError:  # end of data (or an unterminated last file)
-            if blocks:
-                yield number, blocks, size, digest.hexdigest(), largest, decode_index(bytes(head))
-            return
-        if blocks == 0 and tape.status().eod:
-            return
-        yield number, blocks, size, digest.hexdigest(), largest, decode_index(bytes(head))
-        number += 1
-
-
-def scan(config: Mapping, drive: str, echo=print) -> dict:
+def scan(config: Mapping, drive: str, echo=print, error: Callable[[str], None] = print) -> dict:
+    """Catalog the tape in ``drive``. A file that claims to be an index but is not a valid one is reported
+    through ``error`` (``[ERROR] LABEL file N: not a StageBackup index (reason)``), catalogued as a damaged
+    index, and the scan goes on; the summary's ``errors`` lists those messages."""
+    limit = int(config["TAPE_INDEX_MAX_BYTES"])
     with TapeReader(config, drive) as reader:
         label = reader.label
         if label is None:
@@ -59,25 +42,28 @@ def scan(config: Mapping, drive: str, echo=print) -> dict:
             tape = media.record_label(label, capacity=capacity, encoded=encode_label(label))
             echo(f"tape {label['label']} (pool {label['pool']}) added to the inventory")
         known = {f.file_number: f for f in media.files_of(tape)}
-        summary = {"label": label["label"], "files": 0, "added": 0, "mismatched": 0, "archives": 0}
+        summary = {"label": label["label"], "files": 0, "added": 0, "mismatched": 0, "archives": 0, "errors": []}
         indexes, used = [], 0
         try:
-            for number, blocks, size, sha, largest, index in _read_files(reader):
+            for found in scan_files(reader.tape, limit):
                 summary["files"] += 1
-                used += size
-                row = known.get(number)
+                used += found.bytes
+                if found.problem is not None:
+                    message = f"[ERROR] {label['label']} file {found.number}: not a StageBackup index ({found.problem})"
+                    summary["errors"].append(message)
+                    error(message)
+                row = known.get(found.number)
                 if row is not None:
-                    if row.sha256 and row.sha256 != sha and not row.void:
+                    if row.sha256 and row.sha256 != found.sha256 and not row.void:
                         summary["mismatched"] += 1
-                        echo(f"file {number}: SHA-256 {sha} differs from the catalog's {row.sha256}")
+                        echo(f"file {found.number}: SHA-256 {found.sha256} differs from the catalog's {row.sha256}")
                     continue
-                kind = "index" if index is not None else "archive"
-                db.session.add(TapeFile(tape_id=tape.id, file_number=number, kind=kind, block_size=largest,
-                                        blocks=blocks, bytes=size, sha256=sha, written_at=utcnow(),
-                                        void=False))
+                db.session.add(TapeFile(tape_id=tape.id, file_number=found.number, kind=found.kind,
+                                        block_size=found.largest_block, blocks=found.blocks, bytes=found.bytes,
+                                        sha256=found.sha256, written_at=utcnow(), void=False))
                 summary["added"] += 1
-                if index is not None:
-                    indexes.append(index)
+                if found.index is not None:
+                    indexes.append(found.index)
         except OSError as exc:
             raise from_os_error(drive, exc) from exc
         tape.bytes_used = max(tape.bytes_used, used)
@@ -100,6 +86,9 @@ def _adopt_index(index: dict, echo) -> int:
         present = [r for r in rows if r is not None]
         if any(r.archive_id is not None for r in present) or "name" not in entry:
             continue  # already catalogued (or the index predates its archive row)
+        if any(r.kind != "archive" for r in present):  # an index naming a label or an index as its data
+            echo(f"{entry['name']}: its index names a tape file that is not an archive; not catalogued")
+            continue
         if job is None:
             job = queue.record_scanned_backup(index.get("project") or "?", index.get("remark"),
                                               {"scanned_from": index.get("label"), "original_job": index.get("job")})

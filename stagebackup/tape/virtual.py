@@ -65,10 +65,16 @@ class VirtualHandle(TapeHandle):
             os.close(self._lock_fd)
             raise os_error(errno.EBUSY, f"drive {drive} is open in another process") from None
         self.medium: Medium | None = None
+        self.missing: str | None = None  # the cartridge the drive holds, whose folder is gone
         try:
             self._state = read_drive_state(vtape_dir, drive) or blank_state(None)
             if self._state.get("cartridge"):
-                self.medium = Medium(cartridge_path(vtape_dir, self._state["cartridge"]))
+                try:
+                    self.medium = Medium(cartridge_path(vtape_dir, self._state["cartridge"]))
+                except OSError as exc:
+                    if exc.errno != errno.ENOMEDIUM or not nonblock:
+                        raise
+                    self.missing = self._state["cartridge"]  # O_NONBLOCK opens an empty drive, as st does
             if not nonblock and self.medium is None:
                 raise os_error(errno.ENOMEDIUM, f"no cartridge in {drive}")
             if not nonblock and write and self.medium.write_protected:

@@ -112,6 +112,34 @@ def test_unknown_things_are_clear_errors(runner):
     assert "unknown project: nope" in invoke(runner, "projects", "remove", "nope").output
 
 
+@pytest.mark.parametrize(("args", "option"), [
+    (["projects", "add", "p", "--source", "/tmp", "--dest-dir", "/srv/x", "--group-max-bytes", "9" * 23],
+     "--group-max-bytes"),
+    (["projects", "add", "p", "--source", "/tmp", "--dest-dir", "/srv/x", "--group-max-bytes", "-1"],
+     "--group-max-bytes"),
+    (["projects", "add", "p", "--source", "/tmp", "--dest-dir", "/srv/x", "--level", "9" * 23], "--level"),
+    (["jobs", "list", "--limit", "9" * 23], "--limit"),
+    (["jobs", "list", "--limit", "0"], "--limit"),
+    (["jobs", "list", "--limit", "ten"], "--limit"),
+    (["tape", "load", "vtape0", "BIG", "--capacity", "9" * 23], "--capacity"),
+    (["tape", "read", "vtape0", "--file", "9" * 23], "--file"),
+    (["tape", "verify", "vtape0", "--file", "-1"], "--file"),
+])
+def test_integer_options_out_of_range_are_usage_errors(runner, args, option):
+    result = invoke(runner, *args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError)
+
+
+def test_projects_list_shows_a_tape_destination(runner, tree):
+    assert invoke(runner, "projects", "add", "磁带", "--source", str(tree), "--dest-tape", "vtape0",
+                  "--pool", "offsite").exit_code == 0
+    result = invoke(runner, "projects", "list")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("磁带  [archive/tgz] -> tape vtape0 (pool offsite)")
+
+
 def test_project_with_an_active_job_cannot_be_removed(runner, tmp_path, tree):
     add(runner, tmp_path, tree)
     invoke(runner, "jobs", "run", "设计稿")

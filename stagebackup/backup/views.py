@@ -19,7 +19,7 @@ from ..models import ACTIVE_STATUSES, Job, Project
 from . import bp, cards, live, logs
 from .forms import RunForm
 from .messages import form_error
-from .web import redirect_back
+from .web import redirect_back, seq_arg
 
 
 def web_actor() -> str:
@@ -71,7 +71,7 @@ def live_poll():
     browser) and, out of band, the drive card, each project's last backup and the recently finished jobs.
     204 when there is no new card and the regions still hash to ``v``, the digest the page shows.
     """
-    after = request.args.get("after", 0, type=int)
+    after = seq_arg("after")
     fresh = cards.active_cards(after)
     regions = live.render_regions(live.load())
     version = live.digest(regions)

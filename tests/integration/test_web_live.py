@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 
-from stagebackup.backup import live, logs
+from stagebackup.backup import live
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
-from stagebackup.models import Drive, Job, JobLog, Project
+from stagebackup.models import Drive, Job, Project
 
-from .web_support import add_log_lines, count_queries, live_poll_url, make_project, queued_job, running_job
+from .web_support import count_queries, live_poll_url, make_project, queued_job, running_job
 
 OOB = ' hx-swap-oob="true"'
 
@@ -129,27 +129,3 @@ def test_the_last_backup_of_each_project_is_an_index_seek_per_project(app):
     plan = " ".join(str(row) for row in db.session.execute(db.text("EXPLAIN QUERY PLAN " + statement)))
     assert "ix_jobs_project_created" in plan, plan
 
-
-def _index_cost(client) -> tuple[int, str]:
-    db.session.remove()
-    with count_queries() as queries:
-        html = client.get("/backup").get_data(as_text=True)
-    return len(queries), html
-
-
-def test_the_page_costs_the_same_with_one_card_or_many_and_each_card_shows_its_own_tail(client, tmp_path):
-    first = queued_job(tmp_path, "p0")
-    add_log_lines(first, 50, "INFO")
-    one, _html = _index_cost(client)
-    others = [queued_job(tmp_path, f"p{i}") for i in range(1, 6)]
-    for i, job_id in enumerate(others):
-        add_log_lines(job_id, 10 * i, "SKIP")
-    many, html = _index_cost(client)
-    assert one == many
-    for job_id in [first, *others]:
-        total = db.session.scalar(db.select(db.func.count(JobLog.id)).where(JobLog.job_id == job_id))
-        newest = db.session.scalars(db.select(JobLog.id).where(JobLog.job_id == job_id)
-                                    .order_by(JobLog.id.desc()).limit(logs.CARD_TAIL_LINES)).all()
-        block = _region(html, f"job-{job_id}")
-        assert [int(seq) for seq in re.findall(r'class="log-line" data-seq="(\d+)"', block)] == newest[::-1]
-        assert ("完整日志" in block) == (total > logs.CARD_TAIL_LINES)

@@ -12,7 +12,7 @@ export FLASK_APP := stagebackup
 DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
 	fonts-noto-color-emoji
 
-.PHONY: run install install-test test lint clean translations e2e
+.PHONY: run install install-test test lint clean translations e2e bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); .ci/install-debian-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -54,6 +54,12 @@ translations: install-test
 # Real-browser tests only (Debian's Chromium, driven by Playwright; part of `make test` too).
 e2e: install-test
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Every bench/bench_*.py at small sizes, each against its baseline (pigz, 7z, rsync, dd) in the same run,
+# then one table of ratios: a few minutes on two cores, noisy at these sizes. Full sizes: run a script alone.
+# BENCH_ARGS="--only tgz,sync" picks some; trees are generated once into $$STAGEBACKUP_BENCH_DIR.
+bench: install-test
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

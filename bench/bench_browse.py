@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import result, row  # also puts the repository on sys.path
 
 
 def main() -> None:
@@ -51,7 +49,8 @@ def main() -> None:
             job_id = job.id
             started = time.monotonic()
             count = bulk_insert(job_id, archive.id)
-            print(f"{db.engine.dialect.name}: {count} members inserted in {time.monotonic() - started:.0f} s")
+            dialect = db.engine.dialect.name
+            print(f"{dialect}: {count} members inserted in {time.monotonic() - started:.0f} s")
         client = app.test_client()
         base = f"/restore/backups/{job_id}"
         flat = path_token("srv/projects/flat")
@@ -77,6 +76,8 @@ def main() -> None:
             print(f"{label:45s} median {statistics.median(times):6.1f} ms   max {max(times):6.1f} ms")
         verdict = "OK" if worst_overall <= 100 else "OVER"
         print(f"slowest page median: {worst_overall:.1f} ms (target <= 100 ms): {verdict}")
+        result("browse", [row(f"browse {count:,} members ({dialect}), slowest page median",
+                              worst_overall, goal="<= 100", unit="ms")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

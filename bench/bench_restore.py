@@ -15,14 +15,11 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-CORPUS = Path(os.environ.get("STAGEBACKUP_CORPUS_SCRIPT", REPO.parent / "shared/corpus/make_corpus.py"))
+from common import BENCH_DIR, result, row, tree
 
 
 def main() -> None:
@@ -39,11 +36,9 @@ def main() -> None:
     from stagebackup.models import Archive, Job
     from stagebackup.restore import service
 
-    work = Path(tempfile.mkdtemp(prefix="bench-restore-", dir=os.environ.get("BENCH_DIR")))
+    corpus = tree(args.files, args.total_mb)
+    work = Path(tempfile.mkdtemp(prefix="bench-restore-", dir=BENCH_DIR))
     try:
-        corpus = work / "corpus"
-        subprocess.run([sys.executable, str(CORPUS), "--files", str(args.files), "--total-mb", str(args.total_mb),
-                        "--out", str(corpus), "--seed", "1", "--jobs", "2"], check=True, capture_output=True)
         app = create_app({"DATA_DIR": str(work / "data")})
         with app.app_context():
             project = projects.create(projects.ProjectSpec(name="bench", sources=[str(corpus)],
@@ -83,6 +78,8 @@ def main() -> None:
         print(f"pigz -dc | tar -x : {b:6.2f} s  {mib / b:6.1f} MiB/s  (runs: {runs['b']})")
         print(f"restore job       : {o:6.2f} s  {mib / o:6.1f} MiB/s  (runs: {runs['o']})")
         print(f"ratio (baseline time / restore time): {b / o:.2f}   target >= 0.85")
+        result("restore", [row(f"restore tar.gz ({corpus.name})", o, baseline="pigz -dc | tar -x", theirs=b,
+                               goal=">= 0.85")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -4,10 +4,10 @@
     .venv/bin/python bench/bench_sync.py [--corpus DIR] [--files 50000 --total-mb 400] [--rounds 5]
                                           [--database-url URL]
 
-Builds (or reuses) a corpus from ../shared/corpus/make_corpus.py, mirrors it once with StageBackup (an
-incremental sync project) and once with rsync, then times, alternately, a no-change StageBackup sync job
-(claimed and run by a real worker loop in this process: scan, copy, finalize and the mirror's catalog in
-the database) and a no-change ``rsync -a``. Prints the medians, the per-stage split of our job and
+Builds (or reuses) a tree from stagebackup.testing.corpus (in STAGEBACKUP_BENCH_DIR), mirrors it once
+with StageBackup (an incremental sync project) and once with rsync, then times, alternately, a no-change
+StageBackup sync job (claimed and run by a real worker loop in this process: scan, copy, finalize and the
+mirror's catalog in the database) and a no-change ``rsync -a``. Prints the medians, the per-stage split of our job and
 ratio = ours / rsync (target ≤ 1.0).
 """
 
@@ -18,27 +18,17 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import result, row, tree  # also puts the repository on sys.path
 
-from stagebackup import create_app, projects  # noqa: E402
-from stagebackup.extensions import db  # noqa: E402
-from stagebackup.jobs import queue  # noqa: E402
-from stagebackup.jobs.worker import Worker  # noqa: E402
-from stagebackup.models import Archive, Job, JobStage, Project  # noqa: E402
-
-CORPUS_SCRIPT = REPO.parent / "shared" / "corpus" / "make_corpus.py"
-
-
-def make_corpus(out: Path, files: int, total_mb: int) -> None:
-    print(f"building a corpus of {files} files / {total_mb} MiB in {out} …", flush=True)
-    subprocess.run([sys.executable, str(CORPUS_SCRIPT), "--files", str(files), "--total-mb", str(total_mb),
-                    "--out", str(out), "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
+from stagebackup import create_app, projects
+from stagebackup.extensions import db
+from stagebackup.jobs import queue
+from stagebackup.jobs.worker import Worker
+from stagebackup.models import Archive, Job, JobStage, Project
 
 
 def run_sync_job(app, project_id: int) -> tuple[float, int]:
@@ -70,7 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", help="existing source tree (default: build one in a temporary directory)")
     ap.add_argument("--files", type=int, default=50000)
-    ap.add_argument("--total-mb", type=int, default=400)
+    ap.add_argument("--total-mb", type=float, default=400)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--database-url", default="", help="default: SQLite in the temporary data directory")
     ap.add_argument("--workdir", help="where mirrors and the data directory go (default: a temporary dir)")
@@ -78,9 +68,7 @@ def main() -> None:
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-sync-"))
     work.mkdir(parents=True, exist_ok=True)
-    corpus = Path(args.corpus) if args.corpus else work / "corpus"
-    if not corpus.exists():
-        make_corpus(corpus, args.files, args.total_mb)
+    corpus = Path(args.corpus) if args.corpus else tree(args.files, args.total_mb)
     ours_dest, rsync_dest = work / "mirror-ours", work / "mirror-rsync"
     for path in (ours_dest, rsync_dest, work / "data"):
         shutil.rmtree(path, ignore_errors=True)
@@ -111,6 +99,12 @@ def main() -> None:
           f"{args.database_url.split('://')[0] if args.database_url else 'sqlite'}")
     print(f"no-change incremental sync, median of {args.rounds}: ours {ours_s:.3f}s, rsync -a {rsync_s:.3f}s")
     print(f"ratio ours/rsync = {ours_s / rsync_s:.2f} (target <= 1.0)")
+    result("sync", [
+        row(f"first mirror ({corpus.name})", first, baseline="rsync -a (no sync)", theirs=first_rsync,
+            ratio="ours/baseline"),
+        row(f"no-change sync ({corpus.name})", ours_s, baseline="rsync -a", theirs=rsync_s, ratio="ours/baseline",
+            goal="<= 1.0"),
+    ])
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -21,12 +21,11 @@ import queue
 import shutil
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import result, row  # also puts the repository on sys.path
 
 from stagebackup.pipeline.archive import ArchiveSpec, FileOutput, MemberSpool  # noqa: E402
 from stagebackup.pipeline.scan import Rules, walk  # noqa: E402
@@ -220,6 +219,13 @@ def main() -> None:
         s, o = statistics.median(seq), statistics.median(ovl)
         print(f"compress+move {args.groups} groups x {args.group_mib} MiB: sequential {s:.2f} s, overlapped "
               f"{o:.2f} s; speed-up {s / o:.2f}x (must be > 1)")
+        moved = f"move {args.size_mib} MiB to a virtual cartridge"
+        result("tape", [
+            row(moved, ours, baseline="dd bs=256K conv=fsync", theirs=dd, goal=">= 0.95"),
+            row(f"{moved}, SHA-256 while writing", hashed, baseline="dd bs=256K conv=fsync", theirs=dd),
+            row(f"compress+move {args.groups} x {args.group_mib} MiB overlapped", o, baseline="same, sequential",
+                theirs=s, goal="> 1"),
+        ])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,11 +1,12 @@
 """tar.gz backup job throughput vs `tar -cf - DIR | pigz -p $(nproc) -6 > out`, and the worker's peak RSS.
 
-    .venv/bin/python bench/bench_tgz.py [--corpus small|large|both] [--rounds N]
+    .venv/bin/python bench/bench_tgz.py [--corpus small|large|both] [--scale 1.0] [--rounds N]
 
 Each round runs the baseline and a real StageBackup job (a `flask worker run --burst` process, default
 settings: level 6, staged in the cache, copied to a directory) back to back on the same warm corpus, and
 prints the ratio of throughputs (baseline seconds / job seconds; higher is better, target ≥ 0.90) and the
 worker's peak RSS (target ≤ 200 MiB on the small-file corpus). The best round of each side is compared.
+``--scale`` multiplies each corpus's file count and size (small: 50,000 files, 250 MiB; large: 200, 500 MiB).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from common import BENCH_DIR, cleanup, corpus, run_backup_job, shell_seconds, tree_bytes
+from common import BENCH_DIR, cleanup, corpus, result, row, run_backup_job, shell_seconds, tree_bytes
 
 
-def bench(name: str, rounds: int) -> None:
-    src = corpus(name)
+def bench(name: str, rounds: int, scale: float) -> list[dict]:
+    src = corpus(name, scale)
     size = tree_bytes(src)
     nproc = os.cpu_count() or 1
     out = BENCH_DIR / "baseline.tar.gz"
@@ -34,13 +35,19 @@ def bench(name: str, rounds: int) -> None:
           f"StageBackup job {o:.2f} s ({size / o / 2**20:.1f} MiB/s)")
     print(f"[{name}] throughput ratio (job / tar|pigz): {b / o:.2f}   (target >= 0.90)")
     print(f"[{name}] worker peak RSS: {max(rss) / 2**20:.0f} MiB   (target <= 200 MiB)")
+    work = f"tar.gz {name} ({src.name})"
+    return [row(work, o, baseline=f"tar|pigz -p{nproc} -6", theirs=b, goal=">= 0.90"),
+            row(f"{work}: worker peak RSS", max(rss) / 2**20, goal="<= 200", unit="MiB")]
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", choices=["small", "large", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    rows = []
     for name in (["small", "large"] if args.corpus == "both" else [args.corpus]):
-        bench(name, args.rounds)
+        rows += bench(name, args.rounds, args.scale)
+    result("tgz", rows)

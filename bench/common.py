@@ -1,4 +1,5 @@
-"""Shared bench helpers: corpora from the shared generator, a real worker process per job, timing.
+"""Shared bench helpers: corpora from the project's generator, a real worker process per job, timing, and
+the ``RESULT {json}`` last line that bench/run_all.py collects into one table.
 
 Kept small on purpose: each bench script measures its baseline tool and StageBackup back to back in the
 same run and prints the ratio, so machine drift cancels out.
@@ -16,7 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS_SCRIPT = Path(os.environ.get("STAGEBACKUP_CORPUS_SCRIPT", REPO.parent / "shared/corpus/make_corpus.py"))
+sys.path.insert(0, str(REPO))
+
+from stagebackup.testing.corpus import CorpusSpec, generate  # noqa: E402
+
 BENCH_DIR = Path(os.environ.get("STAGEBACKUP_BENCH_DIR", "/tmp/stagebackup-bench"))
 CORPORA = {  # name: (files, total MiB)
     "small": (50_000, 250),
@@ -25,17 +29,44 @@ CORPORA = {  # name: (files, total MiB)
 }
 
 
-def corpus(name: str) -> Path:
-    """The named corpus, generated once and reused (the generator is deterministic)."""
+def corpus(name: str, scale: float = 1.0, *, utf8_only: bool = False) -> Path:
+    """The named corpus (its file count and size times ``scale``), generated once and reused."""
     files, total_mb = CORPORA[name]
-    out = BENCH_DIR / f"corpus-{name}-{files}-{total_mb}"
-    if not (out / ".complete").exists():
-        print(f"generating corpus {name}: {files} files, {total_mb} MiB in {out} ...", flush=True)
-        subprocess.run([sys.executable, str(CORPUS_SCRIPT), "--files", str(files), "--total-mb", str(total_mb),
-                        "--out", str(out), "--seed", "1", "--jobs", str(os.cpu_count() or 1)], check=True,
-                       stdout=subprocess.DEVNULL)
-        (out / ".complete").touch()
+    return tree(max(1, round(files * scale)), total_mb * scale, utf8_only=utf8_only)
+
+
+def tree(files: int, total_mb: float, *, utf8_only: bool = False) -> Path:
+    """A generated tree of that size under BENCH_DIR, reused by later runs (the generator is deterministic).
+
+    No FIFO or socket: 7-Zip blocks reading a FIFO, and the baselines would not compare like with like.
+    ``utf8_only`` for 7z, which cannot store other names (the job leaves them out with an error).
+    """
+    out = BENCH_DIR / f"tree-{files}-{total_mb:g}MiB-seed1{'-utf8' if utf8_only else ''}"
+    done = BENCH_DIR / f"{out.name}.complete"  # beside the tree: the tree holds the source, nothing else
+    if not done.exists():
+        print(f"generating a tree of {files} files, {total_mb:g} MiB in {out} ...", flush=True)
+        cleanup(out)
+        generate(out, CorpusSpec(files=files, total_mb=total_mb, seed="1", specials=False, utf8_only=utf8_only))
+        done.touch()
     return out
+
+
+def result(bench: str, rows: list[dict]) -> None:
+    """The machine-readable last line: one row per measure, as bench/run_all.py tabulates them."""
+    print("RESULT " + json.dumps({"bench": bench, "rows": rows}), flush=True)
+
+
+def row(measure: str, ours: float, *, baseline: str | None = None, theirs: float | None = None,
+        ratio: str = "baseline/ours", goal: str = "", unit: str = "s") -> dict:
+    """One measure. With a baseline, ``ratio`` says which way it is taken: "baseline/ours" (times: higher is
+    better) or "ours/baseline" (lower is better); ``goal`` (e.g. ">= 0.90") applies to the ratio then, else to
+    ``ours`` (e.g. "<= 100" ms)."""
+    value = None
+    if theirs is not None:
+        value = theirs / ours if ratio == "baseline/ours" else ours / theirs
+    return {"measure": measure, "ours": round(ours, 4), "theirs": None if theirs is None else round(theirs, 4),
+            "baseline": baseline, "ratio": None if value is None else round(value, 3),
+            "ratio_is": ratio if theirs is not None else None, "goal": goal, "unit": unit}
 
 
 def shell_seconds(command: str) -> float:
@@ -58,7 +89,8 @@ def run_backup_job(source: Path, *, fmt: str = "tgz", level: int = 6, password: 
     the archives. The worker's start-up and the project setup are not counted.
     """
     work = Path(tempfile.mkdtemp(prefix="job-", dir=BENCH_DIR))
-    env = dict(os.environ, STAGEBACKUP_DATA_DIR=str(work / "data"), FLASK_APP="stagebackup")
+    env = dict(os.environ, STAGEBACKUP_DATA_DIR=str(work / "data"), FLASK_APP="stagebackup",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))  # this checkout
     env.update({f"STAGEBACKUP_{k}": str(v) for k, v in (settings or {}).items()})
     args = ["projects", "add", "bench", "--source", str(source), "--dest-dir", str(work / "dest"),
             "--format", fmt, "--level", str(level)]

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, object] = {
     "HEARTBEAT_INTERVAL_S": 5.0,
     # A running job whose worker has not reported for this long is declared interrupted.
     "WORKER_STALE_AFTER_S": 120.0,
+    # A running job whose bytes and files have not advanced for this long shows "no progress for N min" on
+    # its card (the worker is alive: slow or stuck, not dead).
+    "STALL_WARNING_S": 300.0,
     "PROGRESS_FLUSH_INTERVAL_S": 1.0,
     "QUEUE_POLL_INTERVAL_S": 1.0,
     "JOB_MAX_ATTEMPTS": 3,

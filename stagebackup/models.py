@@ -54,6 +54,8 @@ class Project(db.Model):
     dest_drive: Mapped[str | None] = mapped_column(String(100), nullable=True)
     dest_pool: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verify_after_write: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A job of this project running longer than this ends failed (None: no limit).
+    job_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -109,7 +111,11 @@ class Job(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    # The worker process is alive (written by its heartbeat thread, whatever the job does).
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Bytes or files last advanced: a live worker whose job has not moved for long is stalled, not dead.
+    progress_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)  # from the project when queued
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error_class: Mapped[str | None] = mapped_column(String(100), nullable=True)
     error_message: Mapped[str | None] = mapped_column(MessageText, nullable=True)

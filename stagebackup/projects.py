@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy import update as sql_update
 
 from . import audit, keys
 from .errors import N_, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
-from .models import Job, Project
+from .models import Project
 from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
@@ -25,6 +24,7 @@ STRATEGIES = ("overwrite", "incremental")
 LEVEL_RANGE = {"tgz": (0, 9), "7z": (0, 9)}
 NAME_MAX = 200
 GROUP_MIN_BYTES = 1024 * 1024
+TIMEOUT_MAX_MIN = 30 * 24 * 60  # a month: longer than any single backup should run
 
 
 @dataclass
@@ -47,6 +47,7 @@ class ProjectSpec:
     dest_drive: str | None = None
     dest_pool: str | None = None
     verify_after_write: bool = True
+    job_timeout_s: int | None = None  # a job running longer ends failed; None: no limit
 
 
 def _check_name(name: str) -> str:
@@ -155,6 +156,9 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     if spec.group_max_bytes is not None and spec.group_max_bytes < GROUP_MIN_BYTES:
         raise ValidationError(N_("the archive group size must be at least %(n)s bytes"), field="group_max_mib",
                               n=GROUP_MIN_BYTES)
+    if spec.job_timeout_s is not None and not 60 <= spec.job_timeout_s <= TIMEOUT_MAX_MIN * 60:
+        raise ValidationError(N_("the job time limit must be between 1 and %(n)s minutes"), field="job_timeout_min",
+                              n=TIMEOUT_MAX_MIN)
     if spec.password is not None and not spec.password:
         raise ValidationError(N_("the password is empty"), field="password")
     if spec.password is not None and "\n" in spec.password:
@@ -176,7 +180,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         encrypted=encrypted, sync_strategy=spec.sync_strategy, allow_mass_delete=bool(spec.allow_mass_delete),
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
-        verify_after_write=bool(spec.verify_after_write),
+        verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
     )
 
 
@@ -197,6 +201,7 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.dest_kind = "tape" if spec.dest_drive else "directory"
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
     project.verify_after_write = spec.verify_after_write
+    project.job_timeout_s = spec.job_timeout_s
 
 
 def get_by_name(name: str) -> Project:
@@ -244,7 +249,7 @@ def remove(name: str, *, actor: str) -> None:
         raise ValidationError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
                               name=name, id=active.id, status=active.status)
     # History keeps the jobs (they carry the project's name); they just lose the link.
-    db.session.execute(sql_update(Job).where(Job.project_id == project.id).values(project_id=None))
+    queue.detach_project(project.id)
     db.session.delete(project)
     audit.record(actor, "project.remove", name)
     db.session.commit()
@@ -264,6 +269,7 @@ def to_dict(project: Project) -> dict:
         "strategy": project.sync_strategy,
         "allow_mass_delete": project.allow_mass_delete,
         "group_max_bytes": project.group_max_bytes,
+        "job_timeout_min": project.job_timeout_s // 60 if project.job_timeout_s else None,
         "destination": (
             {"kind": "tape", "drive": project.dest_drive, "pool": project.dest_pool,
              "verify": project.verify_after_write}

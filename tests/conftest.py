@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 
 from stagebackup import create_app
 from stagebackup.extensions import db
+from stagebackup.testing.corpus import Corpus, CorpusSpec, generate
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS_SCRIPT = Path(os.environ.get("STAGEBACKUP_CORPUS_SCRIPT", REPO.parent / "shared/corpus/make_corpus.py"))
 PG_URL = os.environ.get("STAGEBACKUP_TEST_PG_URL")
 IN_CI = bool(os.environ.get("CI"))
 
@@ -113,19 +113,9 @@ def run_flask(app, *args: str, check: bool = True, timeout: float = 120) -> subp
 
 
 @pytest.fixture(scope="session")
-def corpus_dir(tmp_path_factory):
-    """A small deterministic tree from the shared corpus generator (unicode names, long paths, links)."""
-    if not CORPUS_SCRIPT.exists():
-        if IN_CI:
-            pytest.fail(f"corpus generator missing at {CORPUS_SCRIPT}")
-        pytest.skip(f"corpus generator missing at {CORPUS_SCRIPT}")
-    out = tmp_path_factory.mktemp("corpus") / "tree"
-    subprocess.run(
-        [sys.executable, str(CORPUS_SCRIPT), "--files", "300", "--total-mb", "12", "--out", str(out),
-         "--seed", "7", "--jobs", "2"],
-        check=True, capture_output=True,
-    )
-    return out
+def corpus(tmp_path_factory) -> Corpus:
+    """A small deterministic tree: 300 files, 12 MiB, and every hostile kind (stagebackup.testing.corpus)."""
+    return generate(tmp_path_factory.mktemp("corpus") / "tree", CorpusSpec(files=300, total_mb=12, seed="7"))
 
 
 def build_hostile_tree(root: Path) -> Path:

@@ -8,7 +8,7 @@ one ``now``, so the page and the poll endpoint render the same partial from the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
@@ -32,6 +32,7 @@ class JobCard:
     pool: str | None
     now: datetime
     stale_after_s: float
+    stall_warning_s: float = field(default_factory=lambda: float(current_app.config["STALL_WARNING_S"]))
 
     @property
     def active(self) -> bool:
@@ -86,6 +87,16 @@ class JobCard:
     def stale(self) -> bool:
         age = self.report_age_s
         return age is not None and age > self.stale_after_s
+
+    @property
+    def stalled_s(self) -> float | None:
+        """The worker is alive but the job has not moved (bytes or files) for longer than the warning
+        threshold: seconds since it last did. None while it moves, waits for a tape, or the worker is silent."""
+        job = self.job
+        if job.status != RUNNING or self.stale or job.progress_at is None:
+            return None
+        age = (self.now - job.progress_at).total_seconds()
+        return age if age > self.stall_warning_s else None
 
     @property
     def waiting_media(self) -> bool:

@@ -71,6 +71,7 @@ class ProjectForm(FlaskForm):
     dest_drive = SelectField(_l("磁带机"), choices=[], validate_choice=False)
     dest_pool = StringField(_l("磁带池"), default="default")
     verify_after_write = BooleanField(_l("写入后校验"), default=True)
+    job_timeout_min = IntegerField(_l("任务时限（分钟）"), validators=[Optional()])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -90,6 +91,7 @@ class ProjectForm(FlaskForm):
         self.dest_dir.data = display(project.dest_path) if project.dest_path else ""
         self.dest_drive.data, self.dest_pool.data = project.dest_drive, project.dest_pool or "default"
         self.verify_after_write.data = project.verify_after_write
+        self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
 
     def to_spec(self, stored: Project | None = None) -> ProjectSpec:
         """The operator's input as a spec. A source shown in its display form (a name with bytes that
@@ -117,6 +119,7 @@ class ProjectForm(FlaskForm):
             dest_drive=self.dest_drive.data if tape else None,
             dest_pool=((self.dest_pool.data or "").strip() or None) if tape else None,
             verify_after_write=bool(self.verify_after_write.data),
+            job_timeout_s=self.job_timeout_min.data * 60 if self.job_timeout_min.data is not None else None,
         )
 
 

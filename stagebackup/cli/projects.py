@@ -36,10 +36,13 @@ projects_group = AppGroup("projects", help="Manage backup projects.")
 @click.option("--pool", "dest_pool", help="Tape pool to take cartridges from (with --dest-tape).")
 @click.option("--verify/--no-verify", "verify_after_write", default=True, show_default=True,
               help="Read every tape file back and compare its SHA-256 after writing.")
+@click.option("--job-timeout-min", type=click.IntRange(1, projects.TIMEOUT_MAX_MIN), default=None,
+              help="A job running longer than this many minutes ends failed (default: no limit).")
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
 def add(name, sources, includes, excludes, mode, archive_format, level, password_stdin, sync_strategy,
-        allow_mass_delete, group_max_bytes, dest_dir, dest_drive, dest_pool, verify_after_write, as_json):
+        allow_mass_delete, group_max_bytes, dest_dir, dest_drive, dest_pool, verify_after_write, job_timeout_min,
+        as_json):
     """Create project NAME."""
     if not (dest_dir or dest_drive):
         raise click.UsageError("a destination is needed: --dest-dir PATH or --dest-tape DRIVE")
@@ -48,6 +51,7 @@ def add(name, sources, includes, excludes, mode, archive_format, level, password
         archive_format=archive_format, level=level, mode=mode, password=read_password() if password_stdin else None,
         sync_strategy=sync_strategy, allow_mass_delete=allow_mass_delete, group_max_bytes=group_max_bytes,
         dest_drive=dest_drive, dest_pool=dest_pool, verify_after_write=verify_after_write,
+        job_timeout_s=job_timeout_min * 60 if job_timeout_min else None,
     )
     project = projects.create(spec, actor=actor())
     if as_json:

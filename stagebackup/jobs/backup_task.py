@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import Archive, Job, Project
 from ..pipeline.backup import ArchiveRecord, BackupContext, ProjectSettings, run_archive_backup
 from ..pipeline.destination import ArchiveSink, DirectorySink
+from ..tape.ledger import link_archive
 from . import queue
 from .progress import JobReporter
 
@@ -66,8 +67,7 @@ def record_archive(job_id: int, secret_id: int | None, record: ArchiveRecord) ->
     batcher = MemberBatcher(job_id, archive.id)
     batcher.add_rows(record.members)
     batcher.flush()
-    if placement.on_record is not None:
-        placement.on_record(archive.id)  # e.g. the tape sink's tape_files rows, in this same transaction
+    link_archive(placement.tape_file_ids, archive.id)  # a tape archive's pieces, in this same transaction
     if placement.path:
         queue.release_output(job_id, placement.path)
     db.session.commit()
@@ -75,7 +75,6 @@ def record_archive(job_id: int, secret_id: int | None, record: ArchiveRecord) ->
 
 def run_backup(job_id: int, reporter: JobReporter) -> None:
     config = current_app.config
-    app = current_app._get_current_object()
     job = db.session.get(Job, job_id)
     project = db.session.get(Project, job.project_id)
     settings = _settings(project)
@@ -93,5 +92,4 @@ def run_backup(job_id: int, reporter: JobReporter) -> None:
         password=password, kdf_iterations=int(config["KDF_ITERATIONS"]),
         group_max_bytes=int(config["ARCHIVE_GROUP_MAX_BYTES"]),
         direct=bool(config["COMPRESS_DIRECTLY_TO_TAPE"]),
-        thread_context=app.app_context,  # the copy thread's own session: sinks may use the database
     ))

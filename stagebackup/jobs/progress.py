@@ -1,8 +1,12 @@
 """Throttled progress and log buffer for one running job.
 
 Progress and log lines are written at most once per ``flush_interval_s``; stage changes are written at
-once (the badges must not lag). Every flush also reads the cancel flag, so cancelling costs no extra
-queries, and ``checkpoint()`` is where long loops stop for cancel or a warm shutdown.
+once (the badges must not lag). Every flush also reads the cancel flag and the status, so cancelling (or a
+time limit the worker's watchdog enforced) costs no extra query, and ``checkpoint()`` is where long loops
+stop for cancel or a warm shutdown.
+
+The reporter is how the pipeline and the tape layer hand facts to the jobs layer (a plan, waiting for a
+tape, the tape loaded): it records them through ``state`` on the job's own thread.
 """
 
 from __future__ import annotations
@@ -10,16 +14,19 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import select, update
-
-from ..bulk import insert_rows
 from ..dbtypes import utcnow
-from ..errors import JobCancelled, WorkerStopping
+from ..errors import JobCancelled, JobInterrupted, WorkerStopping
 from ..extensions import db
-from ..models import LOG_TAGS, Job, JobLog, JobStage
+from ..models import ACTIVE_STATUSES, LOG_TAGS
 from ..paths import display
+from . import state
 
-LOG_COLUMNS = ("job_id", "at", "tag", "message")
+
+class JobEnded(JobInterrupted):
+    """The job was ended while it ran (its time limit): stop; the ending is already recorded."""
+
+    status = "failed"
+    message = "the job was ended by the worker's watchdog"
 
 
 class JobReporter:
@@ -39,40 +46,47 @@ class JobReporter:
         self._logs: list[tuple] = []
         self._last_flush = 0.0
         self._cancelled = False
+        self._ended: str | None = None
         self._dirty = False
+        self._advanced = False
         self.open_stages: list[str] = []
         self.rate_bytes_s: float | None = None
         self._rate_sample = (time.monotonic(), 0)
 
     # -- stages: written immediately -------------------------------------------------------------
     def stage_started(self, code: str) -> None:
-        now = utcnow()
-        row = db.session.get(JobStage, (self.job_id, code))
-        if row is None:
-            db.session.add(JobStage(job_id=self.job_id, code=code, started_at=now))
-        else:
-            row.started_at, row.finished_at, row.failed_at, row.message = now, None, None, None
+        state.start_stage(self.job_id, code)
         self.open_stages.append(code)
         self.flush(force=True)
 
     def stage_finished(self, code: str) -> None:
-        db.session.execute(
-            update(JobStage)
-            .where(JobStage.job_id == self.job_id, JobStage.code == code)
-            .values(finished_at=utcnow())
-        )
+        state.finish_stage(self.job_id, code)
         self.open_stages.remove(code)
         self.flush(force=True)
 
     def fail_open_stages(self, message: str) -> None:
         """The job ended badly: every stage still running turns red with the reason."""
         if self.open_stages:
-            db.session.execute(
-                update(JobStage)
-                .where(JobStage.job_id == self.job_id, JobStage.code.in_(self.open_stages))
-                .values(failed_at=utcnow(), message=message)
-            )
+            state.fail_open_stages(self.job_id, message)
             self.open_stages = []
+        self.flush(force=True)
+
+    # -- facts from the pipeline and the tape layer: recorded at once --------------------------------
+    def record_plan(self, plan: dict) -> None:
+        """The tape plan made when the scan ended (bytes to write, tapes needed, time at the drive's rate)."""
+        state.record_plan(self.job_id, plan)
+        self.log("INFO", plan["summary"])
+        self.flush(force=True)
+
+    def waiting_for_media(self, message: str, stage: str = "copy") -> None:
+        """No suitable tape: the job shows ``waiting_media`` with the prompt until ``media_ready``."""
+        state.set_waiting_for_media(self.job_id, True, stage, message)
+        self.log("INFO", message)
+        self.flush(force=True)
+
+    def media_ready(self, message: str, stage: str = "copy") -> None:
+        state.set_waiting_for_media(self.job_id, False, stage, None)
+        self.log("INFO", message)
         self.flush(force=True)
 
     # -- buffered ---------------------------------------------------------------------------------
@@ -92,6 +106,8 @@ class JobReporter:
     def advance(self, *, nbytes: int = 0, files: int = 0, current: str | bytes | None = None) -> None:
         self.bytes_done += nbytes
         self.files_done += files
+        if nbytes or files:
+            self._advanced = True
         if current is not None:
             self._current = current  # shown in display form at the next flush, not converted per file
         self._dirty = True
@@ -125,6 +141,8 @@ class JobReporter:
             raise WorkerStopping()
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             self.flush()
+        if self._ended is not None:
+            raise JobEnded()
         if self._cancelled:
             raise JobCancelled()
 
@@ -134,23 +152,20 @@ class JobReporter:
             return
         self._last_flush = now_mono
         if self._logs:
-            insert_rows(JobLog.__table__, LOG_COLUMNS, self._logs, convert=("at", "message"))
+            state.insert_logs(self._logs)
             self._logs = []
         if self._dirty or force:
             self._update_rate(now_mono)
             if self._current is not None:
                 self.current_file, self._current = display(self._current), None
-            db.session.execute(
-                update(Job)
-                .where(Job.id == self.job_id)
-                .values(
-                    progress=self.percent, bytes_done=self.bytes_done, bytes_total=self.bytes_total,
-                    files_done=self.files_done, files_total=self.files_total,
-                    error_count=self.error_count, current_file=self.current_file, heartbeat_at=utcnow(),
-                    rate_bytes_s=self.rate_bytes_s,
-                )
-            )
-            self._dirty = False
-        self._cancelled = bool(db.session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
+            state.write_progress(self.job_id, {
+                "progress": self.percent, "bytes_done": self.bytes_done, "bytes_total": self.bytes_total,
+                "files_done": self.files_done, "files_total": self.files_total, "error_count": self.error_count,
+                "current_file": self.current_file, "rate_bytes_s": self.rate_bytes_s,
+            }, advanced=self._advanced)
+            self._dirty = self._advanced = False
+        self._cancelled, status = state.read_flags(self.job_id)
+        if status not in ACTIVE_STATUSES:
+            self._ended = status
         # Commit every time: the worker must never hold a transaction (and SQLite's lock) between flushes.
         db.session.commit()

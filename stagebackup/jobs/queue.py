@@ -23,6 +23,7 @@ from ..errors import N_, AlreadyQueued, JobNotFound, ValidationError
 from ..extensions import db
 from ..models import (
     CANCELLED,
+    FAILED,
     FINAL_STATUSES,
     INTERRUPTED,
     QUEUED,
@@ -39,6 +40,7 @@ from ..models import (
 )
 from ..paths import is_text
 from ..stages import flow_for
+from . import state
 
 log = logging.getLogger(__name__)
 REMARK_MAX = 2000
@@ -75,6 +77,7 @@ def enqueue(
         source_job_id=source_job_id,
         params=params,
         drive=drive or (project.dest_drive if kind == "backup" and project.dest_kind == "tape" else None),
+        timeout_s=project.job_timeout_s if kind == "backup" else None,
     )
     db.session.add(job)
     try:
@@ -111,7 +114,7 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
         update(Job)
         .where(Job.id == candidate.scalar_subquery(), Job.status == QUEUED)
         .values(
-            status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now,
+            status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now, progress_at=now,
             attempts=Job.attempts + 1, cancel_requested=False,
         )
         .returning(Job.id)
@@ -127,6 +130,16 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
         append_log(job_id, "INFO", f"started by worker {worker_id} on {os.uname().nodename}")
     db.session.commit()
     return job_id
+
+
+def record_scanned_backup(project_name: str, remark: str | None, params: dict) -> Job:
+    """A backup found in a tape's session index (``flask tape scan``): a finished job row that its archives
+    hang on, as if it had run here (the caller commits)."""
+    job = Job(project_name=project_name, kind="backup", flow="backup-tape", status=SUCCEEDED, trigger="scan",
+              progress=100, finished_at=utcnow(), remark=remark, params=params)
+    db.session.add(job)
+    db.session.flush()
+    return job
 
 
 def register_partial_output(job_id: int, path: str) -> None:
@@ -166,18 +179,24 @@ def remove_partial_outputs(job: Job) -> list[str]:
 def finish(job_id: int, status: str, *, error_class: str | None = None, message: str | None = None) -> None:
     """End a job. On success its outputs are results; on any other ending they are deleted here.
 
-    Open stages stay as they are: stage_state shows them failed for bad endings.
+    Open stages stay as they are: stage_state shows them failed for bad endings. A job that was already
+    ended (its time limit, by the worker's watchdog) keeps that ending; what it registered since is removed.
     """
-    _close(db.session.get(Job, job_id), status, error_class, message, utcnow())
+    job = db.session.get(Job, job_id)
+    if job.status in FINAL_STATUSES:
+        remove_partial_outputs(job)
+    else:
+        close(job, status, error_class, message, utcnow())
     db.session.commit()
 
 
-def _close(job: Job, status: str, error_class: str | None, message: str | None, now: datetime) -> list[str]:
+def close(job: Job, status: str, error_class: str | None, message: str | None, now: datetime) -> list[str]:
     """Set a job's final state (no commit); returns the partial outputs it deleted."""
     assert status in FINAL_STATUSES, status
     removed: list[str] = []
     if status in (SUCCEEDED, WARNING):
         job.partial_outputs = []
+        job.progress = 100
     else:
         removed = remove_partial_outputs(job)
     job.status = status
@@ -220,7 +239,7 @@ def request_cancel(job_id: int) -> str:
     if job is None:
         raise JobNotFound(job_id)
     if job.status == QUEUED:
-        _close(job, CANCELLED, None, None, utcnow())
+        close(job, CANCELLED, None, None, utcnow())
         append_log(job.id, "INFO", "cancelled before it started")
     elif job.status in (RUNNING, WAITING_MEDIA):
         job.cancel_requested = True
@@ -282,13 +301,42 @@ def recover_stale(
             reason = f"worker {job.worker_id} silent for {silent_min:.0f} min"
         else:
             continue
-        removed = _close(job, INTERRUPTED, "WorkerLost", reason, now)
+        removed = close(job, INTERRUPTED, "WorkerLost", reason, now)
         append_log(job.id, "ERROR", f"interrupted: {reason}; removed {len(removed)} partial output(s)")
         if worker is not None and worker.stopped_at is None:
             worker.stopped_at = now
         recovered.append(job.id)
     db.session.commit()
     return recovered
+
+
+def expire_overdue(worker_id: int, now: datetime | None = None) -> list[int]:
+    """End this worker's jobs that ran past their time limit as failed, with the reason.
+
+    Called by the worker's heartbeat thread, so it works even when the job's own thread is stuck in a read
+    that never returns; that thread stops at its next checkpoint (its reporter sees the job ended).
+    """
+    now = now or utcnow()
+    jobs = db.session.scalars(
+        select(Job).where(Job.worker_id == worker_id, Job.status.in_((RUNNING, WAITING_MEDIA)),
+                          Job.timeout_s.is_not(None), Job.started_at.is_not(None))
+    ).all()
+    expired = []
+    for job in jobs:
+        if job.started_at + timedelta(seconds=job.timeout_s) > now:
+            continue
+        reason = f"the job ran longer than its time limit of {job.timeout_s / 60:g} min"
+        state.fail_open_stages(job.id, reason)
+        append_log(job.id, "ERROR", f"failed: {reason}")
+        close(job, FAILED, "JobTimedOut", reason, now)
+        expired.append(job.id)
+    db.session.commit()
+    return expired
+
+
+def detach_project(project_id: int) -> None:
+    """The project is being removed: its jobs stay as history, naming it by its snapshot ``project_name``."""
+    db.session.execute(update(Job).where(Job.project_id == project_id).values(project_id=None))
 
 
 def active_job_for_project(project_id: int) -> Job | None:

@@ -89,8 +89,6 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
     status = WARNING if reporter.error_count else SUCCEEDED
     reporter.log("INFO", "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
     reporter.flush(force=True)
-    job = db.session.get(Job, job_id)
-    job.progress = 100
     message = None if status == SUCCEEDED else f"{reporter.error_count} error(s): see [ERROR] lines in the log"
     queue.finish(job_id, status, error_class=None, message=message)
     return status

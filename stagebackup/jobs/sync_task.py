@@ -15,7 +15,7 @@ from ..pipeline import sync as sync_pipeline
 from ..pipeline.listing import MirrorDigest, owners_kept
 from ..pipeline.sync import SyncContext, SyncSettings
 from ..pipeline.sync_plan import Member
-from . import queue
+from . import queue, state
 from .progress import JobReporter
 
 
@@ -77,7 +77,7 @@ def reuse_catalog(job_id: int, previous_id: int) -> None:
     db.session.add(Archive(job_id=job_id, seq=1, format="sync", encrypted=False, location_kind="directory",
                            path=previous.path, size=previous.size, input_bytes=previous.input_bytes,
                            sha256=previous.sha256, member_count=previous.member_count))
-    db.session.get(Job, job_id).catalog_job_id = owner.catalog_job_id or owner.id
+    state.link_catalog(job_id, owner.catalog_job_id or owner.id)
     db.session.commit()
 
 

@@ -81,6 +81,9 @@ class Worker:
             while not self._heartbeat_done.wait(interval):
                 try:
                     queue.heartbeat(self.worker_id)
+                    # Here, not on the job's thread: a job stuck in a read that never returns still ends.
+                    for job_id in queue.expire_overdue(self.worker_id):
+                        log.warning("job %s ran past its time limit: marked failed", job_id)
                 except Exception:  # noqa: BLE001 - a missed beat is logged, the next one retries
                     log.exception("heartbeat failed")
                     db.session.rollback()

@@ -91,7 +91,6 @@ class BackupContext:
     kdf_iterations: int = 600_000
     group_max_bytes: int = 0  # 0: one archive per backup
     direct: bool = False  # COMPRESS_DIRECTLY_TO_TAPE
-    thread_context: Callable = contextlib.nullcontext  # entered by the copy thread (an app context)
 
 
 def archive_name(project_name: str, job_id: int, started: datetime, seq: int, extension: str) -> str:
@@ -162,8 +161,8 @@ class _GroupPipeline:
         ctx, reporter = self.ctx, self.reporter
         sink = ctx.make_sink(self.copy_reporter)
         if hasattr(sink, "plan"):
-            sink.plan(self.total_bytes)
-        copier = Copier(sink, self.copy_reporter, ctx.thread_context)
+            reporter.record_plan(sink.plan(self.total_bytes))
+        copier = Copier(sink, self.copy_reporter)
         self.reporter.copier = copier
         direct = ctx.direct and self.spec.fmt == "tgz"
         if ctx.direct and not direct:
@@ -199,6 +198,7 @@ class _GroupPipeline:
                 if pending is not None:
                     self._finish_copy(copier, *pending)
                 self._start_copy_stage()
+                sink.prepare(name, group.seq)
                 copier.start(staged, name, result.sha256, group.seq)
                 pending = (group, name, members, result, staged)
             if pending is not None:

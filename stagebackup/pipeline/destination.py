@@ -7,8 +7,9 @@ same protocol, so the pipeline never knows which one it feeds. With ``COMPRESS_D
 archive is not staged in the cache: the pipeline calls ``open_stream`` instead of ``put`` and writes the
 archive into it as it is compressed (see ``ArchiveStream``).
 
-Threads: ``put`` runs on the pipeline's copy thread (inside its own application context, so a sink may use
-``db.session`` there), while the main thread compresses the next group. ``open_stream``, the stream's
+Threads: ``put`` runs on the pipeline's copy thread while the main thread compresses the next group. A
+sink writes no job state: it reports facts to the reporter it was given (safe from either thread). The tape
+sink's media catalog writes from that thread all go through ``tape/ledger.py``. ``open_stream``, the stream's
 methods and ``close`` run on the main thread. The reporter a sink is given is safe to use from either.
 
 Copy a finished archive into a destination directory, atomically and verified:
@@ -38,9 +39,8 @@ class Placement:
     location_kind: str  # directory | tape
     path: str | None = None  # directory: the final file
     details: dict = field(default_factory=dict)  # tape: label(s), file number(s), blocks…
-    # Called with the new archive row's id inside the transaction that records it (before the commit):
-    # a tape sink links its tape_files rows here, so the catalog never names half a placement.
-    on_record: Callable[[int], None] | None = field(default=None, repr=False)
+    # tape: the ``tape_files`` rows of its pieces, linked to the archive row in the transaction that records it
+    tape_file_ids: list[int] = field(default_factory=list)
 
 
 class ArchiveStream(Protocol):
@@ -59,8 +59,12 @@ class ArchiveStream(Protocol):
 class ArchiveSink(Protocol):
     kind: str
 
+    def prepare(self, name: str, seq: int) -> None:
+        """On the job's thread, before ``put``: register (as partial outputs) what ``put`` will create."""
+
     def put(self, staged_path: str, name: str, sha256: str, seq: int) -> Placement:
-        """Move one finished archive from the cache; returns once it is durable and verified."""
+        """Move one finished archive from the cache; returns once it is durable and verified. Runs on
+        the copy thread: it may not write job state, only report through its reporter."""
 
     def open_stream(self, name: str, seq: int) -> ArchiveStream:
         """Start writing archive ``seq`` (file name ``name``) directly, without staging in the cache."""
@@ -68,8 +72,8 @@ class ArchiveSink(Protocol):
     def close(self, ok: bool) -> None:
         """After the last archive (ok) or on failure; a tape sink writes its index file here."""
 
-    # Optional: ``plan(total_input_bytes)`` is called once, on the main thread, after the scan and before
-    # the first archive (a tape sink records the job's tape plan there).
+    # Optional: ``plan(total_input_bytes) -> dict`` is called once, on the main thread, after the scan and
+    # before the first archive (a tape sink returns the job's tape plan; the job's reporter records it).
 
 
 def _fsync_dir(path: str) -> None:
@@ -103,20 +107,26 @@ def _link_instead_of_copy(source: str, temp: str) -> bool:
     return True
 
 
-def copy_to_directory(
-    source: str, dest_dir: str, name: str, *, expected_sha256: str, reporter: Reporter,
-    register_partial: Callable[[str], None],
-) -> str:
+def reserve_names(dest_dir: str, name: str, register_partial: Callable[[str], None]) -> tuple[str, str]:
+    """(final, temporary) paths for an archive about to be written into ``dest_dir``, registered first.
+
+    Both names: until the catalog records the archive, even the renamed file belongs to an unfinished
+    job, and recovery or failure handling deletes it rather than leave an uncatalogued archive behind.
+    Runs on the job's thread (the registration is job state).
+    """
     try:
         os.makedirs(dest_dir, exist_ok=True)
     except OSError as exc:
         raise DestinationError(dest_dir, exc.strerror) from exc
     final = unique_path(dest_dir, name)
     temp = os.path.join(dest_dir, f".{os.path.basename(final)}.partial")
-    # Both names: until the catalog records the archive, even the renamed file belongs to an unfinished
-    # job, and recovery or failure handling deletes it rather than leave an uncatalogued archive behind.
     register_partial(temp)
     register_partial(final)
+    return final, temp
+
+
+def copy_to_directory(source: str, final: str, temp: str, *, expected_sha256: str, reporter: Reporter) -> str:
+    dest_dir = os.path.dirname(final)
     try:
         if not _link_instead_of_copy(source, temp):
             _copy_verified(source, temp, expected_sha256, reporter, dest_dir)
@@ -154,15 +164,8 @@ class DirectoryStream:
     """An archive written under a hidden temporary name in the destination, renamed once complete."""
 
     def __init__(self, dest_dir: str, name: str, register_partial: Callable[[str], None]):
-        try:
-            os.makedirs(dest_dir, exist_ok=True)
-        except OSError as exc:
-            raise DestinationError(dest_dir, exc.strerror) from exc
         self.dest_dir = dest_dir
-        self.final = unique_path(dest_dir, name)
-        self.temp = os.path.join(dest_dir, f".{os.path.basename(self.final)}.partial")
-        register_partial(self.temp)
-        register_partial(self.final)
+        self.final, self.temp = reserve_names(dest_dir, name, register_partial)
         self.digest = hashlib.sha256()
         try:
             self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -210,12 +213,14 @@ class DirectorySink:
 
     def __init__(self, dest_dir: str, reporter: Reporter, register_partial: Callable[[str], None]):
         self.dest_dir, self.reporter, self.register_partial = dest_dir, reporter, register_partial
+        self._reserved: dict[int, tuple[str, str]] = {}
+
+    def prepare(self, name: str, seq: int) -> None:
+        self._reserved[seq] = reserve_names(self.dest_dir, name, self.register_partial)
 
     def put(self, staged_path: str, name: str, sha256: str, seq: int) -> Placement:
-        final = copy_to_directory(
-            staged_path, self.dest_dir, name, expected_sha256=sha256, reporter=self.reporter,
-            register_partial=self.register_partial,
-        )
+        final, temp = self._reserved.pop(seq)
+        copy_to_directory(staged_path, final, temp, expected_sha256=sha256, reporter=self.reporter)
         return Placement("directory", final)
 
     def open_stream(self, name: str, seq: int) -> DirectoryStream:

@@ -1,17 +1,17 @@
 """Copying archive k on a background thread while archive k+1 is compressed.
 
 The job's reporter writes to the database and belongs to the main thread. The copy thread gets a
-``CopyReporter``: its log lines are queued and written by the main thread, and its ``checkpoint`` stops the
-copy when the main thread gives up (cancel, shutdown, a failure). The main thread compresses through a
-``PipelineReporter``, whose checkpoints pass the copy thread's lines on and raise the copy's error as soon
-as there is one, so a failing destination stops the job without waiting for the current group to finish.
+``CopyReporter``: what it reports (log lines, and the tape layer's facts "waiting for a tape" / "tape
+loaded") is queued and recorded by the main thread, so job state has one writer on one thread; its
+``checkpoint`` stops the copy when the main thread gives up (cancel, shutdown, a failure). The main thread
+compresses through a ``PipelineReporter``, whose checkpoints pass the copy thread's facts on and raise the
+copy's error as soon as there is one, so a failing destination stops the job without waiting for the
+current group to finish.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable
 
 from ..errors import WorkerStopping
 from ..paths import display
@@ -27,19 +27,29 @@ class CopyReporter:
         self.main = main
         self.abort = threading.Event()
         self._lock = threading.Lock()
-        self._lines: list[tuple[str, str]] = []
+        self._facts: list[tuple[str, tuple]] = []
         self._owner = threading.get_ident()
 
     @property
     def error_count(self) -> int:
         return self.main.error_count
 
-    def log(self, tag: str, message: str) -> None:
+    def _report(self, method: str, *args) -> None:
+        """Call the main reporter's ``method`` now on the main thread, else at its next drain."""
         if threading.get_ident() == self._owner:
-            self.main.log(tag, message)
+            getattr(self.main, method)(*args)
             return
         with self._lock:
-            self._lines.append((tag, message))
+            self._facts.append((method, args))
+
+    def log(self, tag: str, message: str) -> None:
+        self._report("log", tag, message)
+
+    def waiting_for_media(self, message: str) -> None:
+        self._report("waiting_for_media", message)
+
+    def media_ready(self, message: str) -> None:
+        self._report("media_ready", message)
 
     def log_path(self, tag: str, path: str | bytes, note: str = "") -> None:
         self.log(tag, display(path) + (f": {note}" if note else ""))
@@ -56,18 +66,18 @@ class CopyReporter:
             raise WorkerStopping()
 
     def drain(self) -> None:
-        if self._lines:
+        if self._facts:
             with self._lock:
-                lines, self._lines = self._lines, []
-            for tag, message in lines:
-                self.main.log(tag, message)
+                facts, self._facts = self._facts, []
+            for method, args in facts:
+                getattr(self.main, method)(*args)
 
 
 class Copier:
-    """At most one ``sink.put`` in flight, on its own thread (inside ``thread_context``)."""
+    """At most one ``sink.put`` in flight, on its own thread (no application context: no database there)."""
 
-    def __init__(self, sink: ArchiveSink, reporter: CopyReporter, thread_context: Callable = contextlib.nullcontext):
-        self.sink, self.reporter, self.thread_context = sink, reporter, thread_context
+    def __init__(self, sink: ArchiveSink, reporter: CopyReporter):
+        self.sink, self.reporter = sink, reporter
         self.thread: threading.Thread | None = None
         self.placement: Placement | None = None
         self.error: BaseException | None = None
@@ -86,8 +96,7 @@ class Copier:
 
     def _run(self, staged_path: str, name: str, sha256: str, seq: int) -> None:
         try:
-            with self.thread_context():
-                self.placement = self.sink.put(staged_path, name, sha256, seq)
+            self.placement = self.sink.put(staged_path, name, sha256, seq)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which fails the job
             self.error = exc
 

@@ -65,7 +65,8 @@ def _cursor_arg() -> tuple[str, int] | None:
 
 def _backup_or_404(job_id: int) -> Job:
     job = db.session.get(Job, job_id)
-    if job is None or job.kind != "backup":
+    # Only finished backups are offered: a failed, cancelled or interrupted one (a void tape file, say) is not.
+    if job is None or job.kind != "backup" or job.status not in service.RESTORABLE_STATUSES:
         abort(404)
     return job
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from ..catalog import MemberBatcher
 from ..dbtypes import utcnow
 from ..extensions import db
-from ..models import SUCCEEDED, Archive, Job, Tape, TapeFile
+from ..jobs import queue
+from ..models import Archive, Tape, TapeFile
 from . import media
 from .errors import Unlabelled, from_os_error
 from .label import INDEX_FORMAT, READ_BUFFER, decode_index, encode_label
@@ -100,12 +101,8 @@ def _adopt_index(index: dict, echo) -> int:
         if any(r.archive_id is not None for r in present) or "name" not in entry:
             continue  # already catalogued (or the index predates its archive row)
         if job is None:
-            job = Job(project_name=index.get("project") or "?", kind="backup", flow="backup-tape",
-                      status=SUCCEEDED, trigger="scan", progress=100, finished_at=utcnow(),
-                      remark=index.get("remark"),
-                      params={"scanned_from": index.get("label"), "original_job": index.get("job")})
-            db.session.add(job)
-            db.session.flush()
+            job = queue.record_scanned_backup(index.get("project") or "?", index.get("remark"),
+                                              {"scanned_from": index.get("label"), "original_job": index.get("job")})
         archive = Archive(job_id=job.id, seq=entry.get("seq") or 1, format=entry.get("format") or "tgz",
                           encrypted=bool(entry.get("encrypted")), location_kind="tape", path=None,
                           size=entry.get("size") or 0, sha256=entry.get("sha256") or "",

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ..dbtypes import utcnow
 from ..errors import StageBackupError, human_bytes
@@ -51,16 +51,17 @@ class TapeSink:
     def drive(self) -> str:
         return self.session.drive
 
-    # -- the plan (when the scan ends) -------------------------------------------------------------
+    # -- the plan (when the scan ends, on the job's thread) -------------------------------------------
     def plan(self, bytes_to_write: int) -> dict:
-        with self.session.db_context():
-            plan = make_plan(self.config, self.session.drive, self.pool, bytes_to_write)
-            db.session.execute(update(Job).where(Job.id == self.job_id).values(plan=plan))
-            db.session.commit()
-        self.reporter.log("INFO", plan["summary"])
+        """The tape plan for this job, returned for the job's reporter to record."""
+        plan = make_plan(self.config, self.session.drive, self.pool, bytes_to_write)
+        db.session.commit()  # make_plan read the inventory: end that transaction before the work starts
         return plan
 
     # -- ArchiveSink -------------------------------------------------------------------------------
+    def prepare(self, name: str, seq: int) -> None:
+        """Nothing to register: a tape file's catalog row is made void before its first block instead."""
+
     def put(self, staged_path: str, name: str, sha256: str, seq: int) -> Placement:
         """Write the staged archive as one tape file (or several pieces across tapes); verified."""
         return self._write(staged_path, name, sha256)
@@ -99,22 +100,18 @@ class TapeSink:
                 raise ArchiveChanged(name, actual, sha256)
             first = pieces[0]
             raise TapeVerifyFailed(first["label"], first["file_number"], actual, sha256)
-        with self.session.db_context():
-            db.session.execute(update(TapeFile).where(TapeFile.id.in_([p["id"] for p in pieces]))
-                               .values(void=False))
-            db.session.commit()
+        self.session.ledger.confirm([p["id"] for p in pieces])
         self.archives_written += 1
         where = ", ".join(f"{p['label']} file {p['file_number']}" for p in pieces)
         self.reporter.log("INFO", f"{name}: {human_bytes(feeder.bytes)} on tape ({where})"
                                   + (", verified" if self.verify else ""))
         for p in pieces:
             p.pop("end_of_medium", None)
-        placement = Placement("tape", None, {"drive": self.drive, "label": pieces[0]["label"],
-                                             "file_number": pieces[0]["file_number"], "pieces": pieces,
-                                             "sha256": actual, "size": feeder.bytes, "name": name,
-                                             "where": f"tape {where}"})
-        placement.on_record = lambda archive_id: link_archive(placement, archive_id)
-        return placement
+        return Placement("tape", None, {"drive": self.drive, "label": pieces[0]["label"],
+                                        "file_number": pieces[0]["file_number"], "pieces": pieces,
+                                        "sha256": actual, "size": feeder.bytes, "name": name,
+                                        "where": f"tape {where}"},
+                         tape_file_ids=[p["id"] for p in pieces])
 
     def _ensure_ready(self) -> None:
         try:
@@ -125,7 +122,7 @@ class TapeSink:
     def _write_piece(self, feeder: BlockFeeder, name: str, number: int, pending: bytes | None) -> dict:
         session = self.session
         tape, label, file_number = session.tape, session.label["label"], session.next_file
-        row_id = self._void_file_row(file_number, "archive", number)
+        row_id = session.ledger.open_file(session.tape_id, file_number, "archive", number, self.block_size)
         try:
             result = write_piece(tape, feeder, first=pending, hash_piece=number > 1 and self._hash_on_write,
                                  on_block=self._advance)
@@ -136,34 +133,14 @@ class TapeSink:
                 digest = self._verify_last_file(label, file_number, digest)
         except OSError as exc:
             raise from_os_error(self.drive, exc) from exc
-        with session.db_context():
-            db.session.execute(update(TapeFile).where(TapeFile.id == row_id).values(
-                blocks=result.blocks, bytes=result.bytes, sha256=digest, written_at=utcnow(),
-                verified_at=utcnow() if self.verify else None))
-            db.session.execute(update(Tape).where(Tape.id == session.tape_id).values(
-                bytes_used=Tape.bytes_used + result.bytes, updated_at=utcnow()))
-            db.session.commit()
+        session.ledger.file_written(row_id, session.tape_id, blocks=result.blocks, nbytes=result.bytes,
+                                    sha256=digest, verified=self.verify)
         return {"id": row_id, "label": label, "file_number": file_number, "piece": number, "bytes": result.bytes,
                 "blocks": result.blocks, "sha256": digest, "end_of_medium": result.end_of_medium,
                 "pending": result.pending}
 
-    def _void_file_row(self, file_number: int, kind: str, piece: int) -> int:
-        """The ``tape_files`` row of a file about to be written, void until its write is confirmed."""
-        session = self.session
-        with session.db_context():
-            row = TapeFile(tape_id=session.tape_id, file_number=file_number, kind=kind, job_id=self.job_id,
-                           piece=piece, block_size=self.block_size, void=True, written_at=utcnow())
-            db.session.add(row)
-            db.session.flush()
-            # Taken before the commit: reading it after would reopen a transaction (SQLite's write lock)
-            # and hold it through the whole tape write, while the compressor waits for the same lock.
-            row_id = row.id
-            db.session.commit()
-        return row_id
-
     def _advance(self, nbytes: int) -> None:
-        with self.session.db_context():
-            self.reporter.checkpoint()
+        self.reporter.checkpoint()
 
     def _verify_last_file(self, label: str, file_number: int, expected: str | None) -> str:
         """Read back the file just written (we are past its filemark); its SHA-256 must match what was
@@ -186,12 +163,12 @@ class TapeSink:
 
     def _write_index(self) -> None:
         session = self.session
-        with session.db_context():
-            index = session_index(self.job_id)
-            index["label"] = session.label["label"]
-            data = encode_index(index)
-            file_number = session.next_file
-        row_id = self._void_file_row(file_number, "index", 1)
+        index = session_index(self.job_id)  # on the job's thread (close runs there)
+        db.session.commit()
+        index["label"] = session.label["label"]
+        data = encode_index(index)
+        file_number = session.next_file
+        row_id = session.ledger.open_file(session.tape_id, file_number, "index", 1, self.block_size)
         try:
             blocks = [data[i:i + self.block_size] for i in range(0, len(data), self.block_size)]
             result = write_piece(session.tape, plain_blocks(blocks), hash_piece=True)
@@ -201,12 +178,8 @@ class TapeSink:
             session.next_file += 1
         except OSError as exc:
             raise from_os_error(self.drive, exc) from exc
-        with session.db_context():
-            db.session.execute(update(TapeFile).where(TapeFile.id == row_id).values(
-                blocks=result.blocks, bytes=result.bytes, sha256=result.sha256, void=False))
-            db.session.execute(update(Tape).where(Tape.id == session.tape_id).values(
-                bytes_used=Tape.bytes_used + result.bytes))
-            db.session.commit()
+        session.ledger.file_written(row_id, session.tape_id, blocks=result.blocks, nbytes=result.bytes,
+                                    sha256=result.sha256, verified=False, valid=True)
         self.reporter.log("INFO", f"index of this session written as {session.label['label']} file {file_number}")
 
 
@@ -219,8 +192,8 @@ STREAM_QUEUE_CHUNKS = 64
 
 
 class TapeStream:
-    """``ArchiveStream`` for COMPRESS_DIRECTLY_TO_TAPE: the compressor pushes bytes, a writer thread (with
-    its own app context) runs the sink's ordinary write path on them, pieces and end of medium included.
+    """``ArchiveStream`` for COMPRESS_DIRECTLY_TO_TAPE: the compressor pushes bytes, a writer thread runs the
+    sink's ordinary write path on them, pieces and end of medium included.
     The bounded chunk queue is the back-pressure: while the drive waits for a tape, compression waits."""
 
     def __init__(self, sink: TapeSink, name: str):
@@ -233,11 +206,10 @@ class TapeStream:
         self._thread.start()
 
     def _run(self) -> None:
-        with self.sink.session.app.app_context():
-            try:
-                self._placement = self.sink._write(self._source(), self.name, lambda: self._sha256)
-            except BaseException as exc:  # noqa: BLE001 - raised again on the compressing thread
-                self._error = exc
+        try:
+            self._placement = self.sink._write(self._source(), self.name, lambda: self._sha256)
+        except BaseException as exc:  # noqa: BLE001 - raised again on the compressing thread
+            self._error = exc
 
     def _source(self):
         while True:
@@ -258,7 +230,9 @@ class TapeStream:
                 self._chunks.put(item, timeout=0.2)
                 return
             except queue.Full:
-                continue
+                # The drive is slow or waits for a tape: record what the writer reported meanwhile, and
+                # let cancel and a worker stop reach the job (this is the job's thread).
+                self.sink.reporter.checkpoint()
 
     def write(self, data) -> int:
         self._put(bytes(data))  # the compressor reuses its buffers
@@ -280,13 +254,6 @@ class TapeStream:
             with contextlib.suppress(queue.Full):
                 self._chunks.put_nowait(_STREAM_ABORT)
             self._thread.join(timeout=60)
-
-
-def link_archive(placement: Placement, archive_id: int) -> None:
-    """Point the tape files of a recorded archive at its ``archives`` row (the caller commits)."""
-    ids = [piece["id"] for piece in placement.details.get("pieces", [])]
-    if ids:
-        db.session.execute(update(TapeFile).where(TapeFile.id.in_(ids)).values(archive_id=archive_id))
 
 
 def session_index(job_id: int) -> dict:

@@ -44,8 +44,8 @@ def restored(root_in_extract: Path, source: Path) -> Path:
     return root_in_extract / str(source).lstrip("/")
 
 
-def test_corpus_backup_round_trips_through_gnu_tar(app, corpus_dir, tmp_path):
-    project = create_project("语料 corpus", [corpus_dir], tmp_path / "dest")
+def test_corpus_backup_round_trips_through_gnu_tar(app, corpus, tmp_path):
+    project = create_project("语料 corpus", [corpus.root], tmp_path / "dest")
     job = run_one(app, project, remark="首次全量")
     assert job.status == "succeeded", (job.error_message, log_lines(job.id, "ERROR"))
     assert job.progress == 100 and job.remark == "首次全量"
@@ -59,7 +59,12 @@ def test_corpus_backup_round_trips_through_gnu_tar(app, corpus_dir, tmp_path):
     assert archive.sha256 == subprocess.run(["sha256sum", path], capture_output=True, text=True).stdout.split()[0]
     subprocess.run(["gzip", "-t", path], check=True)
     extract_with_gnu_tar(path, tmp_path / "out")
-    assert_same_tree(corpus_dir, restored(tmp_path / "out", corpus_dir))
+    out = restored(tmp_path / "out", corpus.root)
+    assert_same_tree(corpus.root, out)
+    [first, *others] = corpus.entries["hardlink"]
+    assert {os.lstat(out / os.fsdecode(rel)).st_ino for rel in others} == {os.lstat(out / os.fsdecode(first)).st_ino}
+    skipped = "\n".join(log_lines(job.id, "SKIP"))
+    assert all(os.fsdecode(os.path.basename(rel)) in skipped for rel in corpus.specials())
     assert os.listdir(app.config["CACHE_DIR"]) == []  # nothing left in the cache
     assert log_lines(job.id, "PACK")
 

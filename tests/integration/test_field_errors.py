@@ -66,6 +66,7 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "unknown strategy": ({"sync_strategy": "fast"}, "sync_strategy"),
         "level": ({"level": 12}, "level"),
         "group size": ({"group_max_bytes": 10}, "group_max_mib"),
+        "job time limit": ({"job_timeout_s": 30}, "job_timeout_min"),
         "empty password": ({"password": ""}, "password"),
         "password line break": ({"password": "a\nb"}, "password"),
         "sync encrypted": ({"mode": "sync", "password": "pw"}, "encrypted"),

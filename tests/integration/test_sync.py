@@ -118,10 +118,10 @@ def test_hostile_tree_is_mirrored_exactly_and_catalogued(any_db_app, tmp_path):
     assert db.session.query(Archive).filter_by(job_id=again.id).one().member_count == len(on_disk)
 
 
-def test_corpus_mirror_round_trips(app, corpus_dir, tmp_path):
-    job = run_sync(app, sync_project("corpus", [corpus_dir], tmp_path / "dest", strategy="incremental"))
+def test_corpus_mirror_round_trips(app, corpus, tmp_path):
+    job = run_sync(app, sync_project("corpus", [corpus.root], tmp_path / "dest", strategy="incremental"))
     assert job.status == "succeeded", log_lines(job.id, "ERROR")
-    assert_exact_mirror(corpus_dir, tmp_path / "dest" / corpus_dir.name, ignore=set())
+    assert_exact_mirror(corpus.root, tmp_path / "dest" / corpus.root.name, ignore=corpus.specials())
 
 
 # -- second runs after changes -------------------------------------------------------------------------

@@ -2,14 +2,14 @@
 range scans of that tag's lines instead of a walk through the whole log.
 
 Revision ID: livepage
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04
 """
 
 from alembic import op
 
 revision = "livepage"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,63 @@
+"""Job state is written on the job's own thread: the copy thread (and the direct-to-tape writer) touch the
+database only through tape/ledger.py, the media catalog's one documented place (none at all for a directory
+destination). Checked on every SQL statement a real backup runs, with groups so that copy overlaps compress."""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+
+import pytest
+from sqlalchemy import event
+
+from stagebackup.extensions import db
+from stagebackup.tape import admin
+from tests.integration.test_backup_job import create_project, run_one
+from tests.integration.test_tape_backup import tape_project
+
+MiB = 1 << 20
+LEDGER = os.path.join("stagebackup", "tape", "ledger.py")
+
+
+def tree(root, count=6, size=400_000):
+    root.mkdir(parents=True)
+    for i in range(count):
+        (root / f"f{i}.bin").write_bytes(os.urandom(size))
+    return root
+
+
+@pytest.fixture
+def statements_off_the_job_thread(app):
+    """(thread name, issued from the ledger?) of every statement not on the job's (main) or heartbeat thread."""
+    seen = []
+
+    def before_execute(conn, cursor, statement, parameters, context, executemany):
+        thread = threading.current_thread()
+        if thread is threading.main_thread() or thread.name == "heartbeat":
+            return
+        from_ledger = any(frame.filename.endswith(LEDGER) for frame in traceback.extract_stack())
+        seen.append((thread.name, from_ledger, statement.split()[0]))
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", before_execute)
+    yield seen
+    event.remove(engine, "before_cursor_execute", before_execute)
+
+
+def test_a_directory_backup_writes_the_database_only_on_the_job_thread(app, tmp_path, statements_off_the_job_thread):
+    job = run_one(app, create_project("dir", [tree(tmp_path / "src")], tmp_path / "dest", group_max_bytes=1 * MiB))
+    assert job.status == "succeeded", job.error_message
+    assert statements_off_the_job_thread == []
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_a_tape_backup_touches_the_database_off_the_job_thread_only_through_the_ledger(
+        app, tmp_path, direct, statements_off_the_job_thread):
+    app.config["COMPRESS_DIRECTLY_TO_TAPE"] = direct
+    admin.label(app.config, "vtape0", "TAPE001")
+    job = run_one(app, tape_project("tape", [tree(tmp_path / "src")], group_max_bytes=1 * MiB))
+    assert job.status == "succeeded", job.error_message
+    seen = statements_off_the_job_thread
+    assert seen, "the tape sink wrote its catalog rows from the copy thread"
+    assert {from_ledger for _thread, from_ledger, _verb in seen} == {True}, seen

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
 from . import audit, keys
-from .errors import N_, ProjectNotFound, ValidationError
+from .errors import N_, ConflictError, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Job, Project
@@ -210,7 +210,7 @@ def get_by_name(name: str) -> Project:
 
 def _check_name_free(name: str) -> None:
     if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
-        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=name)
+        raise ConflictError(N_("a project named '%(name)s' already exists"), field="name", name=name)
 
 
 def create(spec: ProjectSpec, *, actor: str) -> Project:
@@ -241,8 +241,8 @@ def remove(name: str, *, actor: str) -> None:
     project = get_by_name(name)
     active = queue.active_job_for_project(project.id)
     if active is not None:
-        raise ValidationError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
-                              name=name, id=active.id, status=active.status)
+        raise ConflictError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
+                            name=name, id=active.id, status=active.status)
     # History keeps the jobs (they carry the project's name); they just lose the link.
     db.session.execute(sql_update(Job).where(Job.project_id == project.id).values(project_id=None))
     db.session.delete(project)

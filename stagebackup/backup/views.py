@@ -141,7 +141,7 @@ def run_project(project_id: int):
         job = queue.enqueue(project, trigger="manual", remark=form.remark.data)
     except AlreadyQueued as exc:
         flash(_("项目 %(name)s 已有一个排队中的任务 (#%(id)s)，它会先运行。",
-                name=name, id=exc.args[1]), "warning")
+                name=name, id=exc.values["job_id"]), "warning")
         return _back_to_index()
     except StageBackupError as exc:
         flash(form_error(exc).message, "danger")

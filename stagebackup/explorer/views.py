@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import jsonify, render_template, request
 
+from ..errors import N_
 from ..paths import display, path_from_token, path_token
 from . import bp
 from .listing import ExplorerError, list_dir
@@ -19,7 +20,7 @@ def _requested_path() -> str:
         try:
             return path_from_token(request.args["p"])
         except ValueError:
-            raise ExplorerError("the path parameter is damaged") from None
+            raise ExplorerError(N_("the path parameter is damaged")) from None
     return request.args.get("path", "/") or "/"
 
 
@@ -27,7 +28,7 @@ def _paging() -> tuple[int, int]:
     try:
         return max(0, int(request.args.get("offset", 0))), int(request.args.get("limit", 200))
     except ValueError:
-        raise ExplorerError("offset and limit must be whole numbers") from None
+        raise ExplorerError(N_("offset and limit must be whole numbers")) from None
 
 
 def _mount_dict(mount) -> dict:

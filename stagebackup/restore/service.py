@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .. import audit, keys
-from ..errors import N_, JobNotFound, ValidationError
+from ..errors import N_, BackupNotFound, ValidationError
 from ..extensions import db
 from ..jobs import queue
 from ..models import SUCCEEDED, WARNING, Archive, Job, Project
@@ -50,7 +50,7 @@ def source_backup(job_id: int) -> tuple[Job, Project]:
     """A finished backup job that can be restored, and its project."""
     job = db.session.get(Job, job_id)
     if job is None or job.kind != "backup":
-        raise JobNotFound(f"{job_id} (no backup job with this id)")
+        raise BackupNotFound(job_id)
     if job.status not in RESTORABLE_STATUSES:
         raise ValidationError(N_("backup job %(id)s is %(status)s: only finished backups (succeeded or warning) "
                                  "can be restored"), id=job_id, status=job.status)

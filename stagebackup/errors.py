@@ -61,7 +61,7 @@ class StageBackupError(Exception):
         return fill(self.template, self.values)
 
     def translate(self, gettext: Callable[..., str]) -> str:
-        """The message in the page's language (Flask-Babel's ``gettext(template, **values)``).
+        """The message in the page's language: ``gettext(template)`` filled with the values.
 
         A template missing from the catalogs comes back unchanged: shown in English, nothing lost.
         """
@@ -79,6 +79,7 @@ def translate(gettext: Callable[..., str], template: str, values: dict | None) -
 class ValidationError(StageBackupError):
     """Bad input: ``ValidationError(N_("… %(name)s …"), field="form_field", name=value)``."""
 
+    template = None  # free-form: each raise site passes its N_ template
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, *args, field: str | None = None, **values):
@@ -89,6 +90,7 @@ class ValidationError(StageBackupError):
 class ConflictError(ValidationError):
     """The input is valid but clashes with the current state (a name taken, an active job)."""
 
+    template = None  # free-form: each raise site passes its N_ template
     exit_code = EXIT_CONFLICT
 
 
@@ -100,6 +102,12 @@ class ProjectNotFound(ValidationError):
     exit_code = EXIT_NOT_FOUND
 
 
+class ProjectRemoved(ProjectNotFound):
+    """The project of a queued backup was removed before the backup ran."""
+
+    template = N_("project %(name)s was removed")
+
+
 class JobNotFound(StageBackupError):
     template = N_("unknown job: %(job_id)s")
     params = ("job_id",)
@@ -107,7 +115,7 @@ class JobNotFound(StageBackupError):
 
 
 class BackupNotFound(JobNotFound):
-    template = N_("unknown backup job: %(job_id)s (no backup job with this id)")
+    template = N_("unknown job: %(job_id)s (no backup job with this id)")
 
 
 class AlreadyQueued(StageBackupError):

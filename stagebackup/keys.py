@@ -25,7 +25,9 @@ NEW_KEY_FILE = "master.key.new"
 
 
 class MasterKeyError(StageBackupError):
-    """The master key or a secret it encrypts is unusable; free-form template."""
+    """The master key or a secret it encrypts is unusable."""
+
+    template = None  # free-form: each raise site passes its N_ template
 
 
 def _fingerprint(key: bytes) -> str:

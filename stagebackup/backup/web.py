@@ -16,6 +16,7 @@ from ..errors import human_bytes
 from ..paths import display
 from ..stages import BADGE_CLASSES
 from . import bp
+from .i18n import job_error
 from .logs import CARD_TAIL_LINES, TAG_CLASSES
 
 # No 'unsafe-inline' and no 'unsafe-eval' for scripts: every script is a file under static/.
@@ -133,6 +134,9 @@ def ago_filter(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     return format_timedelta(timedelta(seconds=-max(0, seconds)), add_direction=True, threshold=1.5)
+
+
+bp.add_app_template_filter(job_error, "job_error")
 
 
 @bp.app_template_filter("localtime")

@@ -17,8 +17,9 @@ PAGE_MAX = 1000
 
 
 class ExplorerError(StageBackupError):
-    """A browse request that cannot be served; free-form template."""
+    """A browse request that cannot be served."""
 
+    template = None  # free-form: each raise site passes its N_ template
     status = 400
     exit_code = EXIT_BAD_INPUT
 

@@ -28,7 +28,9 @@ SUFFIX = ".enc"
 
 
 class DecryptionError(StageBackupError):
-    """An archive that does not decrypt; free-form template."""
+    """An archive that does not decrypt."""
+
+    template = None  # free-form: each raise site passes its N_ template
 
 
 def openssl_command(iterations: int, path: str = "ARCHIVE.tar.gz.enc") -> str:

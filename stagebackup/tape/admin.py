@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ..extensions import db
 from . import media, vlibrary
 from .drives import device_of, is_virtual, open_drive, open_raw
-from .errors import AlreadyLabelled, DriveBusy, ForeignTape, TapeError, from_os_error
+from .errors import AlreadyLabelled, DriveBusy, ForeignTape, TapeError, TapeInputError, from_os_error
 from .label import encode_label, new_label, read_label, write_label
 from .virtual import read_drive_state
 
@@ -102,7 +102,7 @@ def label(config: Mapping, drive: str, name: str, *, pool: str = "default", forc
     try:
         fresh = new_label(name, pool, int(config["TAPE_BLOCK_SIZE"]))
     except ValueError as exc:
-        raise TapeError(drive, str(exc)) from None
+        raise TapeInputError(drive, str(exc)) from None
     existing = media.get_tape(name)
     with _open(config, drive, write=True) as tape:
         try:
@@ -172,7 +172,7 @@ def load(config: Mapping, drive: str, name: str | None, *, create: bool = True,
                 vlibrary.create_cartridge(vdir, name, early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]),
                                           capacity_bytes=capacity or int(config["VTAPE_CAPACITY_BYTES"]))
             except ValueError as exc:
-                raise TapeError(drive, str(exc)) from None
+                raise TapeInputError(drive, str(exc)) from None
             found = name
         if write_protected is not None and found:
             vlibrary.set_write_protect(vdir, found, write_protected)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import errno
 
-from ..errors import EXIT_CONFLICT, EXIT_NOT_FOUND, N_, StageBackupError
+from ..errors import EXIT_BAD_INPUT, EXIT_CONFLICT, EXIT_NOT_FOUND, N_, StageBackupError
 
 
 class TapeError(StageBackupError):
     template = N_("tape drive %(drive)s: %(detail)s")
     params = ("drive", "detail")
+
+
+class TapeInputError(TapeError):
+    """A tape or cartridge name the operator typed is not valid."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class UnknownDrive(TapeError):

@@ -85,7 +85,7 @@ def test_every_class_template_reads_in_chinese(cls):
 def test_common_job_errors_in_chinese():
     zh = _gettext("zh_CN")
     assert CacheFull("/cache", "2 GiB", "1 GiB").translate(zh) == "缓存目录 /cache 空间不足：需要 2 GiB，可用 1 GiB"
-    assert ProjectNotFound("设计稿").translate(zh) == "未知项目：设计稿"
+    assert ProjectNotFound("设计稿").translate(zh) == "未知的项目：设计稿"
     assert "/srv/a" in SourceMissing("/srv/a", "No such file").translate(zh)
     assert "磁带机" in TapeError("vtape0", "x").translate(zh)
 

@@ -6,6 +6,7 @@ import os
 from datetime import datetime
 
 from flask import jsonify, render_template, request
+from flask_babel import gettext
 
 from ..errors import N_
 from ..paths import display, path_from_token, path_token
@@ -40,7 +41,7 @@ def _mount_dict(mount) -> dict:
 def _explorer_error(exc: ExplorerError):
     if request.path.startswith("/api/"):
         return jsonify({"error": str(exc)}), exc.status
-    return render_template("explorer/index.html", error=str(exc), listing=None, mounts=[], crumbs=[],
+    return render_template("explorer/index.html", error=exc.translate(gettext), listing=None, mounts=[], crumbs=[],
                            current=None), exc.status
 
 

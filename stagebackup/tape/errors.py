@@ -72,6 +72,48 @@ class UnknownTape(TapeError):
     exit_code = EXIT_NOT_FOUND
 
 
+class TapeNotFound(TapeError):
+    template = N_("no tape label or drive is called %(name)s")
+    params = ("name",)
+    exit_code = EXIT_NOT_FOUND
+
+
+class LoadedTapeUnknown(TapeError):
+    template = N_("the tape in drive %(drive)s is not in the inventory (label it, or `flask tape scan` it)")
+    params = ("drive",)
+    exit_code = EXIT_NOT_FOUND
+
+
+class TapeFileNotFound(TapeError):
+    template = N_("tape %(label)s file %(file_number)s is not in the catalog")
+    params = ("drive", "label", "file_number")
+    exit_code = EXIT_NOT_FOUND
+
+
+class ArchiveNotOnTape(TapeError):
+    template = N_("archive %(archive_id)s has no tape files in the catalog")
+    params = ("drive", "archive_id")
+    exit_code = EXIT_NOT_FOUND
+
+
+class UnknownCartridge(TapeError):
+    template = N_("drive %(drive)s has no virtual cartridge %(name)s")
+    params = ("drive", "name")
+    exit_code = EXIT_NOT_FOUND
+
+
+class LabelTaken(TapeError):
+    template = N_("label %(label)s already belongs to another tape in the inventory (%(state)s); "
+                  "choose another label or add --force")
+    params = ("drive", "label", "state")
+    exit_code = EXIT_CONFLICT
+
+
+class LabelUnreadable(TapeError):
+    template = N_("the label written to the tape in drive %(drive)s does not read back: try another tape")
+    params = ("drive",)
+
+
 class WrongTape(TapeError):
     template = N_("the tape in drive %(drive)s is %(loaded)s, not %(expected)s: load %(expected)s")
     params = ("drive", "loaded", "expected")

@@ -50,7 +50,7 @@ def test_files_read_and_verify(runner, tmp_path):
     verify = invoke(runner, "verify", "vtape0", "--file", "0")
     assert verify.exit_code == 0 and "OK" in verify.output
     missing = invoke(runner, "verify", "vtape0", "--file", "5")
-    assert missing.exit_code == 1 and "not in the catalog" in missing.output
+    assert missing.exit_code == 3 and "not in the catalog" in missing.output
 
 
 def test_operator_errors(runner, app):

@@ -112,9 +112,9 @@ def plan_roots(sources: list[str], dest_path: str) -> list[Root]:
 def run_sync(ctx: SyncContext) -> None:
     settings, reporter = ctx.settings, ctx.reporter
     if settings.strategy not in STRATEGIES:
-        raise ValidationError(f"unknown sync strategy {settings.strategy!r}")
+        raise ValidationError(N_("unknown sync strategy '%(value)s'"), value=settings.strategy)
     if not settings.dest_path:
-        raise ValidationError("sync mode needs a destination directory")
+        raise ValidationError(N_("sync mode needs a destination directory"))
     overwrite = settings.strategy == "overwrite"
     dest = os.fsencode(os.path.abspath(settings.dest_path))
 

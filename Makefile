@@ -7,9 +7,10 @@ export FLASK_APP := stagebackup
 
 # Debian packages the test suite uses for real: PostgreSQL for the queue tests; GNU tar/gzip, 7-Zip and
 # openssl to check our archives without StageBackup; rsync/pigz for the benchmarks' baselines; Chromium for
-# the page tests (driven by Playwright, which then downloads no browser of its own) and a CJK font so its
-# screenshots show the Chinese labels.
-DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei
+# the page tests (driven by Playwright, which then downloads no browser of its own), a CJK font and an emoji
+# font so its screenshots (docs/screenshots) show the Chinese labels and the file-kind icons.
+DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
+	fonts-noto-color-emoji
 
 .PHONY: run install install-test test lint clean translations e2e
 

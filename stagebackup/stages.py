@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import ColumnElement, and_
+
 from .models import FAILED, INTERRUPTED, WAITING_MEDIA, Job, JobStage
 
 # Seed 000's STAGE_FLOW_DEFINITION, per destination.
@@ -31,6 +33,24 @@ BADGE_CLASSES = {
     STAGE_FAILED: "bg-danger",
     WAITING: "bg-warning",
 }
+
+
+# What the operator calls a job: a sync project's run is a sync, not a backup (its kind is "backup"
+# because it is restored like one). The labels live beside the other status words in backup/web.py.
+JOB_KINDS = ("backup", "sync", "restore", "verify")
+
+
+def job_kind(job: Job) -> str:
+    return "sync" if job.flow == "sync" else job.kind
+
+
+def kind_filter(kind: str) -> ColumnElement[bool]:
+    """``job_kind(job) == kind`` as SQL."""
+    if kind == "sync":
+        return Job.flow == "sync"
+    if kind == "backup":
+        return and_(Job.kind == "backup", Job.flow != "sync")
+    return Job.kind == kind
 
 
 def flow_for(kind: str, dest_kind: str, mode: str = "archive") -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from flask import abort, render_template, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
+from ..stages import JOB_KINDS, kind_filter
 from . import bp, cards, logs
 from .forms import RunForm
 
@@ -15,13 +17,20 @@ HISTORY_PAGE_SIZE = 25
 
 @bp.get("/backup/history")
 def history():
+    """Finished jobs, filtered by project, status and kind; an unknown kind is a 400 that says so."""
     project = request.args.get("project", "").strip()
     status = request.args.get("status", "")
+    kind = request.args.get("kind", "")
+    error = None
+    if kind and kind not in JOB_KINDS:
+        error, kind = _("未知的任务类型：%(kind)s", kind=kind), ""
     query = select(Job).where(Job.status.in_(FINAL_STATUSES))
     if project:
         query = query.where(Job.project_name == project)
     if status in FINAL_STATUSES:
         query = query.where(Job.status == status)
+    if kind:
+        query = query.where(kind_filter(kind))
     page = db.paginate(
         query.order_by(Job.id.desc()), page=request.args.get("page", 1, type=int), per_page=HISTORY_PAGE_SIZE,
         error_out=False,
@@ -29,8 +38,8 @@ def history():
     project_names = db.session.scalars(select(Job.project_name).distinct().order_by(Job.project_name)).all()
     return render_template(
         "backup/history.html", page=page, project=project, status=status if status in FINAL_STATUSES else "",
-        project_names=project_names, final_statuses=FINAL_STATUSES,
-    )
+        kind=kind, kinds=JOB_KINDS, error=error, project_names=project_names, final_statuses=FINAL_STATUSES,
+    ), 400 if error else 200
 
 
 @bp.get("/backup/jobs/<int:job_id>")

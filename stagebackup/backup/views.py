@@ -55,7 +55,7 @@ def index():
         projects=projects,
         last_jobs=_last_jobs_by_project(),
         cards=active,
-        tails={card.job.id: logs.tail(card.job.id, logs.CARD_TAIL_LINES) for card in active},
+        tails=logs.tails([card.job.id for card in active]),
         recent=recent,
         newest_job_id=db.session.scalar(select(func.max(Job.id))) or 0,
         drive_panel=drives.panel(),
@@ -109,7 +109,7 @@ def new_jobs():
         return "", 204
     return render_template(
         "backup/_new_jobs.html", cards=fresh,
-        tails={card.job.id: logs.tail(card.job.id, logs.CARD_TAIL_LINES) for card in fresh},
+        tails=logs.tails([card.job.id for card in fresh]),
         newest_job_id=fresh[-1].job.id, drive_panel=drives.panel(),
     )
 

@@ -13,8 +13,9 @@ from flask_babel import format_timedelta
 from flask_babel import lazy_gettext as _l
 
 from ..errors import human_bytes
+from ..models import Job
 from ..paths import display
-from ..stages import BADGE_CLASSES
+from ..stages import BADGE_CLASSES, job_kind
 from . import bp
 from .i18n import job_error
 from .logs import CARD_TAIL_LINES, TAG_CLASSES
@@ -59,6 +60,7 @@ STATUS_CLASSES = {
     "cancelled": "text-bg-secondary",
 }
 TRIGGER_LABELS = {"manual": _l("手动"), "schedule": _l("定时"), "cli": _l("命令行")}
+KIND_LABELS = {"backup": _l("备份"), "sync": _l("同步"), "restore": _l("还原"), "verify": _l("校验")}
 
 
 @bp.after_app_request
@@ -80,6 +82,7 @@ def layout_globals() -> dict:
         "status_labels": STATUS_LABELS,
         "status_classes": STATUS_CLASSES,
         "trigger_labels": TRIGGER_LABELS,
+        "kind_labels": KIND_LABELS,
         "badge_classes": BADGE_CLASSES,
         "tag_classes": TAG_CLASSES,
         "log_card_lines": CARD_TAIL_LINES,
@@ -118,6 +121,12 @@ def switch_language(code: str):
 @bp.app_template_filter("bytes")
 def bytes_filter(count: int | float | None) -> str:
     return human_bytes(count or 0)
+
+
+@bp.app_template_filter("kind_label")
+def kind_label_filter(job: Job) -> str:
+    """备份 / 同步 / 还原 / 校验 in the page's language."""
+    return str(KIND_LABELS[job_kind(job)])
 
 
 @bp.app_template_filter("clock")

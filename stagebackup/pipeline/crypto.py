@@ -34,7 +34,7 @@ class DecryptionError(StageBackupError):
 
 
 def openssl_command(iterations: int, path: str = "ARCHIVE.tar.gz.enc") -> str:
-    """The command that decrypts our output without StageBackup (shown in the README and the job log)."""
+    """The command that decrypts our output without StageBackup (shown in docs/backups.md and the job log)."""
     out = path[: -len(SUFFIX)] if path.endswith(SUFFIX) else path + ".dec"
     return f"openssl enc -d -aes-256-cbc -pbkdf2 -iter {iterations} -md sha256 -in {path} -out {out}"
 

@@ -129,9 +129,11 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         on_disk = [a for a in plan.archives if a.location_kind == "directory"]
         with contextlib.ExitStack() as stack:
             # Directory destinations: every archive's integrity first, so a damaged backup writes nothing.
-            local = {a.id: stack.enter_context(local_archive(a, cache_dir=cache_dir, progress=reporter,
-                                                             register_partial=partial)) for a in on_disk}
+            local = {}
             for ref in on_disk:
+                reporter.advance(current=ref.path or ref.label)  # the card names the archive being read
+                local[ref.id] = stack.enter_context(local_archive(ref, cache_dir=cache_dir, progress=reporter,
+                                                                  register_partial=partial))
                 reporter.log("INFO", f"archive {ref.label}: SHA-256 verified")
             reporter.stage_started("extract")
             for ref in plan.archives:
@@ -162,6 +164,7 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
     if path is not None:
         extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources)
         return
+    reporter.advance(current=ref.label)  # the archive on tape being read, until its first member
     with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial, drive=drive) as pulled:
         reporter.log("INFO", f"archive {ref.label}: read from tape, SHA-256 verified")
         extract_archive(passwords.local(ref, pulled), extractor, selection, reporter,

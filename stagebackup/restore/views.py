@@ -11,20 +11,25 @@ from datetime import datetime
 from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from ..catalog import catalog_job
-from ..errors import JobNotFound, StageBackupError
+from ..errors import StageBackupError
 from ..extensions import db
-from ..jobs.summary import job_detail
-from ..models import ACTIVE_STATUSES, Job, Project
+from ..models import Job, Project
 from ..paths import display, display_name, path_from_token, path_token
-from ..stages import BADGE_CLASSES
 from . import bp, browse, service
 from .extract import CONFLICT_POLICIES
 
 CONFLICT_LABELS = {"skip": _l("跳过已存在的文件"), "overwrite": _l("覆盖已存在的文件"),
                    "rename": _l("保留两者（还原的文件改名）")}
+
+
+@bp.app_context_processor
+def restore_labels() -> dict:
+    """The browse form and a restore job's card (the shared backup card) name the conflict policy."""
+    return {"conflict_labels": CONFLICT_LABELS}
 
 
 def fmt_time(timestamp: float | None) -> str:
@@ -101,7 +106,7 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
         error=error, display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
-        conflict_labels=CONFLICT_LABELS, roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
+        roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
         selected=set(form.getlist("path")), target=form.get("target") or default_target,
         conflict=form.get("conflict"), remark=form.get("remark") or "",
         restore_action=url_for("restore.start_restore", job_id=job.id, **view),
@@ -129,7 +134,7 @@ def start_restore(job_id: int):
     except StageBackupError as exc:
         db.session.rollback()
         return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400, form=form)
-    return redirect(url_for("restore.job_page", job_id=restore_job.id))
+    return redirect(url_for("backup.job_detail", job_id=restore_job.id))
 
 
 @bp.post("/restore/backups/<int:job_id>/verify")
@@ -140,24 +145,12 @@ def start_verify(job_id: int):
     except StageBackupError as exc:
         db.session.rollback()
         return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400)
-    return redirect(url_for("restore.job_page", job_id=verify_job.id))
-
-
-def _job_or_404(job_id: int) -> Job:
-    job = db.session.get(Job, job_id)
-    if job is None or job.kind not in ("restore", "verify"):
-        abort(404)
-    return job
+    return redirect(url_for("backup.job_detail", job_id=verify_job.id))
 
 
 @bp.get("/restore/jobs/<int:job_id>")
 def job_page(job_id: int):
-    job = _job_or_404(job_id)
-    template = "restore/_job.html" if request.headers.get("HX-Request") else "restore/job.html"
-    return render_template(template, job=job, detail=job_detail(job, log_tail=100), badge_classes=BADGE_CLASSES,
-                           active=job.status in ACTIVE_STATUSES, conflict_labels=CONFLICT_LABELS)
-
-
-@bp.errorhandler(JobNotFound)
-def _not_found(_exc):
-    return abort(404)
+    """The old address of a restore or verify job: every job has one page, the shared job page."""
+    if db.session.scalar(select(Job.kind).where(Job.id == job_id)) not in ("restore", "verify"):
+        abort(404)
+    return redirect(url_for("backup.job_detail", job_id=job_id), 301)

@@ -154,8 +154,9 @@ def page(browser):
 
 
 @pytest.fixture
-def screenshots_dir(tmp_path):
-    """docs/screenshots when STAGEBACKUP_UPDATE_SCREENSHOTS=1 (to refresh the README's pictures)."""
-    if os.environ.get("STAGEBACKUP_UPDATE_SCREENSHOTS") == "1":
-        return REPO / "docs" / "screenshots"
-    return tmp_path
+def screenshots_dir():
+    """docs/screenshots: every run retakes the pictures the docs show, so they never go stale
+    (tests/unit/test_docs.py checks that each one the docs reference is taken here)."""
+    path = REPO / "docs" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -76,6 +76,7 @@ def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
         expect(job.locator('[data-stage="finalize"]')).to_have_class("badge bg-secondary")
         expect(job.locator(".log-line").first).to_be_visible()
         job.screenshot(path=str(screenshots_dir / "job-running.png"))
+        page.screenshot(path=str(screenshots_dir / "backup-page.png"), full_page=True)
     finally:
         stack.resume_worker()
 
@@ -104,6 +105,9 @@ def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
     page.goto(stack.url + "/backup/history")
     expect(page.locator('tr[data-job="1"] .job-remark')).to_have_text("首次全量")
     assert len(list(dest.glob("*_job1_part001.tar.gz"))) == 1
+    page.goto(stack.url + "/backup/jobs/1")
+    expect(page.locator("#job-1 .job-status")).to_have_attribute("data-status", "succeeded")
+    page.screenshot(path=str(screenshots_dir / "job-page.png"))
     assert page.csp_errors == []
 
 

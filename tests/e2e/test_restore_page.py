@@ -19,7 +19,8 @@ from tests.treecompare import snapshot
 pytestmark = pytest.mark.slow
 
 FINISHED = ("succeeded", "warning", "failed", "cancelled")
-STATUS_JS = "document.querySelector('#restore-job [data-status]')?.dataset.status"
+STATUS_JS = "document.querySelector('.job-card .job-status')?.dataset.status"
+JOB_PAGE = re.compile(r"/backup/jobs/\d+$")  # restore jobs have the shared job page and card
 
 
 def _wait_for_job(stack, job_id: int, timeout: float = 30) -> str:
@@ -34,7 +35,7 @@ def _wait_for_job(stack, job_id: int, timeout: float = 30) -> str:
 
 
 def _wait_for_card(page, timeout: float = 30) -> str:
-    """The restore job card's status once it shows a finished job. Polled with page.evaluate: the page's CSP
+    """The job card's status once it shows a finished job. Polled with page.evaluate: the page's CSP
     forbids the string evaluation page.wait_for_function would need."""
     deadline = time.monotonic() + timeout
     status = None
@@ -43,7 +44,7 @@ def _wait_for_card(page, timeout: float = 30) -> str:
         if status in FINISHED:
             return status
         page.wait_for_timeout(100)
-    raise AssertionError(f"the restore card still shows {status!r} after {timeout} s")
+    raise AssertionError(f"the job card still shows {status!r} after {timeout} s")
 
 
 def _run_backup(stack, name: str) -> int:
@@ -73,7 +74,7 @@ def hostile_backup(stack):
     return src, _run_backup(stack, "异名树")
 
 
-def test_browse_search_and_restore_a_selection(stack, page, hostile_backup):
+def test_browse_search_and_restore_a_selection(stack, page, hostile_backup, screenshots_dir):
     src, backup_id = hostile_backup
     [(project_id,)] = stack.query("SELECT project_id FROM jobs WHERE id = ?", backup_id)
 
@@ -118,14 +119,17 @@ def test_browse_search_and_restore_a_selection(stack, page, hostile_backup):
         _row(page, os.fsencode(src) + b"/" + name).locator("input[type=checkbox]").check()
     target = stack.data / "restore" / "选中的"
     page.fill("#restore-target", str(target))
+    page.screenshot(path=str(screenshots_dir / "restore-browser.png"))
     page.locator("#restore-submit").click()
-    expect(page).to_have_url(re.compile(r"/restore/jobs/\d+$"))
-    card = page.locator("#restore-job")
+    expect(page).to_have_url(JOB_PAGE)
+    card = page.locator(".job-card")
     expect(card).to_contain_text(str(target))
     assert _wait_for_card(page) == "succeeded", card.inner_text()
     for stage in ("locate", "read", "extract", "finalize"):
         expect(card.locator(f'[data-stage="{stage}"]')).to_have_attribute("data-state", "done")
     expect(card.locator(".progress-bar")).to_have_text("100%")
+    expect(card.locator(".job-kind")).to_have_text("还原")
+    expect(page.locator(".terminal .log-line", has_text="restored ")).to_be_visible()  # the shared log
 
     # On disk: exactly the picked entries, byte for byte (content, modes, mtimes, links).
     restored = target / str(src).lstrip("/")
@@ -150,7 +154,7 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     error = page.locator("#restore-error")
     expect(error).to_contain_text("不在允许的恢复根目录之内")  # in the page's language
     expect(error).to_contain_text(str(outside))
-    assert "/restore/jobs/" not in page.url
+    assert "/jobs/" not in page.url
     assert stack.query("SELECT COUNT(*) FROM jobs") == jobs_before
     assert not outside.exists()
 
@@ -164,8 +168,8 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     target = stack.data / "restore" / "corrected"
     page.fill("#restore-target", str(target))
     page.locator("#restore-submit").click()
-    expect(page).to_have_url(re.compile(r"/restore/jobs/\d+$"))
-    assert _wait_for_card(page) == "succeeded", page.locator("#restore-job").inner_text()
+    expect(page).to_have_url(JOB_PAGE)
+    assert _wait_for_card(page) == "succeeded", page.locator(".job-card").inner_text()
     restored = target / str(src).lstrip("/")
     assert os.listdir(restored) == ["script.sh"]
     assert (restored / "script.sh").read_bytes() == (src / "script.sh").read_bytes()
@@ -203,6 +207,6 @@ def test_an_unchanged_mirror_s_second_run_browses_and_restores_like_the_first(st
     target = stack.data / "restore" / "mirror-run2"
     page.fill("#restore-target", str(target))
     page.locator("#restore-submit").click()
-    assert _wait_for_card(page) == "succeeded", page.locator("#restore-job").inner_text()
+    assert _wait_for_card(page) == "succeeded", page.locator(".job-card").inner_text()
     assert snapshot(target / src.name) == snapshot(src)
     assert page.csp_errors == []

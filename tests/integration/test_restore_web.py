@@ -8,11 +8,17 @@ import re
 from flask_babel import refresh
 
 from stagebackup.catalog import MemberBatcher
+from stagebackup.errors import human_bytes
 from stagebackup.extensions import db
+from stagebackup.jobs import queue
+from stagebackup.jobs.progress import JobReporter
 from stagebackup.jobs.worker import Worker
 from stagebackup.models import Archive, ArchiveMember, Job
 from stagebackup.paths import path_token
+from stagebackup.restore import service
+from stagebackup.restore.tasks import run_restore
 from tests.integration.test_restore_jobs import backup, create_project, inside, restore_root
+from tests.integration.web_support import poll_costs
 
 
 def ensure_catalog(job_id: int, source) -> None:
@@ -84,12 +90,13 @@ def test_pick_browse_search_restore_and_verify(app, tmp_path):
     response = client.post(f"{url}/restore", data={
         "csrf_token": token, "target": str(target), "conflict": "rename", "path": [path_token(logo)]})
     assert response.status_code == 302
+    assert re.fullmatch(r"/backup/jobs/\d+", response.headers["Location"])  # every job has the one job page
     restore_id = int(response.headers["Location"].rsplit("/", 1)[1])
-    running = client.get(f"/restore/jobs/{restore_id}").get_data(as_text=True)
+    running = client.get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
     assert 'hx-trigger="every 1s"' in running  # polls while queued
     db.session.rollback()
     assert Worker(app, burst=True).run() == 0
-    done = client.get(f"/restore/jobs/{restore_id}").get_data(as_text=True)
+    done = client.get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
     assert 'hx-trigger="every 1s"' not in done and 'data-status="succeeded"' in done
     assert (inside(target, src) / "客户A" / "logo_v3.ai").read_bytes() == b"vector"
     assert not (inside(target, src) / "notes.txt").exists()
@@ -100,7 +107,14 @@ def test_pick_browse_search_restore_and_verify(app, tmp_path):
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
     assert db.session.get(Job, verify_id).status == "succeeded"
-    assert "校验" in client.get(f"/restore/jobs/{verify_id}").get_data(as_text=True)
+    assert response.headers["Location"] == f"/backup/jobs/{verify_id}"
+    assert '<span class="job-kind">校验</span>' in client.get(f"/backup/jobs/{verify_id}").get_data(as_text=True)
+
+    # The old addresses of restore and verify job pages lead to the shared job page.
+    for old_id in (restore_id, verify_id):
+        moved = client.get(f"/restore/jobs/{old_id}")
+        assert moved.status_code == 301 and moved.headers["Location"] == f"/backup/jobs/{old_id}"
+    assert client.get(f"/restore/jobs/{job_id}").status_code == 404  # a backup never had a restore job page
 
 
 def test_damaged_query_strings_are_400_and_unknown_jobs_404(client):
@@ -136,3 +150,83 @@ def test_pages_are_chinese_by_default_and_fully_english_on_request(app, client, 
         assert not cjk.findall(text), (url, "".join(cjk.findall(text)))
     with app.app_context():
         assert ">Verify<" in client.get(verify.headers["Location"]).get_data(as_text=True)
+
+
+class CardWatcher(JobReporter):
+    """The real reporter; it flushes and fetches the job's card through the web, as a browser's poll would,
+    while the archive is read and again once some file data was extracted."""
+
+    def __init__(self, app, job_id: int):
+        super().__init__(job_id, flush_interval_s=0.05)
+        self.client, self.reading_card, self.live_card = app.test_client(), None, None
+
+    def _card(self) -> str:
+        self.flush(force=True)
+        return self.client.get(f"/backup/jobs/{self.job_id}/card").get_data(as_text=True)
+
+    def checkpoint(self) -> None:
+        super().checkpoint()
+        if self.reading_card is None and self.open_stages == ["read"]:
+            self.reading_card = self._card()
+        if self.live_card is None and "extract" in self.open_stages and self.bytes_done:
+            self.live_card = self._card()
+
+
+def _badges(html: str) -> list[tuple[str, str, str]]:
+    return re.findall(r'data-stage="(\w+)" data-state="(\w+)">([^<]+)<', html)
+
+
+def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_poll_costs(app, client, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    sizes = {"a.bin": 300_000, "b.bin": 200_000, "c.bin": 100_000}
+    for name, size in sizes.items():
+        (src / name).write_bytes(os.urandom(size))
+    source = backup(app, create_project("设计稿", [src], tmp_path / "dest"))
+    ensure_catalog(source.id, src)
+    restore_id = service.request_restore(source.id, target=str(restore_root(app) / "card")).id
+    db.session.rollback()
+    assert queue.claim(queue.register_worker("h", 1, None)) == restore_id
+
+    reporter = CardWatcher(app, restore_id)
+    run_restore(restore_id, reporter)
+    reporter.flush(force=True)
+    queue.finish(restore_id, "succeeded")
+
+    # While it ran: the same card as a backup's, with the restore's own stages, figures and current file
+    # (while the archive's checksum is checked, the archive).
+    archive_path = db.session.scalar(db.select(Archive.path).where(Archive.job_id == source.id))
+    assert f"<code>{archive_path}</code>" in reporter.reading_card
+    assert _badges(reporter.reading_card)[:3] == [("locate", "done", "定位"), ("read", "current", "读取"),
+                                                  ("extract", "pending", "解压/还原")]
+    live = reporter.live_card
+    assert live.startswith(f'<div class="job-status" id="job-status-{restore_id}"') and 'hx-trigger="every 1s"' in live
+    assert _badges(live) == [("locate", "done", "定位"), ("read", "current", "读取"),
+                             ("extract", "current", "解压/还原"), ("finalize", "pending", "完成")]
+    total = sum(sizes.values())
+    done, of = re.search(rf'data-figure="bytes">([^<]+) / {re.escape(human_bytes(total))}', live).group(1), total
+    assert done != human_bytes(0) and done != human_bytes(of)
+    files_done, files_total = map(int, re.search(r"\((\d+) / (\d+) 个文件\)", live).groups())
+    assert 0 < files_done < files_total
+    assert 'data-figure="elapsed">0:00:0' in live
+    assert re.search(r'class="small text-truncate current-file".*<code>[^<]*src/[abc]\.bin</code>', live)
+    assert '<span class="job-kind">还原</span> · 设计稿' in live
+
+    # Ended: every badge green, all bytes and files counted, the average rate; no more polling.
+    card = client.get(f"/backup/jobs/{restore_id}/card").get_data(as_text=True)
+    assert _badges(card) == [("locate", "done", "定位"), ("read", "done", "读取"),
+                             ("extract", "done", "解压/还原"), ("finalize", "done", "完成")]
+    assert f'data-figure="bytes">{human_bytes(total)} / {human_bytes(total)}' in card
+    assert f"({files_total} / {files_total} 个文件)" in card
+    assert 'data-figure="rate">—' not in card and "hx-trigger" not in card
+    page = client.get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
+    assert card in page  # the page includes the very partial the poll returns
+
+    # The shared log endpoint: lines after a sequence number, the restore's summary among them.
+    lines = client.get(f"/backup/jobs/{restore_id}/log?after=0").get_data(as_text=True)
+    assert "restored 3 file(s)" in lines
+    last = int(re.findall(r'data-seq="(\d+)"', lines)[-1])
+    assert 'data-seq="' not in client.get(f"/backup/jobs/{restore_id}/log?after={last}").get_data(as_text=True)
+
+    source_id = source.id
+    assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (2, 2)

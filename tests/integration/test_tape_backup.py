@@ -94,7 +94,7 @@ def test_backup_to_tape_catalogs_verifies_and_indexes(labelled, tmp_path):
 
 
 def test_disaster_recovery_with_dd_and_tar_only(labelled, tmp_path):
-    """The README's disaster-recovery steps, with nothing but dd, tar and a JSON reader."""
+    """The disaster-recovery steps of docs/restore-and-recovery.md, with nothing but dd, tar and a JSON reader."""
     app = labelled
     tree = build_hostile_tree(tmp_path / "src")
     job = run_one(app, tape_project("dr", [tree]))

@@ -1,7 +1,8 @@
-"""The README's disaster-recovery commands, run literally on a virtual cartridge after a real backup.
+"""The disaster-recovery commands of docs/restore-and-recovery.md, run literally on a virtual cartridge after a
+real backup.
 
 An operator without StageBackup has `dd`, `sha256sum`, `openssl`, `tar`, `7z` and a JSON reader. These
-tests find every archive the way the README's "Disaster recovery" section says (label in file 0, the
+tests find every archive the way its "Disaster recovery" section says (label in file 0, the
 index as the last file of a session, `pieces[].file_number`), copy it off with `dd`, check its SHA-256
 against the index and open it with the real tools. A virtual cartridge's `00000N.data` is exactly
 what `dd if=/dev/nst0 bs=256K` returns for tape file N, so the commands are the ones for a real tape.
@@ -40,7 +41,7 @@ def tape_app(tmp_path):
 
 
 def sh(command: str, cwd: Path, stdin: bytes | None = None) -> bytes:
-    """One line of the README, run by a shell; stdin carries what the operator would type."""
+    """One line of those docs, run by a shell; stdin carries what the operator would type."""
     done = subprocess.run(command, shell=True, cwd=cwd, input=stdin if stdin is not None else b"",
                           capture_output=True)
     assert done.returncode == 0, (command, done.stderr.decode(errors="replace"))
@@ -61,7 +62,7 @@ def file_numbers(cart: Path) -> list[int]:
 
 
 def indexes_on_tape(cart: Path, workdir: Path) -> list[dict]:
-    """The README's loop: the first 60 bytes of each file say which files are index files."""
+    """The docs' loop: the first 60 bytes of each file say which files are index files."""
     found = []
     for n in file_numbers(cart)[1:]:
         head = sh(f"dd if={tape_file(cart, n)} bs=256K count=1 2>/dev/null | head -c 60", workdir)
@@ -144,7 +145,7 @@ def test_7z_with_a_password_comes_back_with_dd_and_7z(tape_app, tmp_path):
     # empty password, and `-pSECRET` would put it in the process list.
     sh(f"7z x {shlex.quote(archive.name)} -o{shlex.quote(str(out))} -snld", work, stdin=(PASSWORD + "\n").encode())
     restored = out / str(tree).lstrip("/")
-    # 7-Zip re-roots an absolute link target under -o (the README says so): checked, then set aside.
+    # 7-Zip re-roots an absolute link target under -o (the docs say so): checked, then set aside.
     assert os.readlink(restored / "dangling-link").endswith("/nonexistent/target")
     (restored / "dangling-link").unlink()
     assert_same_tree(tree, restored, ignore={b"dangling-link"} | NOT_UTF8)

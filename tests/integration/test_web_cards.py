@@ -9,9 +9,17 @@ from stagebackup.backup import cards, logs
 from stagebackup.errors import human_bytes
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
-from stagebackup.models import Archive, Job, JobStage
+from stagebackup.models import Archive, Job, JobStage, Project
 
-from .web_support import add_log_lines, add_members, count_queries, queued_job, running_job
+from .web_support import (
+    add_log_lines,
+    add_members,
+    count_queries,
+    make_project,
+    poll_costs,
+    queued_job,
+    running_job,
+)
 
 FROZEN_NOW = datetime(2026, 11, 23, 3, 40, 0)
 
@@ -144,15 +152,6 @@ def test_unknown_job_card_is_404(client):
     assert client.get("/backup/jobs/999/card").status_code == 404
 
 
-def _poll_costs(client, job_id):
-    db.session.remove()  # nothing cached in the session: count what a fresh request sends
-    with count_queries() as card_queries:
-        assert client.get(f"/backup/jobs/{job_id}/card").status_code == 200
-    with count_queries() as log_queries:
-        assert client.get(f"/backup/jobs/{job_id}/log?after=0").status_code == 200
-    return len(card_queries), len(log_queries)
-
-
 def test_a_poll_costs_two_queries_whatever_the_log_and_catalog_size(client, tmp_path):
     small = running_job(tmp_path, "small")
     big = running_job(tmp_path, "big")
@@ -162,7 +161,7 @@ def test_a_poll_costs_two_queries_whatever_the_log_and_catalog_size(client, tmp_
     db.session.add(archive)
     db.session.commit()
     add_members(big, archive.id, 20_000)
-    small_costs, big_costs = _poll_costs(client, small), _poll_costs(client, big)
+    small_costs, big_costs = poll_costs(client, small), poll_costs(client, big)
     assert small_costs == big_costs
     assert small_costs == (2, 2)  # card: job (+ pool, joined) and its stages; log: status and new lines
 
@@ -179,3 +178,38 @@ def test_the_overview_costs_the_same_with_one_or_many_log_lines(client, tmp_path
         html = client.get("/backup").get_data(as_text=True)
     assert len(few) == len(many)
     assert len(re.findall(r'class="log-line"', html)) == logs.CARD_TAIL_LINES  # the card keeps the tail only
+
+
+
+def _add_active_jobs(project, count: int) -> None:
+    """Active jobs of the project, each with log lines: running backups (with a stage row), queued restores
+    and verifies."""
+    worker = queue.register_worker("h", 1, None)
+    kinds = sorted((("backup", "restore", "verify")[i % 3] for i in range(count)), key=lambda k: k != "backup")
+    for kind in kinds:  # backups first: a claim takes the oldest queued job
+        params = {"target": "/r", "conflict": "skip"} if kind == "restore" else None
+        job = queue.enqueue(project, actor="test", kind=kind, params=params)
+        if kind == "backup":
+            assert queue.claim(worker) == job.id
+            db.session.add(JobStage(job_id=job.id, code="scan", started_at=FROZEN_NOW))
+        add_log_lines(job.id, 40)
+
+
+def _overview(client) -> tuple[str, int]:
+    db.session.remove()  # nothing cached in the session: count what a fresh request sends
+    with count_queries() as statements:
+        html = client.get("/backup").get_data(as_text=True)
+    return html, len(statements)
+
+
+def test_the_overview_costs_the_same_statements_with_one_card_or_twenty(client, tmp_path):
+    project = make_project(tmp_path, "多任务")
+    project_id = project.id
+    _add_active_jobs(project, 1)
+    one_html, one = _overview(client)
+    _add_active_jobs(db.session.get(Project, project_id), 19)
+    many_html, many = _overview(client)
+    assert one_html.count('<div class="card mb-3 job-card"') == 1
+    assert many_html.count('<div class="card mb-3 job-card"') == 20
+    assert len(re.findall(r'class="log-line"', many_html)) == 20 * logs.CARD_TAIL_LINES  # each card its tail
+    assert one == many

@@ -86,3 +86,13 @@ def count_queries():
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", before)
+
+
+def poll_costs(client, job_id: int) -> tuple[int, int]:
+    """Statements a poll of the job's card and of its log (``after=0``) cost, from a fresh session."""
+    db.session.remove()  # nothing cached in the session: count what a fresh request sends
+    with count_queries() as card_queries:
+        assert client.get(f"/backup/jobs/{job_id}/card").status_code == 200
+    with count_queries() as log_queries:
+        assert client.get(f"/backup/jobs/{job_id}/log?after=0").status_code == 200
+    return len(card_queries), len(log_queries)

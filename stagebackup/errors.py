@@ -1,16 +1,20 @@
 """Errors an operator can act on.
 
-As in borg, each class's docstring is its message template; ``str(error)`` fills it in. The class
-name and the message are stored on the failed job and shown on its card.
+As in borg, each class carries its message and its exit code; here the message is a gettext template with
+named values (``template = N_("… %(name)s …")``) so the same error reads in English on the command line
+(``str(error)``) and in the page's language on the web (``error.translate(gettext)``). Positional arguments
+fill the names in ``params``, in order. A class without a template of its own takes the template as its
+first argument (mark it with ``N_`` at the raise site so the catalogs translate it).
 
-``ValidationError`` (bad input to the shared services) is built from a template marked with ``N_`` and
-its values instead, and names the form field it concerns: the CLI prints ``str(error)`` (English), the
-web forms show ``error.translate(gettext)`` next to that field in the page's language.
+A failed job stores its error's class, English message, template and values: the card translates it.
+The CLI exits with ``exit_code``: 2 bad input, 3 not found, 4 conflict, 1 anything else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+EXIT_OTHER, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_CONFLICT = 1, 2, 3, 4
 
 
 def N_(template: str) -> str:  # noqa: N802 - the gettext convention, and the keyword `make translations` extracts
@@ -18,75 +22,133 @@ def N_(template: str) -> str:  # noqa: N802 - the gettext convention, and the ke
     return template
 
 
-class StageBackupError(Exception):
-    """Error: {0}"""
+class _Lenient(dict):
+    """Values for %-formatting that show a missing name as "?" instead of raising while reporting an error."""
 
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def fill(template: str, values: dict | None) -> str:
+    """``template % values``; no values, no %-formatting (a plain message may contain a literal "%")."""
+    return template % _Lenient(values) if values else template
+
+
+class StageBackupError(Exception):
+    """The base class; on its own it carries a free-form (N_-marked) template and its values."""
+
+    #: The message, English, with ``%(name)s`` placeholders; None: the first argument is the template.
+    template: str | None = None
+    #: The names that positional arguments fill, in order.
+    params: tuple[str, ...] = ()
+    exit_code = EXIT_OTHER
     #: Transient errors may be retried by the queue's retry policy (jobs/retry.py).
     transient = False
     #: The web form field the error concerns; None: the form (or page) as a whole.
     field: str | None = None
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **values):
         super().__init__(*args)
-        self.kwargs = kwargs
+        if self.template is None:
+            if not args:
+                raise TypeError(f"{type(self).__name__} needs a message template")
+            self.template, args = str(args[0]), args[1:]
+        if len(args) > len(self.params):
+            raise TypeError(f"{type(self).__name__} takes {len(self.params)} values {self.params}, got {args!r}")
+        self.values = {**dict(zip(self.params, args, strict=False)), **values}
 
     def __str__(self) -> str:
-        return (self.__doc__ or "{0}").strip().format(*self.args, **self.kwargs)
+        return fill(self.template, self.values)
 
     def translate(self, gettext: Callable[..., str]) -> str:
-        """The message in the page's language. Without a translatable template it is shown as it is."""
-        return str(self)
+        """The message in the page's language: ``gettext(template)`` filled with the values.
+
+        A template missing from the catalogs comes back unchanged: shown in English, nothing lost.
+        """
+        return translate(gettext, self.template, self.values) or str(self)
+
+
+def translate(gettext: Callable[..., str], template: str, values: dict | None) -> str | None:
+    """``gettext(template)`` filled with ``values``; None when a translation does not fit its values."""
+    try:
+        return fill(gettext(template), values)
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 class ValidationError(StageBackupError):
-    """Bad input. ``template`` is English with ``%(name)s`` placeholders (mark it with ``N_`` at the raise
-    site so the catalogs translate it) and ``values`` fill them; ``field`` names the form field."""
+    """Bad input: ``ValidationError(N_("… %(name)s …"), field="form_field", name=value)``."""
 
-    def __init__(self, template: str, /, *, field: str | None = None, **values):
-        super().__init__(template)
-        self.template, self.values, self.field = template, values, field
+    template = None  # free-form: each raise site passes its N_ template
+    exit_code = EXIT_BAD_INPUT
 
-    def __str__(self) -> str:
-        # No values, no %-formatting: a plain message may contain a literal "%".
-        return self.template % self.values if self.values else self.template
+    def __init__(self, *args, field: str | None = None, **values):
+        super().__init__(*args, **values)
+        self.field = field
 
-    def translate(self, gettext: Callable[..., str]) -> str:
-        # gettext returns a template missing from the catalogs unchanged: shown in English, nothing lost.
-        return gettext(self.template, **self.values)
+
+class ConflictError(ValidationError):
+    """The input is valid but clashes with the current state (a name taken, an active job)."""
+
+    template = None  # free-form: each raise site passes its N_ template
+    exit_code = EXIT_CONFLICT
 
 
 class ProjectNotFound(ValidationError):
-    """A project name that matches no project (a name the operator typed: bad input)."""
+    """A project name that matches no project (a name the operator typed)."""
 
-    def __init__(self, name: str):
-        super().__init__(N_("unknown project: %(name)s"), name=name)
+    template = N_("unknown project: %(name)s")
+    params = ("name",)
+    exit_code = EXIT_NOT_FOUND
+
+
+class ProjectRemoved(ProjectNotFound):
+    """The project of a queued backup was removed before the backup ran."""
+
+    template = N_("project %(name)s was removed")
 
 
 class JobNotFound(StageBackupError):
-    """unknown job: {0}"""
+    template = N_("unknown job: %(job_id)s")
+    params = ("job_id",)
+    exit_code = EXIT_NOT_FOUND
+
+
+class BackupNotFound(JobNotFound):
+    template = N_("unknown job: %(job_id)s (no backup job with this id)")
 
 
 class AlreadyQueued(StageBackupError):
-    """project {0} already has a queued job (#{1}); it will run first"""
+    template = N_("project %(project)s already has a queued job (#%(job_id)s); it will run first")
+    params = ("project", "job_id")
+    exit_code = EXIT_CONFLICT
+
+
+class UnknownJobKind(StageBackupError):
+    template = N_("no task runs jobs of kind '%(kind)s' (known kinds: %(known)s)")
+    params = ("kind", "known")
 
 
 class SourceMissing(StageBackupError):
-    """source {0} does not exist or is not readable: {1}"""
+    template = N_("source %(path)s does not exist or is not readable: %(reason)s")
+    params = ("path", "reason")
 
 
 class DestinationError(StageBackupError):
-    """cannot write to destination {0}: {1}"""
+    template = N_("cannot write to destination %(path)s: %(reason)s")
+    params = ("path", "reason")
 
 
 class CacheFull(StageBackupError):
-    """cache directory {path} is out of space: needs {needed}, {available} available"""
+    template = N_("cache directory %(path)s is out of space: needs %(needed)s, %(available)s available")
+    params = ("path", "needed", "available")
 
 
 class JobInterrupted(BaseException):
     """Raised inside a job to stop it at the next safe point; not an error of the job itself."""
 
     status = "interrupted"
-    message = "the worker was asked to stop"
+    message = N_("the worker was asked to stop")
 
 
 class WorkerStopping(JobInterrupted):
@@ -97,7 +159,7 @@ class JobCancelled(JobInterrupted):
     """The operator cancelled the job."""
 
     status = "cancelled"
-    message = "cancelled by the operator"
+    message = N_("cancelled by the operator")
 
 
 def human_bytes(count: float) -> str:

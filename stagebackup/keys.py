@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from sqlalchemy import select
 
-from .errors import StageBackupError
+from .errors import N_, StageBackupError
 from .extensions import db
 from .models import Secret
 
@@ -25,7 +25,9 @@ NEW_KEY_FILE = "master.key.new"
 
 
 class MasterKeyError(StageBackupError):
-    """{}"""
+    """The master key or a secret it encrypts is unusable."""
+
+    template = None  # free-form: each raise site passes its N_ template
 
 
 def _fingerprint(key: bytes) -> str:
@@ -70,7 +72,7 @@ def _known_keys() -> dict[str, Fernet]:
             try:
                 keys[_fingerprint(raw)] = Fernet(raw)
             except ValueError as exc:
-                raise MasterKeyError(f"the master key file {path} is damaged") from exc
+                raise MasterKeyError(N_("the master key file %(path)s is damaged"), path=str(path)) from exc
     return keys
 
 
@@ -95,7 +97,7 @@ def _current() -> tuple[str, Fernet]:
 def store(password: str) -> Secret:
     """Encrypt ``password`` into a new secret row (added to the session, not committed)."""
     if not password:
-        raise StageBackupError("an empty password cannot be stored")
+        raise StageBackupError(N_("an empty password cannot be stored"))
     key_id, fernet = _current()
     secret = Secret(ciphertext=fernet.encrypt(password.encode("utf-8", "surrogateescape")), master_key_id=key_id)
     db.session.add(secret)
@@ -107,17 +109,18 @@ def reveal(secret_id: int) -> str:
     """The password of a secret row; only the worker calls this, right before it needs the key."""
     secret = db.session.get(Secret, secret_id)
     if secret is None:
-        raise MasterKeyError(f"secret #{secret_id} is missing: the password for this archive is gone")
+        raise MasterKeyError(N_("secret #%(id)s is missing: the password for this archive is gone"), id=secret_id)
     fernet = _known_keys().get(secret.master_key_id)
     if fernet is None:
         raise MasterKeyError(
-            f"secret #{secret_id} was encrypted with master key {secret.master_key_id}, which is not in "
-            f"{_data_dir()}: restore the data directory's {KEY_FILE} from your backup of it"
+            N_("secret #%(id)s was encrypted with master key %(key)s, which is not in %(dir)s: restore the data "
+               "directory's %(file)s from your backup of it"),
+            id=secret_id, key=secret.master_key_id, dir=str(_data_dir()), file=KEY_FILE,
         )
     try:
         return fernet.decrypt(secret.ciphertext).decode("utf-8", "surrogateescape")
     except InvalidToken as exc:
-        raise MasterKeyError(f"secret #{secret_id} does not open with its master key") from exc
+        raise MasterKeyError(N_("secret #%(id)s does not open with its master key"), id=secret_id) from exc
 
 
 def rotate() -> tuple[str, str, int]:
@@ -133,7 +136,8 @@ def rotate() -> tuple[str, str, int]:
         fernet = known.get(secret.master_key_id)
         if fernet is None:
             db.session.rollback()
-            raise MasterKeyError(f"secret #{secret.id} uses master key {secret.master_key_id}, which is missing")
+            raise MasterKeyError(N_("secret #%(id)s uses master key %(key)s, which is missing"),
+                                 id=secret.id, key=secret.master_key_id)
         secret.ciphertext = new_fernet.encrypt(fernet.decrypt(secret.ciphertext))
         secret.master_key_id = new_id
         count += 1

@@ -118,7 +118,10 @@ class Job(db.Model):
     timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)  # from the project when queued
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error_class: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    error_message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(MessageText, nullable=True)  # English
+    # The error's N_ template and named values: the card shows the error in the page's language (errors.py).
+    error_template: Mapped[str | None] = mapped_column(MessageText, nullable=True)
+    error_values: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
     # Paths this attempt may leave half-written; recovery deletes them.
     partial_outputs: Mapped[list] = mapped_column(JSONText, default=list)
     # Restore/verify: the backup job they read from, and their options (target, paths, conflict...).

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from . import audit, keys
-from .errors import N_, ProjectNotFound, ValidationError
+from .errors import N_, ConflictError, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Project
@@ -215,7 +215,7 @@ def get_by_name(name: str) -> Project:
 
 def _check_name_free(name: str) -> None:
     if db.session.scalar(select(Project.id).where(Project.name == name)) is not None:
-        raise ValidationError(N_("a project named '%(name)s' already exists"), field="name", name=name)
+        raise ConflictError(N_("a project named '%(name)s' already exists"), field="name", name=name)
 
 
 def create(spec: ProjectSpec, *, actor: str) -> Project:
@@ -246,8 +246,8 @@ def remove(name: str, *, actor: str) -> None:
     project = get_by_name(name)
     active = queue.active_job_for_project(project.id)
     if active is not None:
-        raise ValidationError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
-                              name=name, id=active.id, status=active.status)
+        raise ConflictError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
+                            name=name, id=active.id, status=active.status)
     # History keeps the jobs (they carry the project's name); they just lose the link.
     queue.detach_project(project.id)
     db.session.delete(project)

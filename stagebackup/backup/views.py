@@ -102,17 +102,15 @@ def run_project(project_id: int):
         return _back_to_index()
     name = project.name
     try:
-        job = queue.enqueue(project, trigger="manual", remark=form.remark.data)
+        job = queue.enqueue(project, actor=web_actor(), trigger="manual", remark=form.remark.data)
     except AlreadyQueued as exc:
         flash(_("项目 %(name)s 已有一个排队中的任务 (#%(id)s)，它会先运行。",
-                name=name, id=exc.args[1]), "warning")
+                name=name, id=exc.values["job_id"]), "warning")
         return _back_to_index()
     except StageBackupError as exc:
         flash(form_error(exc).message, "danger")
         return _back_to_index()
     job_id = job.id
-    audit.record(web_actor(), "job.run", f"job:{job_id}", remark=job.remark, details={"project": name})
-    db.session.commit()
     flash(_("已为 %(name)s 排队任务 #%(id)s。", id=job_id, name=name), "success")
     return _back_to_index(f"job-{job_id}")
 

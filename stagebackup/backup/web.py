@@ -17,6 +17,7 @@ from ..models import Job
 from ..paths import display
 from ..stages import BADGE_CLASSES, job_kind
 from . import bp
+from .i18n import job_error
 from .logs import CARD_TAIL_LINES, TAG_CLASSES
 
 # No 'unsafe-inline' and no 'unsafe-eval' for scripts: every script is a file under static/.
@@ -151,6 +152,9 @@ def ago_filter(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     return format_timedelta(timedelta(seconds=-max(0, seconds)), add_direction=True, threshold=1.5)
+
+
+bp.add_app_template_filter(job_error, "job_error")
 
 
 @bp.app_template_filter("localtime")

@@ -35,7 +35,10 @@ def read_password() -> str:
 
 
 def operator_errors(func):
-    """Turn our errors into ``Error: …`` on stderr and exit code 1, never a traceback."""
+    """Turn our errors into one line ``Error: …`` on stderr and the error's exit code, never a traceback.
+
+    Exit codes: 2 bad input (click's usage errors too), 3 not found, 4 conflict, 1 anything else.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -43,6 +46,8 @@ def operator_errors(func):
             return func(*args, **kwargs)
         except StageBackupError as exc:
             db.session.rollback()
-            raise click.ClickException(str(exc)) from exc
+            failure = click.ClickException(str(exc))
+            failure.exit_code = exc.exit_code
+            raise failure from exc
 
     return wrapper

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from .. import audit, projects
-from ..errors import JobNotFound
+from ..errors import N_, ConflictError, JobNotFound
 from ..extensions import db
 from ..jobs import queue
 from ..jobs.summary import job_detail, job_dict, stages_for
@@ -27,10 +26,7 @@ JOB_ID = click.IntRange(1, 2**63 - 1)  # larger numbers cannot be a row id (and 
 def run(name, remark, as_json):
     """Queue a backup of project NAME now."""
     project = projects.get_by_name(name)
-    job = queue.enqueue(project, trigger="cli", remark=remark,
-                        max_attempts=int(current_app.config["JOB_MAX_ATTEMPTS"]))
-    audit.record(actor(), "job.run", f"job:{job.id}", remark=job.remark, details={"project": project.name})
-    db.session.commit()
+    job = queue.enqueue(project, actor=actor(), trigger="cli", remark=remark)
     if as_json:
         echo_json({"id": job.id, "status": job.status})
     else:
@@ -92,7 +88,7 @@ def cancel(job_id):
     """Cancel a queued job, or ask a running one to stop."""
     job = _get(job_id)
     if job.status not in ("queued", "running", "waiting_media"):
-        raise click.ClickException(f"job {job_id} has already ended ({job.status})")
+        raise ConflictError(N_("job %(id)s has already ended (%(status)s)"), id=job_id, status=job.status)
     status = queue.request_cancel(job_id)
     audit.record(actor(), "job.cancel", f"job:{job_id}")
     db.session.commit()

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import Archive, Tape, TapeFile
 from ..tape import admin, media
 from ..tape.drives import is_virtual, resolve
-from ..tape.errors import TapeError, TapeVerifyFailed
+from ..tape.errors import LoadedTapeUnknown, TapeError, TapeFileNotFound, TapeNotFound, TapeVerifyFailed, WrongTape
 from ..tape.reader import TapeReader
 from ..tape.scan import scan as scan_tape
 from .common import actor, echo_json, operator_errors
@@ -109,7 +109,7 @@ def load(drive, cartridge, capacity, write_protected):
     drive = _drive(drive)
     data = admin.load(current_app.config, drive, cartridge, capacity=capacity, write_protected=write_protected)
     if cartridge and not is_virtual(current_app.config, drive) and data["label"] != cartridge:
-        raise TapeError(drive, f"the loaded tape is {data['label'] or 'unlabelled'}, not {cartridge}")
+        raise WrongTape(drive, data["label"] or "unlabelled", cartridge)
     audit.record(actor(), "tape.load", drive, details={"cartridge": cartridge})
     db.session.commit()
     shown = data["label"] or f"blank cartridge {data['cartridge'] or ''}".strip()
@@ -138,14 +138,14 @@ def _tape_for(name: str) -> Tape:
     try:
         drive = _drive(name)
     except TapeError:
-        raise TapeError(name, "no such tape label or drive") from None
+        raise TapeNotFound(name) from None
     row = media.drive_row(drive)
     label = row.loaded_label if row else None
     if label is None:
         label = admin.status(current_app.config, drive)["label"]
     tape = media.get_tape(label) if label else None
     if tape is None:
-        raise TapeError(drive, "the tape in it is not in the inventory (label it, or `flask tape scan` it)")
+        raise LoadedTapeUnknown(drive)
     return tape
 
 
@@ -212,7 +212,7 @@ def verify(drive, file_number):
         label = reader.label["label"]
         row = media.file_row(label, file_number)
         if row is None or not row.sha256:
-            raise TapeError(drive, f"tape {label} file {file_number} is not in the catalog")
+            raise TapeFileNotFound(drive, label, file_number)
         expected = row.sha256
         db.session.rollback()  # no transaction held while the tape is read
         size, actual = reader.copy_file(file_number, _Null())

@@ -10,28 +10,32 @@ import os
 import stat
 from dataclasses import dataclass
 
-from ..errors import StageBackupError
+from ..errors import EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_OTHER, N_, StageBackupError
 from ..paths import display
 
 PAGE_MAX = 1000
 
 
 class ExplorerError(StageBackupError):
-    """{}"""
+    """A browse request that cannot be served."""
 
+    template = None  # free-form: each raise site passes its N_ template
     status = 400
+    exit_code = EXIT_BAD_INPUT
 
 
 class PathNotFound(ExplorerError):
-    """{} does not exist"""
-
+    template = N_("%(path)s does not exist")
+    params = ("path",)
     status = 404
+    exit_code = EXIT_NOT_FOUND
 
 
 class PathForbidden(ExplorerError):
-    """{} cannot be read: permission denied"""
-
+    template = N_("%(path)s cannot be read: permission denied")
+    params = ("path",)
     status = 403
+    exit_code = EXIT_OTHER
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def _item(directory: bytes, entry: os.DirEntry) -> Item | None:
 def list_dir(path: str, *, offset: int = 0, limit: int = 200) -> Listing:
     """Directories first, then by name (bytes order); ``offset``/``limit`` page through big folders."""
     if not path or "\0" in path or not os.path.isabs(path):
-        raise ExplorerError("an absolute path is needed")
+        raise ExplorerError(N_("an absolute path is needed"))
     path = os.path.normpath(path)
     limit = max(1, min(limit, PAGE_MAX))
     raw = os.fsencode(path)
@@ -94,9 +98,9 @@ def list_dir(path: str, *, offset: int = 0, limit: int = 200) -> Listing:
     except PermissionError:
         raise PathForbidden(display(path)) from None
     except NotADirectoryError:
-        raise ExplorerError(f"{display(path)} is not a directory") from None
+        raise ExplorerError(N_("%(path)s is not a directory"), path=display(path)) from None
     except OSError as exc:
-        raise ExplorerError(f"{display(path)}: {exc.strerror}") from None
+        raise ExplorerError(N_("%(path)s: %(reason)s"), path=display(path), reason=exc.strerror) from None
     items.sort(key=lambda item: (item.kind != "dir", os.fsencode(item.name)))
     parent = os.path.dirname(path) if path != "/" else None
     return Listing(path, parent, items[offset:offset + limit], len(items), offset)

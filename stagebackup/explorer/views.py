@@ -6,7 +6,9 @@ import os
 from datetime import datetime
 
 from flask import jsonify, render_template, request
+from flask_babel import gettext
 
+from ..errors import N_
 from ..paths import display, path_from_token, path_token
 from . import bp
 from .listing import ExplorerError, list_dir
@@ -19,7 +21,7 @@ def _requested_path() -> str:
         try:
             return path_from_token(request.args["p"])
         except ValueError:
-            raise ExplorerError("the path parameter is damaged") from None
+            raise ExplorerError(N_("the path parameter is damaged")) from None
     return request.args.get("path", "/") or "/"
 
 
@@ -27,7 +29,7 @@ def _paging() -> tuple[int, int]:
     try:
         return max(0, int(request.args.get("offset", 0))), int(request.args.get("limit", 200))
     except ValueError:
-        raise ExplorerError("offset and limit must be whole numbers") from None
+        raise ExplorerError(N_("offset and limit must be whole numbers")) from None
 
 
 def _mount_dict(mount) -> dict:
@@ -39,7 +41,7 @@ def _mount_dict(mount) -> dict:
 def _explorer_error(exc: ExplorerError):
     if request.path.startswith("/api/"):
         return jsonify({"error": str(exc)}), exc.status
-    return render_template("explorer/index.html", error=str(exc), listing=None, mounts=[], crumbs=[],
+    return render_template("explorer/index.html", error=exc.translate(gettext), listing=None, mounts=[], crumbs=[],
                            current=None), exc.status
 
 

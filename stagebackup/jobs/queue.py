@@ -14,10 +14,12 @@ import shutil
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from .. import audit
 from ..dbtypes import utcnow
 from ..errors import N_, AlreadyQueued, JobNotFound, ValidationError
 from ..extensions import db
@@ -50,14 +52,23 @@ def append_log(job_id: int, tag: str, message: str) -> None:
     db.session.add(JobLog(job_id=job_id, tag=tag, message=message))
 
 
-def enqueue(
-    project: Project, *, trigger: str = "manual", remark: str | None = None, kind: str = "backup",
-    max_attempts: int = 3, source_job_id: int | None = None, params: dict | None = None, drive: str | None = None,
-) -> Job:
-    """Queue a job; raises AlreadyQueued when the project has a backup waiting (the index decides).
+#: The audit action recorded with each kind of job.
+AUDIT_ACTIONS = {"backup": "job.run", "restore": "restore.run", "verify": "restore.verify"}
 
-    Restore and verify jobs name the backup they read (``source_job_id``) and carry their options in
-    ``params``; a job that needs a tape drive names it, so one drive runs one job at a time.
+
+def enqueue(
+    project: Project, *, actor: str, trigger: str = "manual", remark: str | None = None, kind: str = "backup",
+    source_job_id: int | None = None, params: dict | None = None, drive: str | None = None,
+    audit_details: dict | None = None,
+) -> Job:
+    """Queue a job and its audit row in one transaction; raises AlreadyQueued when the project has a backup
+    waiting (the index decides). Any failure leaves neither row.
+
+    The queue's policy lives here for every caller (web, CLI, restore, the scheduler): attempts come from
+    ``STAGEBACKUP_JOB_MAX_ATTEMPTS``, except that a job carrying a typed password (``params["secret_id"]``)
+    runs once, because that password is deleted when the attempt ends. Restore and verify jobs name the
+    backup they read (``source_job_id``) and carry their options in ``params``; a job that needs a tape
+    drive names it, so one drive runs one job at a time. ``actor`` is who asked ("cli:root", "web:…").
     """
     remark = (remark or "").strip() or None
     if remark and len(remark) > REMARK_MAX:
@@ -72,7 +83,7 @@ def enqueue(
         trigger=trigger,
         remark=remark,
         status=QUEUED,
-        max_attempts=max_attempts,
+        max_attempts=max_attempts_for(params),
         run_after=utcnow(),
         source_job_id=source_job_id,
         params=params,
@@ -89,8 +100,21 @@ def enqueue(
         )
         raise AlreadyQueued(project.name, existing) from None
     append_log(job.id, "INFO", f"queued ({trigger})" + (f": {job.remark}" if job.remark else ""))
-    db.session.commit()
+    audit.record(actor, AUDIT_ACTIONS.get(kind, f"{kind}.run"), f"job:{job.id}", remark=job.remark,
+                 details={"project": project.name, **(audit_details or {})})
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
     return job
+
+
+def max_attempts_for(params: dict | None) -> int:
+    """The configured attempts; one for a job whose typed password dies with its first attempt."""
+    if (params or {}).get("secret_id"):
+        return 1
+    return int(current_app.config["JOB_MAX_ATTEMPTS"])
 
 
 def claim(worker_id: int, drive: str | None = None, now: datetime | None = None) -> int | None:
@@ -176,9 +200,11 @@ def remove_partial_outputs(job: Job) -> list[str]:
     return removed
 
 
-def finish(job_id: int, status: str, *, error_class: str | None = None, message: str | None = None) -> None:
+def finish(job_id: int, status: str, *, error_class: str | None = None, message: str | None = None,
+           template: str | None = None, values: dict | None = None) -> None:
     """End a job. On success its outputs are results; on any other ending they are deleted here.
 
+    ``message`` is English; ``template`` and ``values`` (errors.py) let the card translate it.
     Open stages stay as they are: stage_state shows them failed for bad endings. A job that was already
     ended (its time limit, by the worker's watchdog) keeps that ending; what it registered since is removed.
     """
@@ -187,6 +213,7 @@ def finish(job_id: int, status: str, *, error_class: str | None = None, message:
         remove_partial_outputs(job)
     else:
         close(job, status, error_class, message, utcnow())
+        job.error_template, job.error_values = template, values
     db.session.commit()
 
 
@@ -203,6 +230,7 @@ def close(job: Job, status: str, error_class: str | None, message: str | None, n
     job.finished_at = now
     job.error_class = error_class
     job.error_message = message
+    job.error_template = job.error_values = None
     job.current_file = None
     _forget_job_secret(job)
     return removed

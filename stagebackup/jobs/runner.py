@@ -6,51 +6,83 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from flask import current_app
 
-from ..errors import JobInterrupted, StageBackupError
+from ..errors import N_, JobInterrupted, ProjectRemoved, StageBackupError, UnknownJobKind, fill
 from ..extensions import db
 from ..models import FAILED, SUCCEEDED, WARNING, Job, Project
+from ..restore.tasks import run_restore, run_verify
 from . import queue
+from .backup_task import run_backup
 from .progress import JobReporter
 from .retry import retry_delay_s
+from .sync_task import run_sync
 
 log = logging.getLogger(__name__)
+WARNING_SUMMARY = N_("%(count)s error(s): see [ERROR] lines in the log")
 
 
-def describe(error: BaseException) -> tuple[str, str]:
-    """(error class, message a person can act on)."""
+class JobError(NamedTuple):
+    """What a failed job stores: class, English message, and the template and values the card translates."""
+
+    error_class: str
+    message: str
+    template: str | None = None
+    values: dict | None = None
+
+
+def describe(error: BaseException) -> JobError:
+    """The error as a person can act on it, in English and as a translatable template."""
     if isinstance(error, StageBackupError):
-        return type(error).__name__, str(error)
+        return JobError(type(error).__name__, str(error), error.template, _storable(error.values))
+    if isinstance(error, JobInterrupted):
+        return JobError(type(error).__name__, error.message, error.message)
     if isinstance(error, OSError) and error.strerror:
         where = f" ({os.fsdecode(error.filename)})" if error.filename else ""
-        return type(error).__name__, f"{error.strerror}{where}"
-    return type(error).__name__, f"{type(error).__name__}: {error}"
+        return JobError(type(error).__name__, f"{error.strerror}{where}")
+    return JobError(type(error).__name__, f"{type(error).__name__}: {error}")
+
+
+def _storable(values: dict) -> dict:
+    """Values as JSON keeps them: numbers and text as they are, anything else as its text."""
+    return {k: v if v is None or isinstance(v, (str, int, float, bool)) else str(v) for k, v in values.items()}
 
 
 Task = Callable[[int, JobReporter], None]
 
+#: The function that runs each kind of job (a backup of a project in sync mode is a "sync" job).
+TASKS: dict[str, Task] = {
+    "backup": run_backup,
+    "sync": run_sync,
+    "restore": run_restore,
+    "verify": run_verify,
+}
+#: Kinds that read their project's settings; restore and verify need only the backup's own rows.
+NEEDS_PROJECT = frozenset({"backup", "sync"})
 
-def _task_for(job: Job, project: Project | None) -> Task | None:
-    """The function that runs this kind of job; None when its project is gone."""
-    if job.kind == "restore":
-        from ..restore.tasks import run_restore
 
-        return run_restore
-    if job.kind == "verify":
-        from ..restore.tasks import run_verify
+def task_kind(job: Job, project: Project | None) -> str:
+    if job.kind == "backup" and project is not None and project.mode == "sync":
+        return "sync"
+    return job.kind
 
-        return run_verify
-    if project is None:
-        return None
-    if project.mode == "sync":
-        from .sync_task import run_sync
 
-        return run_sync
-    from .backup_task import run_backup
+def _task_for(job: Job, project: Project | None) -> Task:
+    """The function that runs this job; raises when there is none or its project is gone."""
+    kind = task_kind(job, project)
+    task = TASKS.get(kind)
+    if task is None:
+        raise UnknownJobKind(kind, ", ".join(sorted(TASKS)))
+    if kind in NEEDS_PROJECT and project is None:
+        raise ProjectRemoved(job.project_name)
+    return task
 
-    return run_backup
+
+def _end(job_id: int, status: str, error: BaseException) -> str:
+    queue.finish(job_id, status, **describe(error)._asdict())
+    return status
 
 
 def run_job(job_id: int, stop_event: threading.Event) -> str:
@@ -59,10 +91,10 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
     job = db.session.get(Job, job_id)
     reporter = JobReporter(job_id, flush_interval_s=config["PROGRESS_FLUSH_INTERVAL_S"], stop_event=stop_event)
     project = db.session.get(Project, job.project_id) if job.project_id else None
-    task = _task_for(job, project)
-    if task is None:
-        queue.finish(job_id, FAILED, error_class="ProjectNotFound", message="the project was removed")
-        return FAILED
+    try:
+        task = _task_for(job, project)
+    except StageBackupError as exc:
+        return _end(job_id, FAILED, exc)
     attempts, max_attempts = job.attempts, job.max_attempts
     db.session.commit()  # never hold a transaction while working
     try:
@@ -71,11 +103,10 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         db.session.rollback()
         reporter.log("ERROR" if stop.status != "cancelled" else "INFO", stop.message)
         reporter.fail_open_stages(stop.message)
-        queue.finish(job_id, stop.status, error_class=type(stop).__name__, message=stop.message)
-        return stop.status
+        return _end(job_id, stop.status, stop)
     except Exception as exc:  # noqa: BLE001 - every failure must end the job visibly
         db.session.rollback()
-        error_class, message = describe(exc)
+        message = describe(exc).message
         if not isinstance(exc, StageBackupError):
             log.exception("job %s failed", job_id)
         reporter.log("ERROR", message)
@@ -83,13 +114,15 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         delay = retry_delay_s(exc, attempts, max_attempts)
         if delay is not None and queue.requeue_for_retry(db.session.get(Job, job_id), delay, message):
             return "queued"
-        queue.finish(job_id, FAILED, error_class=error_class, message=message)
-        return FAILED
+        return _end(job_id, FAILED, exc)
 
     status = WARNING if reporter.error_count else SUCCEEDED
     reporter.log("INFO", "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
     reporter.flush(force=True)
-    message = None if status == SUCCEEDED else f"{reporter.error_count} error(s): see [ERROR] lines in the log"
-    queue.finish(job_id, status, error_class=None, message=message)
+    if status == SUCCEEDED:
+        queue.finish(job_id, status)
+    else:
+        values = {"count": reporter.error_count}
+        queue.finish(job_id, status, message=fill(WARNING_SUMMARY, values), template=WARNING_SUMMARY, values=values)
     return status
 

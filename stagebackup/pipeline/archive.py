@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 
 # Member kinds in the catalog (archive_members.kind).
 FILE_MEMBER, DIR_MEMBER, SYMLINK_MEMBER, HARDLINK_MEMBER = "file", "dir", "symlink", "hardlink"
@@ -22,7 +22,8 @@ EXTENSIONS = {("tgz", False): "tar.gz", ("tgz", True): "tar.gz.enc", ("7z", Fals
 
 
 class ArchiveWriteError(StageBackupError):
-    """cannot write archive {0}: {1}"""
+    template = N_("cannot write archive %(path)s: %(reason)s")
+    params = ("path", "reason")
 
     @property
     def errno(self) -> int | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..errors import CacheFull, ValidationError, human_bytes
+from ..errors import N_, CacheFull, ValidationError, human_bytes
 from ..paths import safe_filename
 from . import groups as grouping
 from .archive import (
@@ -100,9 +100,9 @@ def archive_name(project_name: str, job_id: int, started: datetime, seq: int, ex
 def run_archive_backup(ctx: BackupContext) -> None:
     project = ctx.project
     if project.archive_format not in FORMATS:
-        raise ValidationError(f"unknown archive format {project.archive_format!r}")
+        raise ValidationError(N_("unknown archive format '%(value)s'"), value=project.archive_format)
     if project.encrypted and not ctx.password:
-        raise ValidationError("the project is encrypted but has no password stored")
+        raise ValidationError(N_("the project is encrypted but has no password stored"))
     workdir = os.path.join(ctx.cache_dir, f"job-{ctx.job_id}")
     ctx.register_partial(workdir)
     os.makedirs(workdir, exist_ok=True)

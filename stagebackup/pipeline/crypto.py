@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 
 MAGIC = b"Salted__"
 SALT_BYTES = 8
@@ -28,7 +28,9 @@ SUFFIX = ".enc"
 
 
 class DecryptionError(StageBackupError):
-    """{}"""
+    """An archive that does not decrypt."""
+
+    template = None  # free-form: each raise site passes its N_ template
 
 
 def openssl_command(iterations: int, path: str = "ARCHIVE.tar.gz.enc") -> str:
@@ -39,7 +41,7 @@ def openssl_command(iterations: int, path: str = "ARCHIVE.tar.gz.enc") -> str:
 
 def _cipher(password: bytes, salt: bytes, iterations: int) -> Cipher:
     if not password:
-        raise StageBackupError("an empty password cannot encrypt or decrypt")
+        raise StageBackupError(N_("an empty password cannot encrypt or decrypt"))
     material = PBKDF2HMAC(algorithm=hashes.SHA256(), length=48, salt=salt, iterations=iterations).derive(password)
     return Cipher(algorithms.AES256(material[:32]), modes.CBC(material[32:]))
 
@@ -92,7 +94,7 @@ class DecryptingReader:
     def __init__(self, raw: BinaryIO, password: str | bytes, iterations: int):
         header = raw.read(HEADER_BYTES)
         if len(header) != HEADER_BYTES or not header.startswith(MAGIC):
-            raise DecryptionError("not an encrypted StageBackup archive (no OpenSSL 'Salted__' header)")
+            raise DecryptionError(N_("not an encrypted StageBackup archive (no OpenSSL 'Salted__' header)"))
         self._raw = raw
         self._decryptor = _cipher(_as_bytes(password), header[len(MAGIC):], iterations).decryptor()
         self._unpadder = padding.PKCS7(128).unpadder()
@@ -109,7 +111,7 @@ class DecryptingReader:
             try:
                 self._buffer += self._unpadder.update(self._decryptor.finalize()) + self._unpadder.finalize()
             except ValueError as exc:
-                raise DecryptionError("decryption failed: wrong password or damaged archive") from exc
+                raise DecryptionError(N_("decryption failed: wrong password or damaged archive")) from exc
 
     def read(self, size: int = -1) -> bytes:
         self._fill(size if size is not None and size >= 0 else -1)

@@ -42,9 +42,12 @@ STRATEGIES = ("overwrite", "incremental")
 
 
 class MassDeleteRefused(StageBackupError):
-    """this mirror would remove {files} of the {total} files in {dest} ({share:.0%}, more than the limit of
-    {limit:.0%}); nothing was removed. If that is intended, allow it on project {project} (--allow-mass-delete)
-    or raise STAGEBACKUP_SYNC_MAX_DELETE_RATIO"""
+    template = N_(
+        "this mirror would remove %(files)s of the %(total)s files in %(dest)s (%(share)s, more than the limit of "
+        "%(limit)s); nothing was removed. If that is intended, allow it on project %(project)s "
+        "(--allow-mass-delete) or raise STAGEBACKUP_SYNC_MAX_DELETE_RATIO"
+    )
+    params = ("files", "total", "dest", "share", "limit", "project")
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,9 @@ def plan_roots(sources: list[str], dest_path: str) -> list[Root]:
 def run_sync(ctx: SyncContext) -> None:
     settings, reporter = ctx.settings, ctx.reporter
     if settings.strategy not in STRATEGIES:
-        raise ValidationError(f"unknown sync strategy {settings.strategy!r}")
+        raise ValidationError(N_("unknown sync strategy '%(value)s'"), value=settings.strategy)
     if not settings.dest_path:
-        raise ValidationError("sync mode needs a destination directory")
+        raise ValidationError(N_("sync mode needs a destination directory"))
     overwrite = settings.strategy == "overwrite"
     dest = os.fsencode(os.path.abspath(settings.dest_path))
 
@@ -212,8 +215,8 @@ def _check_mass_delete(settings: SyncSettings, counts: PlanCounts, dest: bytes) 
     share = counts.deleted_files / max(counts.dest_files, 1)
     if share > settings.max_delete_ratio:
         raise MassDeleteRefused(
-            files=counts.deleted_files, total=counts.dest_files, dest=display(dest), share=share,
-            limit=settings.max_delete_ratio, project=settings.name,
+            files=counts.deleted_files, total=counts.dest_files, dest=display(dest), share=f"{share:.0%}",
+            limit=f"{settings.max_delete_ratio:.0%}", project=settings.name,
         )
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 from .report import Reporter
 from .scan import DIR, FILE, SYMLINK, Entry, Rules
 
@@ -39,8 +39,9 @@ TEMP_RE = re.compile(rb"\A\.sbsync-\d+-\d+\.tmp\Z")
 
 
 class SourceEmpty(StageBackupError):
-    """source {0} is empty but its mirror {1} is not: is the source unmounted? Nothing was deleted. If the
-    source really is empty now, clear the mirror by hand"""
+    template = N_("source %(source)s is empty but its mirror %(mirror)s is not: is the source unmounted? Nothing "
+                  "was deleted. If the source really is empty now, clear the mirror by hand")
+    params = ("source", "mirror")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from sqlalchemy import select, tuple_
 
 from ..extensions import db
 from ..models import ArchiveMember
+from .archive_ref import ArchiveMissing, ArchiveRef
 from .extract import Refused, SafeExtractor, member_parts
 from .plan import STREAM_ROWS, member_path
-from .sources import ArchiveMissing, ArchiveRef
 
 COPY_BYTES = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ArchiveMember
+from .archive_ref import ArchiveRef
 from .selection import Selection
-from .sources import ArchiveRef
 
 STREAM_ROWS = 10_000
 

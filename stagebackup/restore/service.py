@@ -12,8 +12,8 @@ import os
 from flask import current_app
 from sqlalchemy import func, select
 
-from .. import audit, keys
-from ..errors import N_, JobNotFound, ValidationError
+from .. import keys
+from ..errors import N_, BackupNotFound, ValidationError
 from ..extensions import db
 from ..jobs import queue
 from ..models import SUCCEEDED, WARNING, Archive, Job, Project
@@ -50,7 +50,7 @@ def source_backup(job_id: int) -> tuple[Job, Project]:
     """A finished backup job that can be restored, and its project."""
     job = db.session.get(Job, job_id)
     if job is None or job.kind != "backup":
-        raise JobNotFound(f"{job_id} (no backup job with this id)")
+        raise BackupNotFound(job_id)
     if job.status not in RESTORABLE_STATUSES:
         raise ValidationError(N_("backup job %(id)s is %(status)s: only finished backups (succeeded or warning) "
                                  "can be restored"), id=job_id, status=job.status)
@@ -107,18 +107,13 @@ def request_restore(
     params = {"target": target_path, "paths": selection.patterns, "conflict": conflict}
     if secret_id is not None:
         params["secret_id"] = secret_id
-    job = queue.enqueue(
-        project, kind="restore", trigger=trigger, remark=remark, source_job_id=source.id, params=params,
-        drive=_drive_for(source.id, project),
-        # A typed password is deleted when the attempt ends, so such a restore is never retried.
-        max_attempts=1 if secret_id else int(current_app.config["JOB_MAX_ATTEMPTS"]),
+    return queue.enqueue(
+        project, actor=actor, kind="restore", trigger=trigger, remark=remark, source_job_id=source.id,
+        params=params, drive=_drive_for(source.id, project), audit_details={
+            "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
+            "conflict": conflict, "typed_password": secret_id is not None,
+        },
     )
-    audit.record(actor, "restore.run", f"job:{job.id}", remark=job.remark, details={
-        "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
-        "conflict": conflict, "typed_password": secret_id is not None,
-    })
-    db.session.commit()
-    return job
 
 
 def request_verify(source_job_id: int, *, password: str | None = None, trigger: str = "manual",
@@ -128,12 +123,8 @@ def request_verify(source_job_id: int, *, password: str | None = None, trigger: 
     params: dict = {}
     if secret_id is not None:
         params["secret_id"] = secret_id
-    job = queue.enqueue(
-        project, kind="verify", trigger=trigger, source_job_id=source.id, params=params,
-        drive=_drive_for(source.id, project),
-        max_attempts=1 if secret_id else int(current_app.config["JOB_MAX_ATTEMPTS"]),
+    return queue.enqueue(
+        project, actor=actor, kind="verify", trigger=trigger, source_job_id=source.id, params=params,
+        drive=_drive_for(source.id, project), audit_details={"source_job": source.id},
     )
-    audit.record(actor, "restore.verify", f"job:{job.id}", details={"source_job": source.id})
-    db.session.commit()
-    return job
 

@@ -12,47 +12,17 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 from ..extensions import db
 from ..models import Archive
 from ..paths import display
+from .archive_ref import ArchiveMissing, ArchiveRef, IntegrityError
+from .tape_source import pull_from_tape
 
 HASH_CHUNK_BYTES = 4 << 20
-
-
-class IntegrityError(StageBackupError):
-    """archive {0} is damaged: its SHA-256 is {1}, the catalog recorded {2}; nothing was extracted from it"""
-
-
-class ArchiveMissing(StageBackupError):
-    """archive {0} is not where the catalog says ({1})"""
-
-
-@dataclass(frozen=True)
-class ArchiveRef:
-    """An archive row as plain values (no ORM object is held while the job works)."""
-
-    id: int
-    seq: int
-    format: str  # tgz | 7z | sync
-    encrypted: bool
-    location_kind: str  # directory | tape | sync
-    path: str | None
-    name: str | None
-    size: int
-    sha256: str
-    member_count: int
-    input_bytes: int
-    secret_id: int | None
-    kdf_iterations: int | None
-
-    @property
-    def label(self) -> str:
-        return display(self.name or (os.path.basename(self.path) if self.path else f"archive #{self.id}"))
 
 
 def archives_of(job_id: int) -> list[ArchiveRef]:
@@ -94,10 +64,9 @@ def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial
         yield ref.path
         return
     if ref.location_kind == "tape":
-        from .tape_source import pull_from_tape
-
         with pull_from_tape(ref, cache_dir=cache_dir, progress=progress, register_partial=register_partial,
                             drive=drive) as path:
             yield path
         return
-    raise StageBackupError(f"archive {ref.label}: location {ref.location_kind!r} cannot be read")
+    raise StageBackupError(N_("archive %(label)s: location '%(kind)s' cannot be read"), label=ref.label,
+                           kind=ref.location_kind)

@@ -14,19 +14,16 @@ from collections.abc import Iterator
 
 from flask import current_app
 
-from ..errors import CacheFull, StageBackupError, human_bytes
-from .sources import ArchiveRef, IntegrityError
+from ..errors import N_, CacheFull, StageBackupError, human_bytes
+from ..tape.reader import read_archive
+from .archive_ref import ArchiveRef, IntegrityError
 
 
 @contextlib.contextmanager
 def pull_from_tape(ref: ArchiveRef, *, cache_dir: str, progress, register_partial, drive: str | None
                    ) -> Iterator[str]:
-    try:
-        from ..tape.reader import read_archive
-    except ImportError as exc:
-        raise StageBackupError(f"archive {ref.label} is on tape, and this server has no tape module") from exc
     if not drive:
-        raise StageBackupError(f"archive {ref.label} is on tape, but the restore job names no drive")
+        raise StageBackupError(N_("archive %(label)s is on tape, but the restore job names no drive"), label=ref.label)
     st = os.statvfs(cache_dir)
     if st.f_bavail * st.f_frsize < ref.size:
         raise CacheFull(path=cache_dir, needed=human_bytes(ref.size),

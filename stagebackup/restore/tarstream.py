@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 from ..pipeline.crypto import DecryptingReader, DecryptionError
 from . import inflate
 
@@ -30,11 +30,13 @@ INFLATE_SCRIPT = inflate.__file__
 
 
 class ArchiveDamaged(StageBackupError):
-    """archive {0} cannot be read: {1}"""
+    template = N_("archive %(path)s cannot be read: %(reason)s")
+    params = ("path", "reason")
 
 
 class WrongPassword(StageBackupError):
-    """archive {0} does not open with this password (wrong password?)"""
+    template = N_("archive %(path)s does not open with this password (wrong password?)")
+    params = ("path",)
 
 
 class _Decryptor(threading.Thread):

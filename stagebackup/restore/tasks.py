@@ -16,23 +16,27 @@ from sqlalchemy import delete
 
 from .. import keys
 from ..catalog import catalog_job
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 from ..extensions import db
 from ..jobs import queue
 from ..models import Job, Secret
 from ..paths import display, is_within
+from .archive_ref import ArchiveRef
 from .extract import SafeExtractor
+from .mirror import restore_mirror
 from .plan import plan_restore
 from .readers import LocalArchive, extract_archive
 from .selection import Selection
 from .service import resolve_target, restore_roots
-from .sources import ArchiveRef, archives_of, local_archive
+from .sources import archives_of, local_archive
+from .verify import verify_backup
 
 MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
 
 
 class NothingToRestore(StageBackupError):
-    """{0}"""
+    template = N_("no member of backup job %(job_id)s matches %(patterns)s")
+    params = ("job_id", "patterns")
 
 
 @contextlib.contextmanager
@@ -67,7 +71,8 @@ class Passwords:
         password = self._typed
         if password is None:
             if ref.secret_id is None:
-                raise StageBackupError(f"archive {ref.label} is encrypted and no password is stored: type it")
+                raise StageBackupError(N_("archive %(label)s is encrypted and no password is stored: type it"),
+                                       label=ref.label)
             if ref.secret_id not in self._stored:
                 self._stored[ref.secret_id] = keys.reveal(ref.secret_id)
                 db.session.commit()
@@ -80,7 +85,7 @@ def open_target(path: str) -> None:
     os.makedirs(path, exist_ok=True)
     real = os.path.realpath(path)
     if not any(is_within(real, root) for root in restore_roots()):
-        raise StageBackupError(f"restore target {display(path)} resolves outside the restore roots")
+        raise StageBackupError(N_("restore target %(path)s resolves outside the restore roots"), path=display(path))
 
 
 def run_restore(job_id: int, reporter) -> None:
@@ -96,8 +101,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     conflict = params.get("conflict", "skip")
     plan = plan_restore(source_job_id, archives_of(source_job_id), selection)
     if not plan.archives:
-        raise NothingToRestore(f"no member of backup job {source_job_id} matches "
-                               f"{', '.join(map(display, selection.patterns))}")
+        raise NothingToRestore(source_job_id, ", ".join(map(display, selection.patterns)))
     passwords = Passwords(params.get("secret_id"))
     db.session.commit()  # never hold a transaction (SQLite's write lock) while reading archives
     reporter.set_totals(bytes_total=plan.bytes_total, files_total=plan.files_total)
@@ -155,8 +159,6 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
 def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extractor, selection, passwords,
                  plan, reporter, cache_dir, partial, drive) -> None:
     if ref.format == "sync":
-        from .mirror import restore_mirror
-
         restore_mirror(ref, source_job_id, extractor, selection, reporter)
         return
     if path is not None:
@@ -170,8 +172,6 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
 
 
 def run_verify(job_id: int, reporter) -> None:
-    from .verify import verify_backup
-
     with job_context(job_id) as (params, source_job_id):
         verify_backup(source_job_id, Passwords(params.get("secret_id")), reporter,
                       cache_dir=current_app.config["CACHE_DIR"], drive=params.get("_drive"),

@@ -16,20 +16,23 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError
 from ..extensions import db
 from ..models import ArchiveMember
 from ..paths import display
+from .archive_ref import ArchiveRef
 from .plan import STREAM_ROWS, member_path
 from .readers import iter_members
-from .sources import ArchiveRef, archives_of, local_archive
+from .sources import archives_of, local_archive
 
 MAX_DIFF_LINES = 50
 _MOD = 1 << 256
 
 
 class VerifyFailed(StageBackupError):
-    """verify failed: {0}"""
+    """A backup that does not read back as its catalog says."""
+
+    template = None  # free-form: each raise site passes its N_ template
 
 
 def _key(path: str, kind: str, size: int) -> tuple[str, str, int]:
@@ -65,7 +68,7 @@ def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, re
     reporter.stage_started("locate")
     archives = archives_of(source_job_id)
     if not archives:
-        raise VerifyFailed(f"backup job {source_job_id} recorded no archives")
+        raise VerifyFailed(N_("verify failed: backup job %(job_id)s recorded no archives"), job_id=source_job_id)
     reporter.set_totals(bytes_total=sum(a.size for a in archives), files_total=sum(a.member_count for a in archives))
     db.session.commit()
     reporter.log("INFO", f"verifying {len(archives)} archive(s) of backup job #{source_job_id}")
@@ -87,7 +90,8 @@ def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, re
     if "check" in reporter.open_stages:
         reporter.stage_finished("check")
     if problems:
-        raise VerifyFailed(f"{problems} catalog difference(s): see [ERROR] lines in the log")
+        raise VerifyFailed(N_("verify failed: %(count)s catalog difference(s): see [ERROR] lines in the log"),
+                           count=problems)
     reporter.stage_started("finalize")
     reporter.log("INFO", f"all {len(archives)} archive(s) read back completely and match the catalog")
     reporter.stage_finished("finalize")

@@ -14,7 +14,18 @@ from collections.abc import Mapping
 from ..extensions import db
 from . import media, vlibrary
 from .drives import device_of, is_virtual, open_drive, open_raw, virtual_drive_dir
-from .errors import AlreadyLabelled, CartridgeMissing, DriveBusy, ForeignTape, TapeError, from_os_error
+from .errors import (
+    AlreadyLabelled,
+    CartridgeMissing,
+    DriveBusy,
+    ForeignTape,
+    LabelTaken,
+    LabelUnreadable,
+    TapeError,
+    TapeInputError,
+    UnknownCartridge,
+    from_os_error,
+)
 from .label import encode_label, new_label, read_label, write_label
 from .virtual import read_drive_state
 
@@ -104,7 +115,7 @@ def label(config: Mapping, drive: str, name: str, *, pool: str = "default", forc
     try:
         fresh = new_label(name, pool, int(config["TAPE_BLOCK_SIZE"]))
     except ValueError as exc:
-        raise TapeError(drive, str(exc)) from None
+        raise TapeInputError(drive, str(exc)) from None
     existing = media.get_tape(name)
     with _open(config, drive, write=True) as tape:
         try:
@@ -117,11 +128,10 @@ def label(config: Mapping, drive: str, name: str, *, pool: str = "default", forc
             if old is not None and not force:
                 raise AlreadyLabelled(drive, old["label"])
             if existing is not None and (old is None or old["uuid"] != existing.uuid) and not force:
-                raise TapeError(drive, f"label {name} already belongs to another tape in the inventory "
-                                       f"({existing.state}); choose another label or add --force")
+                raise LabelTaken(drive, name, existing.state)
             write_label(tape, fresh)
             if read_label(tape, drive) != fresh:
-                raise TapeError(drive, "the label does not read back: try another tape")
+                raise LabelUnreadable(drive)
             st = tape.status()
         except OSError as exc:
             raise from_os_error(drive, exc) from exc
@@ -190,12 +200,12 @@ def _load_virtual(config: Mapping, drive: str, vdir: str, name: str | None, *, c
     found = vlibrary.find_cartridge(vdir, name)
     if found is None:
         if not create:
-            raise TapeError(drive, f"no virtual cartridge {name}")
+            raise UnknownCartridge(drive, name)
         try:
             vlibrary.create_cartridge(vdir, name, early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]),
                                       capacity_bytes=capacity or int(config["VTAPE_CAPACITY_BYTES"]))
         except ValueError as exc:
-            raise TapeError(drive, str(exc)) from None
+            raise TapeInputError(drive, str(exc)) from None
         found = name
     try:
         if write_protected is not None:

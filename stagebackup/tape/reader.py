@@ -31,7 +31,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Tape, TapeFile
 from .drives import open_drive
-from .errors import NoMedium, TapeError, TapeVerifyFailed, Unlabelled, WrongTape, from_os_error
+from .errors import ArchiveNotOnTape, NoMedium, TapeError, TapeVerifyFailed, Unlabelled, WrongTape, from_os_error
 from .label import READ_BUFFER, read_label
 
 
@@ -103,7 +103,7 @@ def read_archive(config: Mapping, drive: str, archive_id: int, *,
     pieces = archive_pieces(archive_id)
     db.session.commit()  # end the read transaction: reading a tape takes long, SQLite must not stay locked
     if not pieces:
-        raise TapeError(drive, f"archive {archive_id} has no tape files in the catalog")
+        raise ArchiveNotOnTape(drive, archive_id)
     for piece in pieces:
         while True:
             try:

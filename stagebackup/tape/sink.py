@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ..dbtypes import utcnow
-from ..errors import StageBackupError, human_bytes
+from ..errors import N_, StageBackupError, human_bytes
 from ..extensions import db
 from ..models import Archive, ArchiveMember, Job, Project, Tape, TapeFile
 from ..pipeline.destination import Placement
@@ -33,7 +33,8 @@ from .writer import BlockFeeder, plain_blocks, read_file_digest, write_piece
 
 
 class ArchiveChanged(StageBackupError):
-    """archive {0} changed while it was written to tape (SHA-256 {1}, expected {2})"""
+    template = N_("archive %(name)s changed while it was written to tape (SHA-256 %(actual)s, expected %(expected)s)")
+    params = ("name", "actual", "expected")
 
 
 class TapeSink:
@@ -225,7 +226,7 @@ class TapeStream:
             if self._error is not None:
                 raise self._error
             if not self._thread.is_alive():
-                raise StageBackupError("the tape writer stopped")
+                raise StageBackupError(N_("the tape writer stopped"))
             try:
                 self._chunks.put(item, timeout=0.2)
                 return

@@ -126,7 +126,7 @@ def test_a_failed_job_shows_a_red_badge_and_the_error(stack, page, tmp_path):
     job = page.locator(".job-card", has_text="会消失")
     expect(job.locator(".job-status")).to_have_attribute("data-status", "failed", timeout=30_000)
     expect(job.locator('[data-stage="scan"]')).to_have_class("badge bg-danger")
-    expect(job.locator(".job-error")).to_contain_text("does not exist")
+    expect(job.locator(".job-error")).to_contain_text("不存在或不可读")  # SourceMissing, in the page's language
     expect(job.locator(".log-tag.tag-error").first).to_be_visible()
     assert page.csp_errors == []
 

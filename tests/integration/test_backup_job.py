@@ -22,7 +22,7 @@ def create_project(name, sources, dest, **kw):
 
 
 def run_one(app, project, remark=None) -> Job:
-    job = queue.enqueue(project, remark=remark)
+    job = queue.enqueue(project, remark=remark, actor="test")
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
     return db.session.get(Job, job.id)
@@ -265,8 +265,8 @@ def test_the_worker_survives_a_bug_while_ending_a_job(app, tmp_path, monkeypatch
     other_src = tmp_path / "other"
     other_src.mkdir()
     second = create_project("second", [other_src], tmp_path / "dest")
-    failing = queue.enqueue(first).id
-    fine = queue.enqueue(second).id
+    failing = queue.enqueue(first, actor="test").id
+    fine = queue.enqueue(second, actor="test").id
     assert Worker(app, burst=True).run() == 0  # the worker lives on
     db.session.expire_all()
     job = db.session.get(Job, failing)

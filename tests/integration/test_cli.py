@@ -71,7 +71,7 @@ def test_bad_names_are_refused(runner, tmp_path, tree):
     assert "not valid UTF-8" in add(runner, tmp_path, tree, "bad\udcffname").output
     assert add(runner, tmp_path, tree, "dup").exit_code == 0
     result = add(runner, tmp_path, tree, "dup")
-    assert result.exit_code == 1 and "already exists" in result.output
+    assert result.exit_code == 4 and "already exists" in result.output  # conflict
 
 
 def test_jobs_run_list_show_cancel(runner, app, tmp_path, tree):
@@ -82,7 +82,7 @@ def test_jobs_run_list_show_cancel(runner, app, tmp_path, tree):
     assert queued == {"id": queued["id"], "status": "queued"}
 
     again = invoke(runner, "jobs", "run", "设计稿")
-    assert again.exit_code == 1 and "already has a queued job" in again.output
+    assert again.exit_code == 4 and "already has a queued job" in again.output  # conflict
 
     listed = json.loads(invoke(runner, "jobs", "list", "--json").output)
     assert [j["id"] for j in listed] == [queued["id"]]
@@ -95,7 +95,7 @@ def test_jobs_run_list_show_cancel(runner, app, tmp_path, tree):
     assert invoke(runner, "jobs", "cancel", str(queued["id"])).exit_code == 0
     assert json.loads(invoke(runner, "jobs", "show", str(queued["id"]), "--json").output)["status"] == "cancelled"
     ended = invoke(runner, "jobs", "cancel", str(queued["id"]))
-    assert ended.exit_code == 1 and "already ended" in ended.output
+    assert ended.exit_code == 4 and "already ended" in ended.output  # conflict
     actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
     assert actions == ["project.create", "job.run", "job.cancel"]
     assert db.session.query(AuditEvent).filter_by(action="job.run").one().remark == "首次全量"
@@ -144,13 +144,13 @@ def test_project_with_an_active_job_cannot_be_removed(runner, tmp_path, tree):
     add(runner, tmp_path, tree)
     invoke(runner, "jobs", "run", "设计稿")
     result = invoke(runner, "projects", "remove", "设计稿")
-    assert result.exit_code == 1 and "cancel it first" in result.output
+    assert result.exit_code == 4 and "cancel it first" in result.output
 
 
 def test_an_overlong_remark_is_refused(runner, tmp_path, tree):
     add(runner, tmp_path, tree)
     result = invoke(runner, "jobs", "run", "设计稿", "--remark", "x" * 2001)
-    assert result.exit_code == 1 and "remark is longer than 2000" in result.output
+    assert result.exit_code == 2 and "remark is longer than 2000" in result.output
     assert "not valid UTF-8" in invoke(runner, "jobs", "run", "设计稿", "--remark", "\udcfe").output
     assert json.loads(invoke(runner, "jobs", "list", "--json").output) == []
 

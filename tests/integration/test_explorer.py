@@ -77,19 +77,19 @@ def test_the_page_lists_a_folder_with_a_hostile_name(client, tree):
 
 
 @pytest.mark.parametrize(
-    ("query", "status", "message"),
+    ("query", "status", "message", "shown"),
     [
-        ({"path": "/definitely/not/here"}, 404, "does not exist"),
-        ({"path": "relative/path"}, 400, "an absolute path is needed"),
-        ({"p": "%%%"}, 400, "damaged"),
-        ({"path": "/", "offset": "x"}, 400, "whole numbers"),
+        ({"path": "/definitely/not/here"}, 404, "does not exist", "不存在"),
+        ({"path": "relative/path"}, 400, "an absolute path is needed", "需要绝对路径"),
+        ({"p": "%%%"}, 400, "damaged", "路径参数已损坏"),
+        ({"path": "/", "offset": "x"}, 400, "whole numbers", "必须是整数"),
     ],
 )
-def test_bad_requests_get_clear_errors(client, query, status, message):
-    api = client.get("/api/explorer/list", query_string=query)
+def test_bad_requests_get_clear_errors(client, query, status, message, shown):
+    api = client.get("/api/explorer/list", query_string=query)  # the API speaks English
     assert api.status_code == status and message in api.get_json()["error"]
-    page = client.get("/explorer", query_string=query)
-    assert page.status_code == status and message in page.get_data(as_text=True)
+    page = client.get("/explorer", query_string=query)  # the page speaks the page's language
+    assert page.status_code == status and shown in page.get_data(as_text=True)
 
 
 def test_a_file_is_not_a_directory(client, tree):

@@ -151,7 +151,7 @@ def test_errors_of_create_update_and_remove(app, tmp_path):
         projects.create(spec, actor="test")
     _assert_shown_right(app, raised.value, "password")
     db.session.rollback()
-    queue.enqueue(project)
+    queue.enqueue(project, actor="test")
     with pytest.raises(ValidationError) as raised:
         projects.remove("taken", actor="test")
     assert raised.value.field is None  # about the project as a whole: shown at the top
@@ -162,7 +162,7 @@ def test_errors_of_create_update_and_remove(app, tmp_path):
 def test_a_remark_error_lands_on_the_remark_in_both_languages(app, tmp_path):
     project = make_project(tmp_path)
     with pytest.raises(ValidationError) as raised:
-        queue.enqueue(project, remark="r" * (queue.REMARK_MAX + 1))
+        queue.enqueue(project, remark="r" * (queue.REMARK_MAX + 1), actor="test")
     _assert_shown_right(app, raised.value, "remark")
 
 

@@ -62,7 +62,7 @@ def test_a_second_signal_stops_the_worker_at_once_and_the_job_ends_interrupted(a
         "    return data\n"
         "source.ExactReader.read = hanging_read\n"
     )
-    job_id = queue.enqueue(slow_project(tmp_path)).id
+    job_id = queue.enqueue(slow_project(tmp_path), actor="test").id
     db.session.commit()
     env = flask_env(app)
     env["PYTHONPATH"] = f"{hook}{os.pathsep}{REPO}"

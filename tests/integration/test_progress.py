@@ -17,7 +17,7 @@ def running_job(app):
     project = Project(name="p", sources=["/srv"], includes=[], excludes=[], dest_path="/b")
     db.session.add(project)
     db.session.commit()
-    job = queue.enqueue(project)
+    job = queue.enqueue(project, actor="test")
     assert queue.claim(queue.register_worker("h", 1, None)) == job.id
     return job.id
 

@@ -21,18 +21,18 @@ def add_project(name="p", **fields):
 
 def test_one_queued_job_per_project(any_db_app):
     project = add_project()
-    first = queue.enqueue(project, remark="首次全量")
+    first = queue.enqueue(project, remark="首次全量", actor="test")
     with pytest.raises(AlreadyQueued, match=f"#{first.id}"):
-        queue.enqueue(project)
+        queue.enqueue(project, actor="test")
     worker = queue.register_worker("host", 1, None)
     assert queue.claim(worker) == first.id
-    second = queue.enqueue(project)  # the slot is free again once the first runs
+    second = queue.enqueue(project, actor="test")  # the slot is free again once the first runs
     assert second.status == "queued" and first.remark == "首次全量"
 
 
 def test_claim_takes_the_oldest_runnable_job_once(any_db_app):
     a, b, c = add_project("a"), add_project("b"), add_project("c")
-    ja, jb, jc = queue.enqueue(a), queue.enqueue(b), queue.enqueue(c)
+    ja, jb, jc = queue.enqueue(a, actor="test"), queue.enqueue(b, actor="test"), queue.enqueue(c, actor="test")
     db.session.get(Job, jb.id).run_after = utcnow() + timedelta(hours=1)  # a retry waiting its turn
     db.session.commit()
     worker = queue.register_worker("host", 1, None)
@@ -48,7 +48,7 @@ def test_claim_takes_the_oldest_runnable_job_once(any_db_app):
 def test_one_running_job_per_drive(any_db_app):
     jobs = []
     for name, drive in (("a", "vtape0"), ("b", "vtape0"), ("c", "vtape1")):
-        job = queue.enqueue(add_project(name))
+        job = queue.enqueue(add_project(name), actor="test")
         job.drive = drive
         jobs.append(job)
     db.session.commit()
@@ -61,8 +61,8 @@ def test_one_running_job_per_drive(any_db_app):
 
 
 def test_cancel_queued_ends_it_and_cancel_running_sets_the_flag(any_db_app):
-    queued = queue.enqueue(add_project("a"))
-    running = queue.enqueue(add_project("b"))
+    queued = queue.enqueue(add_project("a"), actor="test")
+    running = queue.enqueue(add_project("b"), actor="test")
     worker = queue.register_worker("h", 1, None)
     assert queue.claim(worker) == queued.id
     assert queue.request_cancel(queued.id) == "running"
@@ -72,7 +72,7 @@ def test_cancel_queued_ends_it_and_cancel_running_sets_the_flag(any_db_app):
 
 
 def test_recovery_interrupts_jobs_of_dead_or_silent_workers_and_removes_partials(any_db_app, tmp_path):
-    jobs = [queue.enqueue(add_project(n)) for n in ("dead", "silent", "alive")]
+    jobs = [queue.enqueue(add_project(n), actor="test") for n in ("dead", "silent", "alive")]
     dead = queue.register_worker("this-host", 111, None)
     silent = queue.register_worker("other-host", 222, None)
     alive = queue.register_worker("this-host", 333, None)
@@ -94,7 +94,7 @@ def test_recovery_interrupts_jobs_of_dead_or_silent_workers_and_removes_partials
 
 
 def test_retry_requeues_with_a_delay_and_clears_stages(any_db_app):
-    job = queue.enqueue(add_project())
+    job = queue.enqueue(add_project(), actor="test")
     worker = queue.register_worker("h", 1, None)
     queue.claim(worker)
     job = db.session.get(Job, job.id)
@@ -114,7 +114,7 @@ def test_a_job_another_worker_is_recovering_is_skipped(tmp_path, pg_database_url
 
     app = make_app(tmp_path, pg_database_url)
     with app.app_context():
-        job = queue.enqueue(add_project())
+        job = queue.enqueue(add_project(), actor="test")
         dead = queue.register_worker("this-host", 111, None)
         assert queue.claim(dead) == job.id
         other = create_engine(pg_database_url)

@@ -35,7 +35,7 @@ def run_queued(app, job_id) -> Job:
 def backup(app, project) -> Job:
     from stagebackup.jobs import queue
 
-    job = run_queued(app, queue.enqueue(project).id)
+    job = run_queued(app, queue.enqueue(project, actor="test").id)
     assert job.status == "succeeded", (job.error_message, log_lines(job.id, "ERROR"))
     return job
 
@@ -215,7 +215,7 @@ def test_every_format_round_trips_and_verifies(app, tmp_path, fmt, password):
     src = build_hostile_tree(tmp_path / "src")
     project = create_project(f"{fmt}-{bool(password)}", [src], tmp_path / "dest", archive_format=fmt,
                              password=password)
-    job = run_queued(app, queue.enqueue(project).id)
+    job = run_queued(app, queue.enqueue(project, actor="test").id)
     # 7z keeps names as UTF-16: names that are not UTF-8 are refused by the backup ([ERROR], warning).
     ignore = {b"a-fifo"} | (NOT_UTF8 if fmt == "7z" else set())
     assert job.status == ("warning" if fmt == "7z" else "succeeded"), log_lines(job.id, "ERROR")
@@ -268,7 +268,7 @@ def test_sync_mirror_restores_and_verifies(app, tmp_path):
 
     src = build_hostile_tree(tmp_path / "src")
     project = create_project("mirror", [src], tmp_path / "mirror", mode="sync")
-    job = run_queued(app, queue.enqueue(project).id)
+    job = run_queued(app, queue.enqueue(project, actor="test").id)
     assert job.status in ("succeeded", "warning"), (job.error_message, log_lines(job.id, "ERROR"))
     [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
     assert archive.format == "sync"

@@ -33,7 +33,7 @@ def sync_project(name, sources, dest, strategy="overwrite", **kw) -> int:
 
 
 def run_sync(app, project_id) -> Job:
-    job_id = queue.enqueue(db.session.get(Project, project_id)).id
+    job_id = queue.enqueue(db.session.get(Project, project_id), actor="test").id
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
     return db.session.get(Job, job_id)
@@ -439,7 +439,7 @@ def test_sigkill_mid_copy_leaves_only_a_temporary_file_which_the_next_run_remove
     big = src / "big.img"
     with open(big, "wb") as fh:  # allocated, not sparse: the copy has to write every block
         os.posix_fallocate(fh.fileno(), 0, 768 << 20)
-    job_id = queue.enqueue(db.session.get(Project, project_id)).id
+    job_id = queue.enqueue(db.session.get(Project, project_id), actor="test").id
     db.session.commit()
 
     worker = start_worker(app)
@@ -470,7 +470,7 @@ def test_cancel_stops_a_sync_between_files(app, tmp_path):
     for i in range(2000):  # an fsync each: long enough to be caught mid-way
         (src / f"f{i:04d}").write_bytes(b"x" * 100)
     project_id = sync_project("cancel", [src], tmp_path / "dest")
-    job_id = queue.enqueue(db.session.get(Project, project_id)).id
+    job_id = queue.enqueue(db.session.get(Project, project_id), actor="test").id
     db.session.commit()
     worker = start_worker(app, "--burst")
     mirror = tmp_path / "dest" / "src"

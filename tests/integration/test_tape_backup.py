@@ -29,7 +29,7 @@ def tape_project(name, sources, **kw):
 
 
 def run_one(app, project) -> Job:
-    job = queue.enqueue(project)
+    job = queue.enqueue(project, actor="test")
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
     return db.session.get(Job, job.id)

@@ -26,7 +26,7 @@ def test_out_of_the_box_drive_has_a_blank_cartridge(runner):
 def test_label_refuses_a_labelled_tape_without_force(runner):
     assert invoke(runner, "label", "vtape0", "TAPE001", "--pool", "offsite").exit_code == 0
     again = invoke(runner, "label", "vtape0", "TAPE009")
-    assert again.exit_code == 1
+    assert again.exit_code == 4  # conflict
     assert "already labelled TAPE001: add --force" in again.output
     forced = invoke(runner, "label", "vtape0", "TAPE009", "--force")
     assert forced.exit_code == 0, forced.output
@@ -50,12 +50,12 @@ def test_files_read_and_verify(runner, tmp_path):
     verify = invoke(runner, "verify", "vtape0", "--file", "0")
     assert verify.exit_code == 0 and "OK" in verify.output
     missing = invoke(runner, "verify", "vtape0", "--file", "5")
-    assert missing.exit_code == 1 and "not in the catalog" in missing.output
+    assert missing.exit_code == 3 and "not in the catalog" in missing.output
 
 
 def test_operator_errors(runner, app):
     unknown = invoke(runner, "status", "lto9")
-    assert unknown.exit_code == 1 and "unknown tape drive lto9 (configured drives: vtape0)" in unknown.output
+    assert unknown.exit_code == 3 and "unknown tape drive lto9 (configured drives: vtape0)" in unknown.output
     assert invoke(runner, "eject", "vtape0").exit_code == 0
     empty = invoke(runner, "label", "vtape0", "X1")
     assert empty.exit_code == 1 and "no tape in drive vtape0" in empty.output
@@ -64,11 +64,11 @@ def test_operator_errors(runner, app):
     assert wp.exit_code == 1 and "write-protected" in wp.output
     invoke(runner, "load", "vtape0", "WP1", "--no-write-protect")
     bad = invoke(runner, "label", "vtape0", "bad label!")
-    assert bad.exit_code == 1 and "invalid tape label" in bad.output
+    assert bad.exit_code == 2 and "invalid tape label" in bad.output
     db.session.rollback()
     with VirtualHandle(app.config["VTAPE_DIR"], "vtape0"):  # another process has the drive open
         busy = invoke(runner, "rewind", "vtape0")
-    assert busy.exit_code == 1 and "drive vtape0 is busy: another process has it open" in busy.output
+    assert busy.exit_code == 4 and "drive vtape0 is busy: another process has it open" in busy.output
 
 
 def test_foreign_tape_is_recognised(runner, app):

@@ -78,7 +78,7 @@ def big_project(tmp_path, name):
 def test_archive_spans_two_tapes(small_tape_app, tmp_path):
     app = small_tape_app
     admin.label(app.config, "vtape0", "TAPE001")
-    job_id = queue.enqueue(big_project(tmp_path, "span")).id
+    job_id = queue.enqueue(big_project(tmp_path, "span"), actor="test").id
     db.session.commit()
     worker = start_worker(app)
     try:
@@ -135,7 +135,7 @@ def test_archive_spans_two_tapes(small_tape_app, tmp_path):
 def test_cancel_while_waiting_for_media(small_tape_app, tmp_path):
     app = small_tape_app
     admin.label(app.config, "vtape0", "TAPE001")
-    job_id = queue.enqueue(big_project(tmp_path, "cancelme")).id
+    job_id = queue.enqueue(big_project(tmp_path, "cancelme"), actor="test").id
     db.session.commit()
     worker = start_worker(app)
     try:

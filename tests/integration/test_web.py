@@ -11,7 +11,7 @@ def make_job(tmp_path, name="设计稿", remark=None):
     project = projects.create(
         projects.ProjectSpec(name=name, sources=[str(src)], dest_dir=str(tmp_path / "dest")), actor="test"
     )
-    return queue.enqueue(project, remark=remark)
+    return queue.enqueue(project, remark=remark, actor="test")
 
 
 def test_root_redirects_to_the_backup_page(client):

@@ -79,10 +79,10 @@ def test_history_lists_finished_jobs_newest_first_with_filters_and_pages(client,
     projects = {p.name: p for p in db.session.scalars(db.select(Project))}
     ids = []
     for i in range(30):
-        job = queue.enqueue(projects["a" if i % 3 else "b"], remark=f"r{i}")
+        job = queue.enqueue(projects["a" if i % 3 else "b"], remark=f"r{i}", actor="test")
         queue.finish(job.id, "failed" if i % 5 == 0 else "succeeded", message="boom" if i % 5 == 0 else None)
         ids.append(job.id)
-    active = queue.enqueue(projects["a"]).id
+    active = queue.enqueue(projects["a"], actor="test").id
     page1 = client.get("/backup/history").get_data(as_text=True)
     rows = [int(x) for x in re.findall(r'<tr data-job="(\d+)">', page1)]
     assert rows == sorted(ids, reverse=True)[:25] and active not in rows

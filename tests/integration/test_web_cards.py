@@ -188,7 +188,7 @@ def _add_active_jobs(project, count: int) -> None:
     kinds = sorted((("backup", "restore", "verify")[i % 3] for i in range(count)), key=lambda k: k != "backup")
     for kind in kinds:  # backups first: a claim takes the oldest queued job
         params = {"target": "/r", "conflict": "skip"} if kind == "restore" else None
-        job = queue.enqueue(project, kind=kind, params=params)
+        job = queue.enqueue(project, actor="test", kind=kind, params=params)
         if kind == "backup":
             assert queue.claim(worker) == job.id
             db.session.add(JobStage(job_id=job.id, code="scan", started_at=FROZEN_NOW))

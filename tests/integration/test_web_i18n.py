@@ -57,7 +57,7 @@ def test_english_pages_have_no_chinese_left(client, tmp_path, page):
     project_id, job.current_file = job.project_id, "/srv/a.txt"  # operator data may be Chinese; labels not
     db.session.commit()
     queue.append_log(job_id, "INFO", "started")
-    done = queue.enqueue(make_project(tmp_path, "other"))
+    done = queue.enqueue(make_project(tmp_path, "other"), actor="test")
     queue.finish(done.id, "failed", error_class="X", message="boom")
     html = _en(client).get(page.format(job=job_id, project=project_id)).get_data(as_text=True)
     leftovers = CJK.findall(_visible_text(html))

@@ -26,7 +26,7 @@ def jobs_of_every_kind(tmp_path) -> dict[str, int]:
         ("restore", design, {"kind": "restore", "params": {"target": "/r/x", "conflict": "rename", "paths": []}}),
         ("verify", design, {"kind": "verify"}),
     ]:
-        job = queue.enqueue(project, source_job_id=ids.get("backup"), **extra)
+        job = queue.enqueue(project, actor="test", source_job_id=ids.get("backup"), **extra)
         ids[kind] = job.id
         if kind == "restore":
             queue.finish(job.id, "failed", error_class="IntegrityError", message="archive x: SHA-256 differs")

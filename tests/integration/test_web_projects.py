@@ -129,7 +129,7 @@ def test_delete_asks_for_confirmation_and_is_refused_while_a_job_is_active(clien
     project_id = project.id
     html = client.get(f"/backup/projects/{project_id}/edit").get_data(as_text=True)
     assert 'class="delete-project"' in html and 'data-confirm="删除项目 设计稿？' in html
-    job_id = queue.enqueue(project).id
+    job_id = queue.enqueue(project, actor="test").id
     token = csrf_token(client)
     client.post(f"/backup/projects/{project_id}/delete", data={"csrf_token": token})
     assert "有任务 #1 尚未结束；请先取消它" in client.get("/backup").get_data(as_text=True)

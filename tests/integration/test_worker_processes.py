@@ -54,7 +54,7 @@ def compressing(job_id, cache_dir):
 
 
 def test_worker_killed_mid_job_is_recovered_as_interrupted_by_the_next_worker(app, tmp_path):
-    job_id = queue.enqueue(slow_project(tmp_path)).id
+    job_id = queue.enqueue(slow_project(tmp_path), actor="test").id
     db.session.commit()
     worker = start_worker(app)
     try:
@@ -77,7 +77,7 @@ def test_worker_killed_mid_job_is_recovered_as_interrupted_by_the_next_worker(ap
 
 
 def test_sigterm_stops_the_job_at_the_next_file_and_exits_cleanly(app, tmp_path):
-    job_id = queue.enqueue(slow_project(tmp_path)).id
+    job_id = queue.enqueue(slow_project(tmp_path), actor="test").id
     db.session.commit()
     worker = start_worker(app)
     staged = wait_for(lambda: compressing(job_id, app.config["CACHE_DIR"]))
@@ -92,7 +92,7 @@ def test_sigterm_stops_the_job_at_the_next_file_and_exits_cleanly(app, tmp_path)
 
 
 def test_cancel_stops_a_running_job_and_removes_its_output(app, tmp_path):
-    job_id = queue.enqueue(slow_project(tmp_path)).id
+    job_id = queue.enqueue(slow_project(tmp_path), actor="test").id
     db.session.commit()
     worker = start_worker(app, "--burst")
     staged = wait_for(lambda: compressing(job_id, app.config["CACHE_DIR"]))
@@ -114,7 +114,7 @@ def run_many(app, tmp_path, n_jobs, n_workers):
     ids = []
     for i in range(n_jobs):
         spec = projects.ProjectSpec(name=f"p{i:03d}", sources=[str(src)], dest_dir=str(tmp_path / "dest"))
-        ids.append(queue.enqueue(projects.create(spec, actor="test"), trigger="cli").id)
+        ids.append(queue.enqueue(projects.create(spec, actor="test"), trigger="cli", actor="test").id)
     db.session.remove()
     workers = [start_worker(app, "--burst") for _ in range(n_workers)]
     outputs = [w.communicate(timeout=600)[0] for w in workers]

@@ -27,7 +27,7 @@ def make_project(tmp_path, name="设计稿", **spec):
 
 
 def queued_job(tmp_path, name="设计稿", remark=None) -> int:
-    return queue.enqueue(make_project(tmp_path, name), remark=remark).id
+    return queue.enqueue(make_project(tmp_path, name), remark=remark, actor="test").id
 
 
 def running_job(tmp_path, name="设计稿", *, done=("scan",), current=("compress",), bytes_done=300 << 20,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "policy_error_values"
-down_revision = "0006"
+down_revision = "livepage"
 branch_labels = None
 depends_on = None
 

@@ -43,7 +43,7 @@ def main() -> None:
         with app.app_context():
             project = projects.create(projects.ProjectSpec(name="bench", sources=[str(corpus)],
                                                            dest_dir=str(work / "dest")), actor="bench")
-            job_id = queue.enqueue(project).id
+            job_id = queue.enqueue(project, actor="bench").id
             Worker(app, burst=True).run()
             job = db.session.get(Job, job_id)
             assert job.status == "succeeded", job.error_message

@@ -33,7 +33,7 @@ from stagebackup.models import Archive, Job, JobStage, Project
 
 def run_sync_job(app, project_id: int) -> tuple[float, int]:
     project = db.session.get(Project, project_id)
-    job_id = queue.enqueue(project, trigger="cli").id
+    job_id = queue.enqueue(project, trigger="cli", actor="bench").id
     db.session.commit()
     started = time.perf_counter()
     Worker(app, burst=True).run()

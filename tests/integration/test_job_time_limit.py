@@ -73,7 +73,7 @@ def project_with_a_hanging_file(tmp_path, **kw):
 def test_a_hanging_read_shows_as_stalled_then_the_time_limit_fails_the_job(app, tmp_path, hanging_read):
     hung, release = hanging_read
     project = project_with_a_hanging_file(tmp_path, job_timeout_s=60)
-    job_id = queue.enqueue(project).id
+    job_id = queue.enqueue(project, actor="test").id
     assert db.session.get(Job, job_id).timeout_s == 60  # copied from the project when queued
     # A minute is the shortest limit an operator can set; the test shortens this one job's.
     db.session.get(Job, job_id).timeout_s = 3
@@ -134,7 +134,7 @@ def test_a_hanging_read_shows_as_stalled_then_the_time_limit_fails_the_job(app, 
 def test_a_job_that_keeps_moving_is_not_stalled(app, tmp_path):
     spec = projects.ProjectSpec(name="quick", sources=[str(tmp_path)], dest_dir=str(tmp_path.parent / "d"))
     (tmp_path / "f").write_bytes(b"x")
-    job_id = queue.enqueue(projects.create(spec, actor="test")).id
+    job_id = queue.enqueue(projects.create(spec, actor="test"), actor="test").id
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
     job = db.session.get(Job, job_id)

@@ -57,7 +57,7 @@ def test_a_job_stopped_while_writing_to_tape_leaves_only_a_void_file(app, tmp_pa
     how, fired = stop_mid_write
     admin.label(app.config, "vtape0", "TAPE001")
     project = tape_project("stopme", [big_tree(tmp_path / "src")])
-    job_id = queue.enqueue(project).id
+    job_id = queue.enqueue(project, actor="test").id
     worker = Worker(app, burst=True)
     how["stop"] = (lambda: queue.request_cancel(job_id)) if ending == "cancelled" else worker.stop_event.set
     assert worker.run() == 0

@@ -37,7 +37,7 @@ def _changed(client, page_html: str) -> str:
 
 def test_the_poll_returns_exactly_the_regions_the_page_shows(client, tmp_path):
     job_id = running_job(tmp_path)
-    done = queue.enqueue(make_project(tmp_path, "b"), remark="夜间")
+    done = queue.enqueue(make_project(tmp_path, "b"), remark="夜间", actor="test")
     queue.finish(done.id, "succeeded")
     db.session.add(Drive(name="vtape0", device="/v/vtape0", online=True, busy_job_id=job_id))
     db.session.commit()
@@ -77,11 +77,11 @@ def test_an_unchanged_page_gets_204_and_every_change_is_sent(client, tmp_path):
 
 def test_a_project_card_shows_its_last_backup_never_a_restore_or_verify(client, tmp_path):
     project = make_project(tmp_path)
-    backup = queue.enqueue(project)
+    backup = queue.enqueue(project, actor="test")
     queue.finish(backup.id, "succeeded")
-    verify = queue.enqueue(project, kind="verify", source_job_id=backup.id)
+    verify = queue.enqueue(project, kind="verify", source_job_id=backup.id, actor="test")
     queue.finish(verify.id, "failed", message="checksum mismatch")
-    restore = queue.enqueue(project, kind="restore", source_job_id=backup.id)
+    restore = queue.enqueue(project, kind="restore", source_job_id=backup.id, actor="test")
     db.session.commit()
     region = _region(client.get("/backup").get_data(as_text=True), f"last-backup-{project.id}")
     assert "上次备份" in region and f"#{backup.id}<" in region and 'data-status="succeeded"' in region
@@ -94,7 +94,7 @@ def test_a_project_without_backups_has_an_empty_slot_the_poll_can_fill(client, t
     page = client.get("/backup").get_data(as_text=True)
     assert _region(page, f"last-backup-{project.id}") == (
         f'<div class="small last-backup" id="last-backup-{project.id}"></div>')
-    job = queue.enqueue(project)
+    job = queue.enqueue(project, actor="test")
     db.session.commit()
     answer = _changed(client, page)
     assert f'id="job-{job.id}"' in answer  # its card
@@ -114,9 +114,9 @@ def test_a_poll_costs_the_same_with_one_project_or_many(client, tmp_path):
     for i in range(1, 8):
         project = make_project(tmp_path, f"p{i}")
         for _ in range(3):
-            job = queue.enqueue(project)
+            job = queue.enqueue(project, actor="test")
             queue.finish(job.id, "succeeded")
-        queue.enqueue(project, kind="verify", source_job_id=job.id)
+        queue.enqueue(project, kind="verify", source_job_id=job.id, actor="test")
     db.session.commit()
     many = _poll_cost(client)
     # new cards: jobs, their stages, their log tails; drive card: drives and jobs waiting for media; last backups: one

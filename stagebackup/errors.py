@@ -74,6 +74,10 @@ class SourceMissing(StageBackupError):
     """source {0} does not exist or is not readable: {1}"""
 
 
+class SourceChanged(StageBackupError):
+    """source {0} cannot be backed up: {1}"""
+
+
 class DestinationError(StageBackupError):
     """cannot write to destination {0}: {1}"""
 

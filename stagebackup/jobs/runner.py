@@ -86,10 +86,23 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         queue.finish(job_id, FAILED, error_class=error_class, message=message)
         return FAILED
 
-    status = WARNING if reporter.error_count else SUCCEEDED
-    reporter.log("INFO", "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
+    status, error_class, message = outcome(reporter.error_count, reporter.files_total,
+                                           float(config["ERROR_FAIL_RATIO"]))
+    reporter.log("INFO" if status != FAILED else "ERROR",
+                 "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
+    if status == FAILED:
+        reporter.fail_open_stages(message)
     reporter.flush(force=True)
-    message = None if status == SUCCEEDED else f"{reporter.error_count} error(s): see [ERROR] lines in the log"
-    queue.finish(job_id, status, error_class=None, message=message)
+    queue.finish(job_id, status, error_class=error_class, message=message)
     return status
+
+
+def outcome(errors: int, files: int, fail_ratio: float) -> tuple[str, str | None, str | None]:
+    """(status, error class, message) of a job that ran to its end with ``errors`` [ERROR] lines."""
+    if not errors:
+        return SUCCEEDED, None, None
+    if errors > fail_ratio * max(files, 1):
+        return FAILED, "TooManyErrors", (
+            f"{errors} error(s) in {files} file(s), more than {fail_ratio:.0%}: see [ERROR] lines in the log")
+    return WARNING, None, f"{errors} error(s): see [ERROR] lines in the log"
 

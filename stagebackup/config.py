@@ -30,6 +30,9 @@ DEFAULTS: dict[str, object] = {
     "PROGRESS_FLUSH_INTERVAL_S": 1.0,
     "QUEUE_POLL_INTERVAL_S": 1.0,
     "JOB_MAX_ATTEMPTS": 3,
+    # A job whose [ERROR] lines (unreadable files…) exceed this share of its files ends failed, not warning:
+    # a backup that missed that much is not one to rely on.
+    "ERROR_FAIL_RATIO": 0.10,
     "COMPRESS_THREADS": 0,  # 0 = all cores
     "WORKER_GIL_SWITCH_INTERVAL_S": 0.0005,  # see cli/worker.py
     "SQLITE_BUSY_TIMEOUT_MS": 30000,

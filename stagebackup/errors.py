@@ -134,6 +134,13 @@ class SourceMissing(StageBackupError):
     params = ("path", "reason")
 
 
+class SourceChanged(StageBackupError):
+    """A source root disappeared or was replaced while it was scanned."""
+
+    template = N_("source %(path)s cannot be backed up: %(reason)s")
+    params = ("path", "reason")
+
+
 class DestinationError(StageBackupError):
     template = N_("cannot write to destination %(path)s: %(reason)s")
     params = ("path", "reason")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from .. import audit
 from ..dbtypes import utcnow
-from ..errors import N_, AlreadyQueued, JobNotFound, ValidationError
+from ..errors import N_, AlreadyQueued, JobNotFound, ValidationError, fill
 from ..extensions import db
 from ..models import (
     CANCELLED,
@@ -46,6 +46,7 @@ from . import state
 
 log = logging.getLogger(__name__)
 REMARK_MAX = 2000
+TIMED_OUT = N_("the job ran longer than its time limit of %(minutes)s min")
 
 
 def append_log(job_id: int, tag: str, message: str) -> None:
@@ -353,10 +354,12 @@ def expire_overdue(worker_id: int, now: datetime | None = None) -> list[int]:
     for job in jobs:
         if job.started_at + timedelta(seconds=job.timeout_s) > now:
             continue
-        reason = f"the job ran longer than its time limit of {job.timeout_s / 60:g} min"
+        values = {"minutes": f"{job.timeout_s / 60:g}"}
+        reason = fill(TIMED_OUT, values)
         state.fail_open_stages(job.id, reason)
         append_log(job.id, "ERROR", f"failed: {reason}")
         close(job, FAILED, "JobTimedOut", reason, now)
+        job.error_template, job.error_values = TIMED_OUT, values
         expired.append(job.id)
     db.session.commit()
     return expired

@@ -22,6 +22,7 @@ from .sync_task import run_sync
 
 log = logging.getLogger(__name__)
 WARNING_SUMMARY = N_("%(count)s error(s): see [ERROR] lines in the log")
+TOO_MANY_ERRORS = N_("%(count)s error(s) in %(files)s file(s), more than %(ratio)s: see [ERROR] lines in the log")
 
 
 class JobError(NamedTuple):
@@ -116,13 +117,23 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
             return "queued"
         return _end(job_id, FAILED, exc)
 
-    status = WARNING if reporter.error_count else SUCCEEDED
-    reporter.log("INFO", "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
+    status, error_class, template, values = outcome(reporter.error_count, reporter.files_total,
+                                                    float(current_app.config["ERROR_FAIL_RATIO"]))
+    message = fill(template, values) if template else None
+    reporter.log("INFO" if status != FAILED else "ERROR",
+                 "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
+    if status == FAILED:
+        reporter.fail_open_stages(message)
     reporter.flush(force=True)
-    if status == SUCCEEDED:
-        queue.finish(job_id, status)
-    else:
-        values = {"count": reporter.error_count}
-        queue.finish(job_id, status, message=fill(WARNING_SUMMARY, values), template=WARNING_SUMMARY, values=values)
+    queue.finish(job_id, status, error_class=error_class, message=message, template=template, values=values)
     return status
 
+
+def outcome(errors: int, files: int, fail_ratio: float) -> tuple[str, str | None, str | None, dict | None]:
+    """(status, error class, message template, values) of a job that ran to its end with ``errors`` [ERROR]
+    lines: a backup that missed more than ``fail_ratio`` of its files is not one to rely on."""
+    if not errors:
+        return SUCCEEDED, None, None, None
+    if errors > fail_ratio * max(files, 1):
+        return FAILED, "TooManyErrors", TOO_MANY_ERRORS, {"count": errors, "files": files, "ratio": f"{fail_ratio:.0%}"}
+    return WARNING, None, WARNING_SUMMARY, {"count": errors}

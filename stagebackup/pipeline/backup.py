@@ -161,6 +161,9 @@ class _GroupPipeline:
         ctx, reporter = self.ctx, self.reporter
         sink = ctx.make_sink(self.copy_reporter)
         if hasattr(sink, "plan"):
+            # A tape sink mounts its tape here, before anything is compressed: its badge (写入磁带) is the
+            # one that turns blue, yellow while it waits for a tape, or red when the tape is refused.
+            self._start_copy_stage()
             reporter.record_plan(sink.plan(self.total_bytes))
         copier = Copier(sink, self.copy_reporter)
         self.reporter.copier = copier

@@ -17,7 +17,7 @@ from typing import BinaryIO, NamedTuple
 
 import pathspec
 
-from ..errors import N_, SourceMissing, ValidationError
+from ..errors import N_, SourceChanged, SourceMissing, ValidationError
 from .report import Reporter
 
 FILE, DIR, SYMLINK = "f", "d", "l"
@@ -154,6 +154,18 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
                 kind = SPECIAL_KINDS.get(stat.S_IFMT(mode), "special file")
                 reporter.log_path("SKIP", child.path, f"{kind} not archived")
         stack.extend(reversed(subdirs))
+    _check_root_unchanged(root, st)
+
+
+def _check_root_unchanged(root: bytes, before: os.stat_result) -> None:
+    """A root renamed, removed or replaced while it was walked leaves a scan of nothing (thousands of
+    errors and an empty archive): that must fail the job, never pass as a backup with warnings."""
+    try:
+        after = os.stat(root)
+    except OSError as exc:
+        raise SourceChanged(os.fsdecode(root), f"it disappeared during the scan ({exc.strerror})") from exc
+    if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+        raise SourceChanged(os.fsdecode(root), "it was replaced during the scan: another directory is there now")
 
 
 # -- manifest: "<kind> <size> <path>\0" records ----------------------------------------------------

@@ -57,6 +57,9 @@ class TapeSink:
         """The tape plan for this job, returned for the job's reporter to record."""
         plan = make_plan(self.config, self.session.drive, self.pool, bytes_to_write)
         db.session.commit()  # make_plan read the inventory: end that transaction before the work starts
+        # Mount now, before the first group is compressed: a write-protected, unlabelled or foreign tape
+        # fails the job (or a full one makes it wait) at once, not after an hour of compressing.
+        self._ensure_ready()
         return plan
 
     # -- ArchiveSink -------------------------------------------------------------------------------

@@ -58,9 +58,9 @@ AUDIT_ACTIONS = {"backup": "job.run", "restore": "restore.run", "verify": "resto
 
 
 def enqueue(
-    project: Project, *, actor: str, trigger: str = "manual", remark: str | None = None, kind: str = "backup",
+    project: Project | None, *, actor: str, trigger: str = "manual", remark: str | None = None, kind: str = "backup",
     source_job_id: int | None = None, params: dict | None = None, drive: str | None = None,
-    audit_details: dict | None = None,
+    audit_details: dict | None = None, project_name: str | None = None,
 ) -> Job:
     """Queue a job and its audit row in one transaction; raises AlreadyQueued when the project has a backup
     waiting (the index decides). Any failure leaves neither row.
@@ -70,17 +70,22 @@ def enqueue(
     runs once, because that password is deleted when the attempt ends. Restore and verify jobs name the
     backup they read (``source_job_id``) and carry their options in ``params``; a job that needs a tape
     drive names it, so one drive runs one job at a time. ``actor`` is who asked ("cli:root", "web:…").
+    A restore or verify of a backup whose project is gone (removed, or a catalog rebuilt from tape) has no
+    project: it is named by ``project_name``, the backup's own snapshot.
     """
+    if project is None and kind == "backup":
+        raise TypeError("a backup job needs its project")
+    name = project.name if project is not None else (project_name or "?")
     remark = (remark or "").strip() or None
     if remark and len(remark) > REMARK_MAX:
         raise ValidationError(N_("the remark is longer than %(n)s characters"), field="remark", n=REMARK_MAX)
     if remark and not is_text(remark):
         raise ValidationError(N_("the remark is not valid UTF-8"), field="remark")
     job = Job(
-        project_id=project.id,
-        project_name=project.name,
+        project_id=project.id if project is not None else None,
+        project_name=name,
         kind=kind,
-        flow=flow_for(kind, project.dest_kind, project.mode),
+        flow=flow_for(kind, *((project.dest_kind, project.mode) if project is not None else ("directory",))),
         trigger=trigger,
         remark=remark,
         status=QUEUED,
@@ -89,7 +94,7 @@ def enqueue(
         source_job_id=source_job_id,
         params=params,
         drive=drive or (project.dest_drive if kind == "backup" and project.dest_kind == "tape" else None),
-        timeout_s=project.job_timeout_s if kind == "backup" else None,
+        timeout_s=project.job_timeout_s if kind == "backup" and project is not None else None,
     )
     db.session.add(job)
     try:
@@ -102,7 +107,7 @@ def enqueue(
         raise AlreadyQueued(project.name, existing) from None
     append_log(job.id, "INFO", f"queued ({trigger})" + (f": {job.remark}" if job.remark else ""))
     audit.record(actor, AUDIT_ACTIONS.get(kind, f"{kind}.run"), f"job:{job.id}", remark=job.remark,
-                 details={"project": project.name, **(audit_details or {})})
+                 details={"project": name, **(audit_details or {})})
     try:
         db.session.commit()
     except BaseException:

@@ -83,8 +83,15 @@ def projects_with_backups() -> list[tuple[Project, int]]:
     return [(project, n) for project, n in rows]
 
 
-def finished_backups(project_id: int, limit: int = 100) -> list[tuple[Job, int, int, int]]:
-    """(job, archives, bytes in archives, members) of the project's finished backups, newest first."""
+def orphan_backup_count() -> int:
+    """Finished backups without a project: their project was removed, or they were rebuilt from tape."""
+    return db.session.scalar(select(func.count(Job.id)).where(
+        Job.project_id.is_(None), Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)))) or 0
+
+
+def finished_backups(project_id: int | None, limit: int = 100) -> list[tuple[Job, int, int, int]]:
+    """(job, archives, bytes in archives, members) of the project's finished backups, newest first; with
+    ``project_id`` None, those of no project (removed, or rebuilt from tape)."""
     sizes = (
         select(Archive.job_id, func.count(Archive.id).label("n"), func.coalesce(func.sum(Archive.size), 0)
                .label("size"), func.coalesce(func.sum(Archive.member_count), 0).label("members"))
@@ -93,7 +100,8 @@ def finished_backups(project_id: int, limit: int = 100) -> list[tuple[Job, int, 
     rows = db.session.execute(
         select(Job, func.coalesce(sizes.c.n, 0), func.coalesce(sizes.c.size, 0), func.coalesce(sizes.c.members, 0))
         .outerjoin(sizes, sizes.c.job_id == Job.id)
-        .where(Job.project_id == project_id, Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)))
+        .where(Job.project_id == project_id if project_id is not None else Job.project_id.is_(None),
+               Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)))
         .order_by(Job.id.desc()).limit(limit)
     )
     return [tuple(row) for row in rows]

@@ -46,8 +46,10 @@ def resolve_target(raw: str) -> str:
     return path
 
 
-def source_backup(job_id: int) -> tuple[Job, Project]:
-    """A finished backup job that can be restored, and its project."""
+def source_backup(job_id: int) -> tuple[Job, Project | None]:
+    """A finished backup job that can be restored, and its project (None when it was removed, or for a backup
+    rebuilt from tape: restore needs only the backup's own rows — archives, members, tape pieces, and the
+    archive's own stored password or one typed for the job)."""
     job = db.session.get(Job, job_id)
     if job is None or job.kind != "backup":
         raise BackupNotFound(job_id)
@@ -55,8 +57,6 @@ def source_backup(job_id: int) -> tuple[Job, Project]:
         raise ValidationError(N_("backup job %(id)s is %(status)s: only finished backups (succeeded or warning) "
                                  "can be restored"), id=job_id, status=job.status)
     project = db.session.get(Project, job.project_id) if job.project_id else None
-    if project is None:
-        raise ValidationError(N_("the project of backup job %(id)s was removed"), id=job_id)
     count = db.session.scalar(select(func.count(Archive.id)).where(Archive.job_id == job_id))
     if not count:
         raise ValidationError(N_("backup job %(id)s recorded no archives: there is nothing to restore"), id=job_id)
@@ -72,12 +72,18 @@ def _needs_password(job_id: int) -> bool:
     ) > 0
 
 
-def _drive_for(job_id: int, project: Project) -> str | None:
-    """A restore that reads tape holds the drive, so it never runs beside a backup on that drive."""
+def _drive_for(source: Job, project: Project | None) -> str | None:
+    """The drive a restore reads tape with (held for the job, so it never runs beside a backup on that drive):
+    the project's, else the one the backup was written with, else the first configured drive (a backup
+    rebuilt from tape with ``flask tape scan``)."""
     on_tape = db.session.scalar(
-        select(func.count(Archive.id)).where(Archive.job_id == job_id, Archive.location_kind == "tape")
+        select(func.count(Archive.id)).where(Archive.job_id == source.id, Archive.location_kind == "tape")
     )
-    return project.dest_drive if on_tape else None
+    if not on_tape:
+        return None
+    if project is not None and project.dest_drive:
+        return project.dest_drive
+    return source.drive or next(iter(current_app.config["DRIVES"] or {}), None)
 
 
 def _typed_secret(source_job_id: int, password: str | None) -> int | None:
@@ -109,7 +115,7 @@ def request_restore(
         params["secret_id"] = secret_id
     return queue.enqueue(
         project, actor=actor, kind="restore", trigger=trigger, remark=remark, source_job_id=source.id,
-        params=params, drive=_drive_for(source.id, project), audit_details={
+        project_name=source.project_name, params=params, drive=_drive_for(source, project), audit_details={
             "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
             "conflict": conflict, "typed_password": secret_id is not None,
         },
@@ -125,6 +131,6 @@ def request_verify(source_job_id: int, *, password: str | None = None, trigger: 
         params["secret_id"] = secret_id
     return queue.enqueue(
         project, actor=actor, kind="verify", trigger=trigger, source_job_id=source.id, params=params,
-        drive=_drive_for(source.id, project), audit_details={"source_job": source.id},
+        project_name=source.project_name, drive=_drive_for(source, project), audit_details={"source_job": source.id},
     )
 

@@ -83,9 +83,10 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 def index():
     project_id = request.args.get("project", type=int)
     project = db.session.get(Project, project_id) if project_id else None
-    backups = browse.finished_backups(project.id) if project else []
+    orphans = request.args.get("orphans") == "1" and project is None
+    backups = browse.finished_backups(project.id) if project else browse.finished_backups(None) if orphans else []
     return render_template("restore/index.html", projects=browse.projects_with_backups(), project=project,
-                           backups=backups)
+                           backups=backups, orphans=orphans, orphan_count=browse.orphan_backup_count())
 
 
 def _render_browse(job: Job, *, error: str | None = None, status: int = 200, form=None):

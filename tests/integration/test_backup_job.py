@@ -105,11 +105,17 @@ def test_excluded_paths_are_not_archived(app, tmp_path):
     assert archive.member_count == 2
 
 
+def add_fillers(folder, count=20):
+    for i in range(count):
+        (folder / f"filler-{i:02d}.txt").write_text(f"filler {i}\n")
+
+
 def test_unreadable_file_is_an_error_line_and_the_job_ends_warning(app, tmp_path, monkeypatch):
     src = tmp_path / "src"
     src.mkdir()
     (src / "ok.txt").write_text("fine")
     (src / "secret.txt").write_text("no access")
+    add_fillers(src)  # one unreadable file among 22: a warning (above STAGEBACKUP_ERROR_FAIL_RATIO it fails)
     from stagebackup.pipeline import source as source_module
 
     real_open = source_module.open_regular
@@ -137,6 +143,7 @@ def test_file_that_shrinks_while_archived_keeps_the_archive_valid(app, tmp_path,
     victim = src / "growing.log"
     victim.write_bytes(b"a" * 100_000)
     (src / "z-after.txt").write_text("after")
+    add_fillers(src)  # one damaged file among 22: a warning (above STAGEBACKUP_ERROR_FAIL_RATIO it fails)
     from stagebackup.pipeline import source as source_module
 
     class ShrinkingReader(source_module.ExactReader):

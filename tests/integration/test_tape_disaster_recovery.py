@@ -120,6 +120,7 @@ def test_encrypted_tgz_comes_back_with_dd_openssl_and_tar(tape_app, tmp_path):
 
 def test_7z_with_a_password_comes_back_with_dd_and_7z(tape_app, tmp_path):
     app = tape_app
+    app.config["ERROR_FAIL_RATIO"] = 0.5  # 7z leaves out 3 names of this small tree: a warning here
     tree = build_hostile_tree(tmp_path / "src")
     job = run_one(app, tape_project("dr-7z", [tree], archive_format="7z", level=1, password=PASSWORD))
     # 7z stores UTF-16 names: the members whose names are not UTF-8 are left out, loudly.

@@ -51,6 +51,8 @@ DEFAULTS: dict[str, object] = {
     # one is reported as damaged (a tape is input: it must not take the scan's memory with it).
     "TAPE_INDEX_MAX_BYTES": 256 * 1024**2,
     "TAPE_RATE_BYTES_S": 300 * 1024**2,  # for the tape plan's time estimate (LTO-8 native)
+    # `flask projects import` and the import form refuse a file larger than this (the file is read whole).
+    "IMPORT_MAX_BYTES": 5 * 1024**2,
     # Restore targets must lie inside one of these (empty means DATA_DIR/restore).
     "RESTORE_ROOTS": [],
     "LANGUAGES": ["zh_CN", "en"],

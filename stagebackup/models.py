@@ -184,8 +184,15 @@ class AuditEvent(db.Model):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The project's name when the event concerns one (a copy: it outlives the project and its jobs).
+    project: Mapped[str | None] = mapped_column(String(200), nullable=True)
     remark: Mapped[str | None] = mapped_column(MessageText, nullable=True)
     details: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+
+    __table_args__ = (
+        Index("ix_audit_events_project_id", "project", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+    )
 
 
 class Archive(db.Model):

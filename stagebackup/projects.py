@@ -219,13 +219,7 @@ def _check_name_free(name: str) -> None:
 
 
 def create(spec: ProjectSpec, *, actor: str) -> Project:
-    spec = validate(spec)
-    _check_name_free(spec.name)
-    project = Project()
-    _apply(project, spec)
-    db.session.add(project)
-    db.session.flush()
-    audit.record(actor, "project.create", project.name)
+    project = add(validate(spec), actor=actor)
     db.session.commit()
     return project
 
@@ -233,13 +227,35 @@ def create(spec: ProjectSpec, *, actor: str) -> Project:
 def update(name: str, spec: ProjectSpec, *, actor: str) -> Project:
     """Change a project; ``spec.password`` None keeps the stored password."""
     project = get_by_name(name)
-    spec = validate(spec)
-    if spec.name != project.name:
-        _check_name_free(spec.name)
-    _apply(project, spec)
-    audit.record(actor, "project.update", project.name)
+    replace(project, validate(spec), actor=actor)
     db.session.commit()
     return project
+
+
+def add(spec: ProjectSpec, *, actor: str, details: dict | None = None) -> Project:
+    """Insert a validated spec and its audit row, uncommitted (the caller owns the transaction)."""
+    _check_name_free(spec.name)
+    project = Project()
+    _apply(project, spec)
+    db.session.add(project)
+    db.session.flush()
+    audit.record(actor, "project.create", project.name, project=project.name, details=details)
+    return project
+
+
+def replace(project: Project, spec: ProjectSpec, *, actor: str, details: dict | None = None) -> None:
+    """Overwrite a project with a validated spec, uncommitted; the audit row names each changed setting
+    with its old and new value (a new password only as "changed", never its value)."""
+    if spec.name != project.name:
+        _check_name_free(spec.name)
+    before, secret_before = settings(project), project.secret_id
+    _apply(project, spec)
+    after = settings(project)
+    changes = {key: [_shown(before[key]), _shown(after[key])] for key in SETTINGS if before[key] != after[key]}
+    if project.secret_id != secret_before:
+        changes["password"] = "changed"
+    audit.record(actor, "project.update", project.name, project=project.name,
+                 details={"changes": changes, **(details or {})})
 
 
 def remove(name: str, *, actor: str) -> None:
@@ -251,8 +267,31 @@ def remove(name: str, *, actor: str) -> None:
     # History keeps the jobs (they carry the project's name); they just lose the link.
     queue.detach_project(project.id)
     db.session.delete(project)
-    audit.record(actor, "project.remove", name)
+    audit.record(actor, "project.remove", name, project=name)
     db.session.commit()
+
+
+#: Every setting of a project, by its ProjectSpec name (the export format and the audit diff use these).
+SETTINGS = ("name", "mode", "sources", "includes", "excludes", "archive_format", "level", "encrypted",
+            "sync_strategy", "allow_mass_delete", "group_max_bytes", "dest_dir", "dest_drive", "dest_pool",
+            "verify_after_write", "job_timeout_s")
+
+
+def settings(project: Project) -> dict:
+    """The project's settings as ProjectSpec values (paths as stored: surrogate-escaped strings); no secrets."""
+    columns = {"level": "compression_level", "dest_dir": "dest_path"}
+    return {key: _copy(getattr(project, columns.get(key, key))) for key in SETTINGS}
+
+
+def _copy(value):
+    return list(value) if isinstance(value, list) else value
+
+
+def _shown(value):
+    """A setting as the audit log shows it: paths that are not UTF-8 in their display form."""
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    return display(value) if isinstance(value, str) else value
 
 
 def to_dict(project: Project) -> dict:

@@ -9,6 +9,7 @@ from .keys import keys_group
 from .projects import projects_group
 from .restore import restore_group
 from .tape import tape_group
+from .transfer import export as _export  # noqa: F401  (adds export/import to the projects group)
 from .worker import worker_group
 
 

@@ -20,7 +20,7 @@ def export(file, names):
     """Write project definitions as JSON to FILE (default: standard output). Passwords are never exported."""
     document = transfer.export_document(list(names))
     file.write(transfer.dumps(document))
-    if file.name != "<stdout>":
+    if file.name not in ("-", "<stdout>"):
         click.echo(f"{len(document['projects'])} project(s) exported to {file.name}", err=True)
 
 
@@ -40,7 +40,7 @@ def import_(file, dry_run, on_conflict, password_names, as_json):
 
     All or nothing: every project is checked with the same rules as the form before anything is written.
     """
-    if password_names and file.name == "<stdin>":
+    if password_names and file.name in ("-", "<stdin>"):
         raise click.UsageError("--password reads standard input: give the import file by its path")
     limit = int(current_app.config["IMPORT_MAX_BYTES"])
     raw = file.read(limit + 1)

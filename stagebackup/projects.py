@@ -48,6 +48,9 @@ class ProjectSpec:
     dest_pool: str | None = None
     verify_after_write: bool = True
     job_timeout_s: int | None = None  # a job running longer ends failed; None: no limit
+    schedule_cron: str | None = None  # a 5-field cron expression; None: run only when asked
+    schedule_timezone: str | None = None  # an IANA name; None: the server's time zone
+    schedule_enabled: bool = True
 
 
 def _check_name(name: str) -> str:
@@ -181,6 +184,8 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
+        schedule_cron=spec.schedule_cron, schedule_timezone=spec.schedule_timezone,
+        schedule_enabled=bool(spec.schedule_enabled),
     )
 
 
@@ -202,6 +207,22 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
     project.verify_after_write = spec.verify_after_write
     project.job_timeout_s = spec.job_timeout_s
+    project.schedule_cron, project.schedule_timezone = spec.schedule_cron, spec.schedule_timezone
+    project.schedule_enabled = spec.schedule_enabled
+
+
+def spec_of(project: Project) -> ProjectSpec:
+    """A stored project as a spec (password None: keep the stored one), to change a few fields of."""
+    return ProjectSpec(
+        name=project.name, sources=list(project.sources), dest_dir=project.dest_path,
+        includes=list(project.includes or []), excludes=list(project.excludes or []),
+        archive_format=project.archive_format, level=project.compression_level, mode=project.mode,
+        encrypted=project.encrypted, sync_strategy=project.sync_strategy,
+        allow_mass_delete=project.allow_mass_delete, group_max_bytes=project.group_max_bytes,
+        dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
+        job_timeout_s=project.job_timeout_s, schedule_cron=project.schedule_cron,
+        schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
+    )
 
 
 def get_by_name(name: str) -> Project:
@@ -313,6 +334,11 @@ def to_dict(project: Project) -> dict:
             {"kind": "tape", "drive": project.dest_drive, "pool": project.dest_pool,
              "verify": project.verify_after_write}
             if project.dest_kind == "tape" else {"kind": "directory", "path": display(project.dest_path or "")}
+        ),
+        "schedule": (
+            {"cron": project.schedule_cron, "timezone": project.schedule_timezone,
+             "enabled": project.schedule_enabled}
+            if project.schedule_cron else None
         ),
         "created_at": project.created_at.isoformat() + "Z",
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from flask import current_app
 from sqlalchemy import select
@@ -293,19 +293,13 @@ def remove(name: str, *, actor: str) -> None:
 
 
 #: Every setting of a project, by its ProjectSpec name (the export format and the audit diff use these).
-SETTINGS = ("name", "mode", "sources", "includes", "excludes", "archive_format", "level", "encrypted",
-            "sync_strategy", "allow_mass_delete", "group_max_bytes", "dest_dir", "dest_drive", "dest_pool",
-            "verify_after_write", "job_timeout_s")
+SETTINGS = tuple(f.name for f in fields(ProjectSpec) if f.name != "password")
 
 
 def settings(project: Project) -> dict:
     """The project's settings as ProjectSpec values (paths as stored: surrogate-escaped strings); no secrets."""
-    columns = {"level": "compression_level", "dest_dir": "dest_path"}
-    return {key: _copy(getattr(project, columns.get(key, key))) for key in SETTINGS}
-
-
-def _copy(value):
-    return list(value) if isinstance(value, list) else value
+    spec = spec_of(project)
+    return {key: getattr(spec, key) for key in SETTINGS}
 
 
 def _shown(value):

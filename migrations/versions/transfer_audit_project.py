@@ -4,7 +4,7 @@ project's jobs are pruned; indexes for the page's filters (newest first, keyset 
 Existing rows get the project from ``details["project"]`` (job events) or from ``target`` (project events).
 
 Revision ID: transfer_audit_project
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "transfer_audit_project"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -23,7 +23,8 @@ def _state() -> tuple:
 def _full_projects(tmp_path) -> None:
     """Projects using every setting: archive with rules, encrypted, sync, tape, a source that is not UTF-8."""
     make_project(tmp_path, "设计稿", includes=["*.ai"], excludes=["*.tmp", "cache/"], archive_format="7z", level=9,
-                 group_max_bytes=64 << 20, job_timeout_s=3600)
+                 group_max_bytes=64 << 20, job_timeout_s=3600, schedule_cron="0 2 * * *",
+                 schedule_timezone="Asia/Shanghai", schedule_enabled=False)
     make_project(tmp_path, "财务", password="s3cret", dest_dir=str(tmp_path / "dest-enc"))
     make_project(tmp_path, "mirror", mode="sync", sync_strategy="incremental", allow_mass_delete=True,
                  dest_dir=str(tmp_path / "mirror"))
@@ -44,6 +45,8 @@ def test_export_holds_every_setting_and_no_secret(app, runner, tmp_path):
     assert set(by_name) == {"设计稿", "财务", "mirror", "tape", "odd"}
     assert by_name["设计稿"]["excludes"] == ["*.tmp", "cache/"] and by_name["设计稿"]["level"] == 9
     assert by_name["设计稿"]["job_timeout_s"] == 3600 and by_name["设计稿"]["group_max_bytes"] == 64 << 20
+    assert (by_name["设计稿"]["schedule_cron"], by_name["设计稿"]["schedule_timezone"]) == ("0 2 * * *", "Asia/Shanghai")
+    assert by_name["设计稿"]["schedule_enabled"] is False
     assert by_name["财务"]["password_required"] is True and "password_required" not in by_name["设计稿"]
     assert "s3cret" not in result.output and "secret_id" not in result.output
     assert by_name["tape"]["dest_drive"] == "vtape0" and by_name["tape"]["dest_pool"] == "weekly"

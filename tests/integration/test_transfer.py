@@ -45,8 +45,9 @@ def test_export_holds_every_setting_and_no_secret(app, runner, tmp_path):
     assert set(by_name) == {"设计稿", "财务", "mirror", "tape", "odd"}
     assert by_name["设计稿"]["excludes"] == ["*.tmp", "cache/"] and by_name["设计稿"]["level"] == 9
     assert by_name["设计稿"]["job_timeout_s"] == 3600 and by_name["设计稿"]["group_max_bytes"] == 64 << 20
-    assert (by_name["设计稿"]["schedule_cron"], by_name["设计稿"]["schedule_timezone"]) == ("0 2 * * *", "Asia/Shanghai")
-    assert by_name["设计稿"]["schedule_enabled"] is False
+    design = by_name["设计稿"]
+    assert (design["schedule_cron"], design["schedule_timezone"], design["schedule_enabled"]) == (
+        "0 2 * * *", "Asia/Shanghai", False)
     assert by_name["财务"]["password_required"] is True and "password_required" not in by_name["设计稿"]
     assert "s3cret" not in result.output and "secret_id" not in result.output
     assert by_name["tape"]["dest_drive"] == "vtape0" and by_name["tape"]["dest_pool"] == "weekly"

@@ -1,19 +1,27 @@
 """Who did what, with the operator's remark: append-only.
 
-Each row names the project it concerns (``project``, a copy of the name, so the audit page can filter by
-project after jobs are pruned or the project is removed); callers that put the project in ``details``
-need not name it twice.
+Each row names the project it concerns (``project``: a copy of the name, so the audit page filters by project
+after the project is removed or its jobs are pruned). Callers name it, or put it in ``details["project"]``;
+an event about a job (target ``job:N``) takes the job's project.
 """
 
 from __future__ import annotations
 
 from .extensions import db
-from .models import AuditEvent
+from .models import AuditEvent, Job
 
 
 def record(actor: str, action: str, target: str | None = None, *, remark: str | None = None,
            details: dict | None = None, project: str | None = None) -> None:
-    if project is None and details is not None and isinstance(details.get("project"), str):
-        project = details["project"]
     db.session.add(AuditEvent(actor=actor, action=action, target=target, remark=remark, details=details,
-                              project=project))
+                              project=project or _project_of(target, details)))
+
+
+def _project_of(target: str | None, details: dict | None) -> str | None:
+    named = (details or {}).get("project")
+    if isinstance(named, str):
+        return named
+    if target and target.startswith("job:") and target[4:].isdigit():
+        job = db.session.get(Job, int(target[4:]))
+        return job.project_name if job is not None else None
+    return None

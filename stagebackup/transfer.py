@@ -267,7 +267,7 @@ def apply(import_plan: ImportPlan, *, actor: str) -> dict:
         for item in import_plan.projects:
             _write(item, actor)
         counts = {action: import_plan.count(action) for action in ("create", "replace", "skip", "rename")}
-        audit.record(actor, "projects.import", None, details={
+        audit.record(actor, "project.import", None, details={
             **counts, "on_conflict": import_plan.on_conflict,
             "projects": [p.final_name for p in import_plan.projects if p.action != "skip"],
         })

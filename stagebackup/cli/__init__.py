@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from .audit import audit_group
 from .jobs import jobs_group
 from .keys import keys_group
 from .projects import projects_group
@@ -16,3 +17,4 @@ from .worker import worker_group
 def register_cli(app: Flask) -> None:
     for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group):
         app.cli.add_command(group)
+    app.cli.add_command(audit_group)

@@ -75,7 +75,7 @@ def test_round_trip_into_an_empty_database(app, runner, tmp_path):
         assert again.output == exported.read_text(encoding="utf-8")
         enc = db.session.scalar(select(Project).where(Project.name == "财务"))
         assert keys.reveal(enc.secret_id) == "typed-again"
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "projects.import"))
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "project.import"))
         assert event.details["create"] == 5 and event.details["skip"] == 0
         db.session.remove()
         db.engine.dispose()

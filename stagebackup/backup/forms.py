@@ -9,8 +9,10 @@ from __future__ import annotations
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -125,3 +127,19 @@ class ProjectForm(FlaskForm):
 
 class ConfirmForm(FlaskForm):
     """A body-less POST (delete, cancel): the form exists for its CSRF token."""
+
+
+class ImportUploadForm(FlaskForm):
+    """The first step of an import: the file and what to do with names that exist."""
+
+    file = FileField(_l("导出文件 (JSON)"), render_kw={"accept": ".json,application/json"})
+    on_conflict = RadioField(_l("同名项目"), choices=choices(
+        ("skip", _l("跳过（保留现有项目）")), ("replace", _l("替换现有项目")), ("rename", _l("以新名称导入")),
+    ), default="skip")
+
+
+class ImportConfirmForm(FlaskForm):
+    """The second step: the staged file's token; passwords come as ``password-<index>`` fields."""
+
+    token = HiddenField()
+    on_conflict = HiddenField()

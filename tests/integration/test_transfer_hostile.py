@@ -134,3 +134,15 @@ def _succeeds_or_refused_whole(raw: bytes, on_conflict: str) -> None:
         _import(raw, on_conflict)
     except ValidationError:
         assert _state() == before
+
+
+def test_a_name_taken_between_plan_and_write_rolls_back_the_whole_import(document, tmp_path):
+    """Another writer creates the second project's name after the plan: the first one is not kept either."""
+    entry = document["projects"][0]
+    raw = json.dumps({**document, "projects": [dict(entry, name="一"), dict(entry, name="二")]}).encode()
+    ready = transfer.plan(raw, on_conflict="skip", max_bytes=LIMIT)
+    make_project(tmp_path, "二")
+    before = _state()
+    with pytest.raises(transfer.ImportRejected, match=r"project #2 \(二\), field name: a project named '二'"):
+        transfer.apply(ready, actor="test")
+    assert _state() == before

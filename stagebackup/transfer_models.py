@@ -18,7 +18,17 @@ import dataclasses
 import os
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from .paths import is_text
 from .projects import ProjectSpec
@@ -110,16 +120,11 @@ class ExportDocument(BaseModel):
     version: StrictInt
     projects: list[Any]
 
-    @field_validator("format")
+    @field_validator("format", "version")
     @classmethod
-    def _known_format(cls, value: str) -> str:
-        if value != FORMAT:
+    def _known(cls, value: str | int, info: ValidationInfo) -> str | int:
+        if info.field_name == "format" and value != FORMAT:
             raise ValueError(f'this is not a StageBackup project export ("format" must be "{FORMAT}")')
-        return value
-
-    @field_validator("version")
-    @classmethod
-    def _known_version(cls, value: int) -> int:
-        if value != VERSION:
+        if info.field_name == "version" and value != VERSION:
             raise ValueError(f"version {value} is not supported: this StageBackup reads version {VERSION}")
         return value

@@ -30,6 +30,13 @@ DEFAULTS: dict[str, object] = {
     "PROGRESS_FLUSH_INTERVAL_S": 1.0,
     "QUEUE_POLL_INTERVAL_S": 1.0,
     "JOB_MAX_ATTEMPTS": 3,
+    # Scheduler (`flask scheduler run`): runs missed while it was down are coalesced into one run if the
+    # latest of them is at most this old, otherwise dropped (and logged in the audit log).
+    "SCHEDULE_MISFIRE_GRACE_S": 3600,
+    # Only the holder of the database lease enqueues; it renews it every third of this, and a waiting
+    # scheduler takes over this long after the holder died. Schedule edits are noticed within a poll.
+    "SCHEDULER_LEASE_S": 30.0,
+    "SCHEDULER_POLL_INTERVAL_S": 1.0,
     "COMPRESS_THREADS": 0,  # 0 = all cores
     "WORKER_GIL_SWITCH_INTERVAL_S": 0.0005,  # see cli/worker.py
     "SQLITE_BUSY_TIMEOUT_MS": 30000,

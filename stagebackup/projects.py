@@ -17,6 +17,7 @@ from .models import Project
 from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
+from .schedule import cron
 
 MODES = ("archive", "sync")
 FORMATS = ("tgz", "7z")
@@ -145,6 +146,14 @@ def _check_destination(spec: ProjectSpec, sources: list[str]) -> tuple[str | Non
     return _check_dest_dir(spec.dest_dir or "", sources), None
 
 
+def _check_schedule(spec: ProjectSpec) -> tuple[str | None, str | None]:
+    """(cron expression, time zone), or (None, None) without a schedule; the zone defaults to the server's."""
+    if spec.schedule_cron is None:
+        return None, None
+    tz = (spec.schedule_timezone or "").strip() or cron.server_timezone()
+    return cron.check(spec.schedule_cron, tz), tz
+
+
 def validate(spec: ProjectSpec) -> ProjectSpec:
     name = _check_name(spec.name)
     mode = _check_choice(spec.mode, MODES, N_("unknown mode '%(value)s' (one of: %(choices)s)"), "mode")
@@ -177,6 +186,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
         raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern
+    schedule_cron, schedule_timezone = _check_schedule(spec)
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
         archive_format=spec.archive_format, level=spec.level, mode=mode, password=spec.password,
@@ -184,7 +194,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
-        schedule_cron=spec.schedule_cron, schedule_timezone=spec.schedule_timezone,
+        schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
         schedule_enabled=bool(spec.schedule_enabled),
     )
 
@@ -329,10 +339,24 @@ def to_dict(project: Project) -> dict:
              "verify": project.verify_after_write}
             if project.dest_kind == "tape" else {"kind": "directory", "path": display(project.dest_path or "")}
         ),
-        "schedule": (
-            {"cron": project.schedule_cron, "timezone": project.schedule_timezone,
-             "enabled": project.schedule_enabled}
-            if project.schedule_cron else None
-        ),
+        "schedule": schedule_dict(project),
         "created_at": project.created_at.isoformat() + "Z",
     }
+
+
+def next_runs(project: Project) -> list:
+    """The next run times of an enabled schedule, in its time zone ([] without one)."""
+    if not (project.schedule_cron and project.schedule_enabled):
+        return []
+    try:
+        return cron.next_runs(project.schedule_cron, project.schedule_timezone or cron.server_timezone())
+    except ValidationError:  # a row written by hand or by an older version: shown, never run
+        return []
+
+
+def schedule_dict(project: Project) -> dict | None:
+    if not project.schedule_cron:
+        return None
+    return {"cron": project.schedule_cron, "timezone": project.schedule_timezone,
+            "enabled": project.schedule_enabled,
+            "next_runs": [run.isoformat() for run in next_runs(project)]}

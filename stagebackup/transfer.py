@@ -77,10 +77,18 @@ class Problem:
 class ImportRejected(ValidationError):
     """The file was not imported; ``problems`` lists every reason (nothing was written)."""
 
-    def __init__(self, problems: list[Problem]):
-        super().__init__(N_("nothing was imported: %(problems)s"),
-                         problems="; ".join(str(p) for p in problems))
-        self.problems = problems
+    template = N_("nothing was imported: %(problems)s")
+    params = ("problems",)
+
+    def __init__(self, problems: list[Problem] | str):
+        """``problems`` as a list, or already written out (as every error class takes its values)."""
+        self.problems = [] if isinstance(problems, str) else list(problems)
+        text = problems if isinstance(problems, str) else "; ".join(str(p) for p in self.problems)
+        Exception.__init__(self, text)
+        self.values, self.field = {"problems": text}, None
+
+    def __str__(self) -> str:
+        return self.template % self.values
 
 
 def _refuse(template: str, **values) -> ImportRejected:

@@ -81,9 +81,10 @@ class ImportRejected(ValidationError):
     params = ("problems",)
 
     def __init__(self, problems: list[Problem] | str):
-        """``problems`` as a list, or already written out (as every error class takes its values)."""
+        """``problems`` as a list (written out one per line), or already written out (as every error class
+        takes its values)."""
         self.problems = [] if isinstance(problems, str) else list(problems)
-        text = problems if isinstance(problems, str) else "; ".join(str(p) for p in self.problems)
+        text = problems if isinstance(problems, str) else "".join(f"\n  - {p}" for p in self.problems)
         Exception.__init__(self, text)
         self.values, self.field = {"problems": text}, None
 

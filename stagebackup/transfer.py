@@ -186,17 +186,32 @@ def plan(raw: bytes, *, on_conflict: str, max_bytes: int, passwords: Mapping[str
     if on_conflict not in CONFLICT_POLICIES:
         raise _refuse(N_("unknown conflict policy '%(value)s' (one of: %(choices)s)"),
                       value=on_conflict, choices=", ".join(CONFLICT_POLICIES))
+    document = _read_export(raw, max_bytes)
+    passwords = dict(passwords or {})
+    problems: list[Problem] = []
+    planned = _plan_projects(_entries(document.projects, problems), on_conflict, passwords, problems)
+    for name in passwords:  # those left were not used by any project
+        problems.append(Problem(ValidationError(N_("a password was given for %(name)s, which is not an encrypted "
+                                                   "project in this file"), field="password", name=name)))
+    if problems:
+        raise ImportRejected(problems)
+    return ImportPlan(on_conflict, planned, _unknown(document))
+
+
+def _read_export(raw: bytes, max_bytes: int) -> ExportDocument:
     value = read_document(raw, max_bytes)
     if not isinstance(value, dict):
         raise _refuse(N_("the file is not a project export: it must be a JSON object with \"format\", "
                          "\"version\" and \"projects\""))
     try:
-        document = ExportDocument.model_validate(value)
+        return ExportDocument.model_validate(value)
     except PydanticError as exc:
         raise ImportRejected(_pydantic_problems(exc)) from None
-    passwords = dict(passwords or {})
-    problems: list[Problem] = []
-    entries = _entries(document.projects, problems)
+
+
+def _plan_projects(entries: list[tuple[int, ProjectEntry]], on_conflict: str, passwords: dict[str, str],
+                   problems: list[Problem]) -> list[PlannedProject]:
+    """Each entry's action and validated spec; uses up the passwords it needs."""
     existing = set(db.session.scalars(select(Project.name)))
     taken = existing | {entry.name.strip() for _index, entry in entries}
     planned: list[PlannedProject] = []
@@ -212,15 +227,11 @@ def plan(raw: bytes, *, on_conflict: str, max_bytes: int, passwords: Mapping[str
         action, final_name = _decide(name, existing, taken, on_conflict)
         taken.add(final_name)
         item = PlannedProject(index, name, action, final_name, entry, None, _unknown(entry))
+        password = passwords.pop(name, None)  # a skipped project's password is simply not needed
         if action != "skip":
-            item.spec = _validated(item, passwords.pop(name, None), problems)
+            item.spec = _validated(item, password, problems)
         planned.append(item)
-    for name in passwords:
-        problems.append(Problem(ValidationError(N_("a password was given for %(name)s, which is not an encrypted "
-                                                   "project in this file"), field="password", name=name)))
-    if problems:
-        raise ImportRejected(problems)
-    return ImportPlan(on_conflict, planned, _unknown(document))
+    return planned
 
 
 def _entries(values: list, problems: list[Problem]) -> list[tuple[int, ProjectEntry]]:

@@ -270,7 +270,7 @@ def add(spec: ProjectSpec, *, actor: str, details: dict | None = None) -> Projec
     _apply(project, spec)
     db.session.add(project)
     db.session.flush()
-    audit.record(actor, "project.create", project.name, project=project.name, details=details)
+    audit.record(actor, "project.create", project.name, details=details)
     return project
 
 
@@ -285,8 +285,7 @@ def replace(project: Project, spec: ProjectSpec, *, actor: str, details: dict | 
     changes = {key: [_shown(before[key]), _shown(after[key])] for key in SETTINGS if before[key] != after[key]}
     if project.secret_id != secret_before:
         changes["password"] = "changed"
-    audit.record(actor, "project.update", project.name, project=project.name,
-                 details={"changes": changes, **(details or {})})
+    audit.record(actor, "project.update", project.name, details={"changes": changes, **(details or {})})
 
 
 def remove(name: str, *, actor: str) -> None:
@@ -298,7 +297,7 @@ def remove(name: str, *, actor: str) -> None:
     # History keeps the jobs (they carry the project's name); they just lose the link.
     queue.detach_project(project.id)
     db.session.delete(project)
-    audit.record(actor, "project.remove", name, project=name)
+    audit.record(actor, "project.remove", name)
     db.session.commit()
 
 

@@ -1,7 +1,8 @@
 """Audit events name their project (``audit_events.project``) so the audit page filters by it after the
 project's jobs are pruned; indexes for the page's filters (newest first, keyset by id).
 
-Existing rows get the project from ``details["project"]`` (job events) or from ``target`` (project events).
+Existing rows get the project as ``audit.record`` now names it: from ``details["project"]`` (job events) or
+from ``target`` (``project.*`` and ``schedule.*`` events).
 
 Revision ID: transfer_audit_project
 Revises: 0008
@@ -28,7 +29,9 @@ def upgrade():
     events = sa.table("audit_events", sa.column("id"), sa.column("action"), sa.column("target"),
                       sa.column("details"), sa.column("project"))
     for row in conn.execute(sa.select(events.c.id, events.c.action, events.c.target, events.c.details)):
-        project = row.target if row.action.startswith("project.") else _details_project(row.details)
+        project = _details_project(row.details)
+        if project is None and row.action.startswith(("project.", "schedule.")):
+            project = row.target
         if project:
             conn.execute(events.update().where(events.c.id == row.id).values(project=project[:200]))
 

@@ -6,12 +6,14 @@ import json
 import re
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 
 from stagebackup import projects
 from stagebackup.dbtypes import utcnow
 from stagebackup.extensions import db
 from stagebackup.models import AuditEvent, Job, JobLog, JobStage
+from stagebackup.schema import upgrade_to_head
+from tests.conftest import make_app
 
 from .test_web_projects import _form
 from .web_support import csrf_token, make_project
@@ -124,3 +126,24 @@ def test_key_rotation_is_audited(app, runner):
     assert result.exit_code == 0, result.output
     (event,) = _events("keys.rotate")
     assert event.actor.startswith("cli") and event.details["secrets"] == 0
+
+
+def test_the_migration_names_the_project_of_existing_rows(tmp_path):
+    app = make_app(tmp_path, SCHEMA_AUTO_UPGRADE=False)
+    upgrade_to_head(app, revision="0008")
+    with app.app_context():
+        with db.engine.begin() as conn:
+            for action, target, details in [("project.update", "设计稿", None),
+                                            ("job.run", "job:7", '{"project": "财务"}'),
+                                            ("schedule.skipped", "财务", '{"job_id": 3}'),
+                                            ("tape.label", "L0001", '{"drive": "vtape0"}')]:
+                conn.execute(text("INSERT INTO audit_events (at, actor, action, target, details) VALUES "
+                                  "('2026-01-01 00:00:00', 'cli', :action, :target, :details)"),
+                             {"action": action, "target": target, "details": details})
+    upgrade_to_head(app)
+    with app.app_context():
+        rows = db.session.execute(text("SELECT action, project FROM audit_events ORDER BY id")).all()
+        assert rows == [("project.update", "设计稿"), ("job.run", "财务"), ("schedule.skipped", "财务"),
+                        ("tape.label", None)]
+        db.session.remove()
+        db.engine.dispose()

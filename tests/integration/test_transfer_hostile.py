@@ -58,7 +58,7 @@ def test_malformed_files_are_refused(document, raw, expected):
 
 
 def test_a_file_over_the_limit_is_refused(document):
-    padded = json.dumps({**document, "padding": "x" * LIMIT}).encode()
+    padded = json.dumps({**document, "padding": "x" * (10 * 1024 * 1024)}).encode()  # 10 MB
     _refused(padded, f"the limit is {LIMIT}")
 
 

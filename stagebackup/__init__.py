@@ -64,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 
     from . import models  # noqa: F401  (tables must be known to Alembic)
+    from .auditlog import bp as audit_bp
     from .backup import bp as backup_bp
     from .cli import register_cli
     from .explorer import bp as explorer_bp
@@ -72,6 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(backup_bp)
     app.register_blueprint(explorer_bp)
     app.register_blueprint(restore_bp)
+    app.register_blueprint(audit_bp)
     register_cli(app)
     app.before_request(_read_only_for_safe_methods)
 

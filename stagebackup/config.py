@@ -33,6 +33,13 @@ DEFAULTS: dict[str, object] = {
     # A job whose [ERROR] lines (unreadable files…) exceed this share of its files ends failed, not warning:
     # a backup that missed that much is not one to rely on.
     "ERROR_FAIL_RATIO": 0.10,
+    # Scheduler (`flask scheduler run`): runs missed while it was down are coalesced into one run if the
+    # latest of them is at most this old, otherwise dropped (and logged in the audit log).
+    "SCHEDULE_MISFIRE_GRACE_S": 3600,
+    # Only the holder of the database lease enqueues; it renews it every third of this, and a waiting
+    # scheduler takes over this long after the holder died. Schedule edits are noticed within a poll.
+    "SCHEDULER_LEASE_S": 30.0,
+    "SCHEDULER_POLL_INTERVAL_S": 1.0,
     "COMPRESS_THREADS": 0,  # 0 = all cores
     "WORKER_GIL_SWITCH_INTERVAL_S": 0.0005,  # see cli/worker.py
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
@@ -54,6 +61,8 @@ DEFAULTS: dict[str, object] = {
     # one is reported as damaged (a tape is input: it must not take the scan's memory with it).
     "TAPE_INDEX_MAX_BYTES": 256 * 1024**2,
     "TAPE_RATE_BYTES_S": 300 * 1024**2,  # for the tape plan's time estimate (LTO-8 native)
+    # `flask projects import` and the import form refuse a file larger than this (the file is read whole).
+    "IMPORT_MAX_BYTES": 5 * 1024**2,
     # Restore targets must lie inside one of these (empty means DATA_DIR/restore).
     "RESTORE_ROOTS": [],
     "LANGUAGES": ["zh_CN", "en"],

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from sqlalchemy import select
 
+from . import audit
 from .errors import N_, StageBackupError
 from .extensions import db
 from .models import Secret
@@ -123,8 +124,9 @@ def reveal(secret_id: int) -> str:
         raise MasterKeyError(N_("secret #%(id)s does not open with its master key"), id=secret_id) from exc
 
 
-def rotate() -> tuple[str, str, int]:
-    """Re-encrypt every secret with a fresh master key; returns (old id, new id, secrets re-encrypted)."""
+def rotate(*, actor: str) -> tuple[str, str, int]:
+    """Re-encrypt every secret with a fresh master key; returns (old id, new id, secrets re-encrypted).
+    The audit row is written in the same transaction as the new ciphertexts."""
     _finish_interrupted_rotation()
     old_id, _ = _current()
     new_key = Fernet.generate_key()
@@ -141,6 +143,7 @@ def rotate() -> tuple[str, str, int]:
         secret.ciphertext = new_fernet.encrypt(fernet.decrypt(secret.ciphertext))
         secret.master_key_id = new_id
         count += 1
+    audit.record(actor, "keys.rotate", new_id, details={"old": old_id, "secrets": count})
     db.session.commit()
     os.replace(_data_dir() / NEW_KEY_FILE, _data_dir() / KEY_FILE)
     return old_id, new_id, count

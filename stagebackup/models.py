@@ -56,8 +56,23 @@ class Project(db.Model):
     verify_after_write: Mapped[bool] = mapped_column(Boolean, default=True)
     # A job of this project running longer than this ends failed (None: no limit).
     job_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A 5-field cron expression (None: no schedule), read in ``schedule_timezone`` (an IANA name).
+    schedule_cron: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    schedule_timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The scheduler polls max(updated_at) to notice schedule edits.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SchedulerLease(db.Model):
+    """Who may enqueue scheduled runs: one row per lease name, taken and renewed by compare-and-set."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class Secret(db.Model):
@@ -191,8 +206,15 @@ class AuditEvent(db.Model):
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The project's name when the event concerns one (a copy: it outlives the project and its jobs).
+    project: Mapped[str | None] = mapped_column(String(200), nullable=True)
     remark: Mapped[str | None] = mapped_column(MessageText, nullable=True)
     details: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+
+    __table_args__ = (
+        Index("ix_audit_events_project_id", "project", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+    )
 
 
 class Archive(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from .models import Project
 from .paths import display, is_text, is_within
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
+from .schedule import cron
 
 MODES = ("archive", "sync")
 FORMATS = ("tgz", "7z")
@@ -48,6 +49,9 @@ class ProjectSpec:
     dest_pool: str | None = None
     verify_after_write: bool = True
     job_timeout_s: int | None = None  # a job running longer ends failed; None: no limit
+    schedule_cron: str | None = None  # a 5-field cron expression; None: run only when asked
+    schedule_timezone: str | None = None  # an IANA name; None: the server's time zone
+    schedule_enabled: bool = True
 
 
 def _check_name(name: str) -> str:
@@ -142,6 +146,14 @@ def _check_destination(spec: ProjectSpec, sources: list[str]) -> tuple[str | Non
     return _check_dest_dir(spec.dest_dir or "", sources), None
 
 
+def _check_schedule(spec: ProjectSpec) -> tuple[str | None, str | None]:
+    """(cron expression, time zone), or (None, None) without a schedule; the zone defaults to the server's."""
+    if spec.schedule_cron is None:
+        return None, None
+    tz = (spec.schedule_timezone or "").strip() or cron.server_timezone()
+    return cron.check(spec.schedule_cron, tz), tz
+
+
 def validate(spec: ProjectSpec) -> ProjectSpec:
     name = _check_name(spec.name)
     mode = _check_choice(spec.mode, MODES, N_("unknown mode '%(value)s' (one of: %(choices)s)"), "mode")
@@ -174,6 +186,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
         raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern
+    schedule_cron, schedule_timezone = _check_schedule(spec)
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
         archive_format=spec.archive_format, level=spec.level, mode=mode, password=spec.password,
@@ -181,6 +194,8 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
+        schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
+        schedule_enabled=bool(spec.schedule_enabled),
     )
 
 
@@ -202,6 +217,22 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
     project.verify_after_write = spec.verify_after_write
     project.job_timeout_s = spec.job_timeout_s
+    project.schedule_cron, project.schedule_timezone = spec.schedule_cron, spec.schedule_timezone
+    project.schedule_enabled = spec.schedule_enabled
+
+
+def spec_of(project: Project) -> ProjectSpec:
+    """A stored project as a spec (password None: keep the stored one), to change a few fields of."""
+    return ProjectSpec(
+        name=project.name, sources=list(project.sources), dest_dir=project.dest_path,
+        includes=list(project.includes or []), excludes=list(project.excludes or []),
+        archive_format=project.archive_format, level=project.compression_level, mode=project.mode,
+        encrypted=project.encrypted, sync_strategy=project.sync_strategy,
+        allow_mass_delete=project.allow_mass_delete, group_max_bytes=project.group_max_bytes,
+        dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
+        job_timeout_s=project.job_timeout_s, schedule_cron=project.schedule_cron,
+        schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
+    )
 
 
 def get_by_name(name: str) -> Project:
@@ -219,13 +250,7 @@ def _check_name_free(name: str) -> None:
 
 
 def create(spec: ProjectSpec, *, actor: str) -> Project:
-    spec = validate(spec)
-    _check_name_free(spec.name)
-    project = Project()
-    _apply(project, spec)
-    db.session.add(project)
-    db.session.flush()
-    audit.record(actor, "project.create", project.name)
+    project = add(validate(spec), actor=actor)
     db.session.commit()
     return project
 
@@ -233,13 +258,34 @@ def create(spec: ProjectSpec, *, actor: str) -> Project:
 def update(name: str, spec: ProjectSpec, *, actor: str) -> Project:
     """Change a project; ``spec.password`` None keeps the stored password."""
     project = get_by_name(name)
-    spec = validate(spec)
-    if spec.name != project.name:
-        _check_name_free(spec.name)
-    _apply(project, spec)
-    audit.record(actor, "project.update", project.name)
+    replace(project, validate(spec), actor=actor)
     db.session.commit()
     return project
+
+
+def add(spec: ProjectSpec, *, actor: str, details: dict | None = None) -> Project:
+    """Insert a validated spec and its audit row, uncommitted (the caller owns the transaction)."""
+    _check_name_free(spec.name)
+    project = Project()
+    _apply(project, spec)
+    db.session.add(project)
+    db.session.flush()
+    audit.record(actor, "project.create", project.name, details=details)
+    return project
+
+
+def replace(project: Project, spec: ProjectSpec, *, actor: str, details: dict | None = None) -> None:
+    """Overwrite a project with a validated spec, uncommitted; the audit row names each changed setting
+    with its old and new value (a new password only as "changed", never its value)."""
+    if spec.name != project.name:
+        _check_name_free(spec.name)
+    before, secret_before = settings(project), project.secret_id
+    _apply(project, spec)
+    after = settings(project)
+    changes = {key: [_shown(before[key]), _shown(after[key])] for key in SETTINGS if before[key] != after[key]}
+    if project.secret_id != secret_before:
+        changes["password"] = "changed"
+    audit.record(actor, "project.update", project.name, details={"changes": changes, **(details or {})})
 
 
 def remove(name: str, *, actor: str) -> None:
@@ -253,6 +299,23 @@ def remove(name: str, *, actor: str) -> None:
     db.session.delete(project)
     audit.record(actor, "project.remove", name)
     db.session.commit()
+
+
+#: Every setting of a project, by its ProjectSpec name (the export format and the audit diff use these).
+SETTINGS = tuple(f.name for f in fields(ProjectSpec) if f.name != "password")
+
+
+def settings(project: Project) -> dict:
+    """The project's settings as ProjectSpec values (paths as stored: surrogate-escaped strings); no secrets."""
+    spec = spec_of(project)
+    return {key: getattr(spec, key) for key in SETTINGS}
+
+
+def _shown(value):
+    """A setting as the audit log shows it: paths that are not UTF-8 in their display form."""
+    if isinstance(value, list):
+        return [_shown(item) for item in value]
+    return display(value) if isinstance(value, str) else value
 
 
 def to_dict(project: Project) -> dict:
@@ -275,5 +338,24 @@ def to_dict(project: Project) -> dict:
              "verify": project.verify_after_write}
             if project.dest_kind == "tape" else {"kind": "directory", "path": display(project.dest_path or "")}
         ),
+        "schedule": schedule_dict(project),
         "created_at": project.created_at.isoformat() + "Z",
     }
+
+
+def next_runs(project: Project) -> list:
+    """The next run times of an enabled schedule, in its time zone ([] without one)."""
+    if not (project.schedule_cron and project.schedule_enabled):
+        return []
+    try:
+        return cron.next_runs(project.schedule_cron, project.schedule_timezone or cron.server_timezone())
+    except ValidationError:  # a row written by hand or by an older version: shown, never run
+        return []
+
+
+def schedule_dict(project: Project) -> dict | None:
+    if not project.schedule_cron:
+        return None
+    return {"cron": project.schedule_cron, "timezone": project.schedule_timezone,
+            "enabled": project.schedule_enabled,
+            "next_runs": [run.isoformat() for run in next_runs(project)]}

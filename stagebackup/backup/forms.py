@@ -6,11 +6,15 @@ messages are the services' own, so no wording is repeated here.
 
 from __future__ import annotations
 
+from datetime import time
+
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -19,11 +23,13 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import NumberRange, Optional
+from wtforms.validators import ValidationError as FieldError
 
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
 from ..projects import LEVEL_RANGE, NAME_MAX, ProjectSpec
+from ..schedule import cron
 
 MIB = 1024 * 1024
 
@@ -72,10 +78,54 @@ class ProjectForm(FlaskForm):
     dest_pool = StringField(_l("磁带池"), default="default")
     verify_after_write = BooleanField(_l("写入后校验"), default=True)
     job_timeout_min = IntegerField(_l("任务时限（分钟）"), validators=[Optional()])
+    schedule_preset = RadioField(_l("定时计划"), default="", choices=choices(
+        ("", _l("不定时")), ("daily", _l("每天")), ("weekly", _l("每周")), ("monthly", _l("每月")),
+        ("cron", _l("自定义 (cron)")),
+    ))
+    schedule_time = StringField(_l("时间"), default="02:00", render_kw={"type": "time"})
+    schedule_weekday = SelectField(_l("星期"), default="1", choices=choices(
+        ("1", _l("周一")), ("2", _l("周二")), ("3", _l("周三")), ("4", _l("周四")), ("5", _l("周五")),
+        ("6", _l("周六")), ("0", _l("周日")),
+    ))
+    schedule_day = IntegerField(_l("日期（每月第几日）"), default=1, validators=[Optional(), NumberRange(1, 31)],
+                                render_kw={"min": 1, "max": 31})
+    schedule_cron = StringField(_l("cron 表达式"), render_kw={"placeholder": "0 2 * * *", "maxlength": 100})
+    schedule_timezone = StringField(_l("时区"), render_kw={"maxlength": cron.TIMEZONE_MAX})
+    schedule_enabled = BooleanField(_l("启用定时"), default=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.dest_drive.choices = choices(*[(name, name) for name in sorted(current_app.config["DRIVES"] or {})])
+
+    def validate_schedule_time(self, field) -> None:
+        if self.schedule_preset.data in cron.PRESET_KINDS and self._time() is None:
+            raise FieldError(_l("请填写时间（时:分）"))
+
+    def _time(self) -> time | None:
+        try:
+            return time.fromisoformat((self.schedule_time.data or "").strip()[:5])
+        except ValueError:
+            return None
+
+    def _schedule_cron(self) -> str | None:
+        """The chosen preset as a cron expression, the free expression, or None for no schedule."""
+        kind = self.schedule_preset.data
+        if kind in cron.PRESET_KINDS:
+            at = self._time()
+            return cron.Preset(kind, at.hour, at.minute, weekday=int(self.schedule_weekday.data or 1),
+                               day=self.schedule_day.data or 1).cron()
+        return (self.schedule_cron.data or "") if kind == "cron" else None
+
+    def _fill_schedule(self, project: Project) -> None:
+        preset = cron.preset_of(project.schedule_cron)
+        self.schedule_preset.data = preset.kind if preset else ("cron" if project.schedule_cron else "")
+        if preset:
+            self.schedule_time.data = preset.time
+            self.schedule_weekday.data = str(preset.weekday if preset.weekday is not None else 1)
+            self.schedule_day.data = preset.day or 1
+        self.schedule_cron.data = project.schedule_cron or ""
+        self.schedule_timezone.data = project.schedule_timezone or ""
+        self.schedule_enabled.data = project.schedule_enabled
 
     def fill_from(self, project: Project) -> None:
         """Show a stored project. The password is never sent back: an empty field keeps it."""
@@ -92,6 +142,7 @@ class ProjectForm(FlaskForm):
         self.dest_drive.data, self.dest_pool.data = project.dest_drive, project.dest_pool or "default"
         self.verify_after_write.data = project.verify_after_write
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
+        self._fill_schedule(project)
 
     def to_spec(self, stored: Project | None = None) -> ProjectSpec:
         """The operator's input as a spec. A source shown in its display form (a name with bytes that
@@ -120,8 +171,27 @@ class ProjectForm(FlaskForm):
             dest_pool=((self.dest_pool.data or "").strip() or None) if tape else None,
             verify_after_write=bool(self.verify_after_write.data),
             job_timeout_s=self.job_timeout_min.data * 60 if self.job_timeout_min.data is not None else None,
+            schedule_cron=self._schedule_cron(),
+            schedule_timezone=(self.schedule_timezone.data or "").strip() or None,
+            schedule_enabled=bool(self.schedule_enabled.data),
         )
 
 
 class ConfirmForm(FlaskForm):
     """A body-less POST (delete, cancel): the form exists for its CSRF token."""
+
+
+class ImportUploadForm(FlaskForm):
+    """The first step of an import: the file and what to do with names that exist."""
+
+    file = FileField(_l("导出文件 (JSON)"), render_kw={"accept": ".json,application/json"})
+    on_conflict = RadioField(_l("同名项目"), choices=choices(
+        ("skip", _l("跳过（保留现有项目）")), ("replace", _l("替换现有项目")), ("rename", _l("以新名称导入")),
+    ), default="skip")
+
+
+class ImportConfirmForm(FlaskForm):
+    """The second step: the staged file's token; passwords come as ``password-<index>`` fields."""
+
+    token = HiddenField()
+    on_conflict = HiddenField()

@@ -9,6 +9,7 @@ from .. import projects
 from ..errors import StageBackupError
 from ..extensions import db
 from ..models import Project
+from ..schedule import cron
 from . import bp
 from .forms import ConfirmForm, ProjectForm
 from .messages import form_error
@@ -25,7 +26,8 @@ def _place_error(form: ProjectForm, error: StageBackupError) -> None:
 
 
 def _render(form: ProjectForm, project: Project | None, status: int = 200):
-    return render_template("backup/project_form.html", form=form, project=project), status
+    return render_template("backup/project_form.html", form=form, project=project,
+                           server_timezone=cron.server_timezone()), status
 
 
 @bp.route("/backup/projects/new", methods=["GET", "POST"])

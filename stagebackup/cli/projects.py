@@ -1,4 +1,4 @@
-"""``flask projects``: add, list, show, remove."""
+"""``flask projects``: add, edit, list, show, remove."""
 
 from __future__ import annotations
 
@@ -15,50 +15,112 @@ projects_group = AppGroup("projects", help="Manage backup projects.")
 BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would overflow the database
 
 
+def _project_options(for_add: bool):
+    """The options of ``add`` and ``edit``: ``edit`` has no defaults, so an option not given is None (kept)."""
+
+    def default(value):
+        return value if for_add else None
+
+    options = [
+        click.option("--source", "sources", multiple=True, required=for_add,
+                     help="Directory or file to back up (repeat; edit: replaces the list)."),
+        click.option("--include", "includes", multiple=True,
+                     help="gitignore-style pattern to include (repeat; edit: replaces the list)."),
+        click.option("--exclude", "excludes", multiple=True,
+                     help="gitignore-style pattern to exclude (repeat; edit: replaces the list)."),
+        click.option("--mode", type=click.Choice(projects.MODES), default=default("archive"), show_default=for_add,
+                     help="archive: compress into archives; sync: mirror the files into --dest-dir."),
+        click.option("--format", "archive_format", type=click.Choice(projects.FORMATS), default=default("tgz"),
+                     show_default=for_add),
+        click.option("--level", type=click.IntRange(0, 9), default=default(6), show_default=for_add,
+                     help="Compression level."),
+        click.option("--password-stdin", is_flag=True,
+                     help="Encrypt archives (AES-256) with a password read from the first line of standard input."),
+        click.option("--strategy", "sync_strategy", type=click.Choice(projects.STRATEGIES),
+                     default=default("overwrite"), show_default=for_add,
+                     help="Sync mode: overwrite mirrors (deletes too), incremental only adds."),
+        click.option("--allow-mass-delete/--no-allow-mass-delete", default=default(False),
+                     help="Sync mode: allow a mirror to delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the "
+                          "files."),
+        click.option("--group-max-bytes", type=BYTES, default=None,
+                     help="Input bytes per archive (default: STAGEBACKUP_ARCHIVE_GROUP_MAX_BYTES)."),
+        click.option("--dest-dir", help="Directory the archives (or the sync mirror) are written to."),
+        click.option("--dest-tape", "dest_drive",
+                     help="Tape drive the archives are written to (see `flask tape status`)."),
+        click.option("--pool", "dest_pool", help="Tape pool to take cartridges from (with --dest-tape)."),
+        click.option("--verify/--no-verify", "verify_after_write", default=default(True), show_default=for_add,
+                     help="Read every tape file back and compare its SHA-256 after writing."),
+        click.option("--job-timeout-min", type=click.IntRange(1, projects.TIMEOUT_MAX_MIN), default=None,
+                     help="A job running longer than this many minutes ends failed (default: no limit)."),
+        click.option("--schedule", "schedule_cron", metavar="CRON",
+                     help="Run at these times: 5 cron fields, e.g. '0 2 * * *' (daily at 02:00)."),
+        click.option("--timezone", "schedule_timezone", metavar="TZ",
+                     help="IANA time zone of the schedule, e.g. Asia/Shanghai (default: the server's)."),
+        click.option("--enable-schedule/--disable-schedule", "schedule_enabled", default=default(True),
+                     help="Pause or resume the schedule without forgetting it."),
+        click.option("--json", "as_json", is_flag=True),
+    ]
+
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @projects_group.command("add")
 @click.argument("name")
-@click.option("--source", "sources", multiple=True, required=True, help="Directory or file to back up (repeat).")
-@click.option("--include", "includes", multiple=True, help="gitignore-style pattern to include (repeat).")
-@click.option("--exclude", "excludes", multiple=True, help="gitignore-style pattern to exclude (repeat).")
-@click.option("--mode", type=click.Choice(projects.MODES), default="archive", show_default=True,
-              help="archive: compress into archives; sync: mirror the files into --dest-dir.")
-@click.option("--format", "archive_format", type=click.Choice(projects.FORMATS), default="tgz", show_default=True)
-@click.option("--level", type=click.IntRange(0, 9), default=6, show_default=True, help="Compression level.")
-@click.option("--password-stdin", is_flag=True,
-              help="Encrypt archives (AES-256) with a password read from the first line of standard input.")
-@click.option("--strategy", "sync_strategy", type=click.Choice(projects.STRATEGIES), default="overwrite",
-              show_default=True, help="Sync mode: overwrite mirrors (deletes too), incremental only adds.")
-@click.option("--allow-mass-delete", is_flag=True,
-              help="Sync mode: allow a mirror to delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the files.")
-@click.option("--group-max-bytes", type=BYTES, default=None,
-              help="Input bytes per archive (default: STAGEBACKUP_ARCHIVE_GROUP_MAX_BYTES).")
-@click.option("--dest-dir", help="Directory the archives (or the sync mirror) are written to.")
-@click.option("--dest-tape", "dest_drive", help="Tape drive the archives are written to (see `flask tape status`).")
-@click.option("--pool", "dest_pool", help="Tape pool to take cartridges from (with --dest-tape).")
-@click.option("--verify/--no-verify", "verify_after_write", default=True, show_default=True,
-              help="Read every tape file back and compare its SHA-256 after writing.")
-@click.option("--job-timeout-min", type=click.IntRange(1, projects.TIMEOUT_MAX_MIN), default=None,
-              help="A job running longer than this many minutes ends failed (default: no limit).")
-@click.option("--json", "as_json", is_flag=True)
+@_project_options(for_add=True)
 @operator_errors
-def add(name, sources, includes, excludes, mode, archive_format, level, password_stdin, sync_strategy,
-        allow_mass_delete, group_max_bytes, dest_dir, dest_drive, dest_pool, verify_after_write, job_timeout_min,
-        as_json):
+def add(name, password_stdin, job_timeout_min, as_json, **fields):
     """Create project NAME."""
-    if not (dest_dir or dest_drive):
+    if not (fields["dest_dir"] or fields["dest_drive"]):
         raise click.UsageError("a destination is needed: --dest-dir PATH or --dest-tape DRIVE")
     spec = projects.ProjectSpec(
-        name=name, sources=list(sources), dest_dir=dest_dir, includes=list(includes), excludes=list(excludes),
-        archive_format=archive_format, level=level, mode=mode, password=read_password() if password_stdin else None,
-        sync_strategy=sync_strategy, allow_mass_delete=allow_mass_delete, group_max_bytes=group_max_bytes,
-        dest_drive=dest_drive, dest_pool=dest_pool, verify_after_write=verify_after_write,
+        name=name, **{key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()},
+        password=read_password() if password_stdin else None,
         job_timeout_s=job_timeout_min * 60 if job_timeout_min else None,
     )
-    project = projects.create(spec, actor=actor())
+    _report(projects.create(spec, actor=actor()), "created", as_json)
+
+
+@projects_group.command("edit")
+@click.argument("name")
+@_project_options(for_add=False)
+@click.option("--no-schedule", is_flag=True, help="Remove the schedule: the project runs only when asked.")
+@operator_errors
+def edit(name, password_stdin, job_timeout_min, as_json, no_schedule, **fields):
+    """Change project NAME: only the options given change."""
+    if no_schedule and (fields["schedule_cron"] or fields["schedule_timezone"]):
+        raise click.UsageError("--no-schedule cannot be combined with --schedule or --timezone")
+    spec = projects.spec_of(projects.get_by_name(name))
+    given = {key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()
+             if value is not None and value != ()}
+    if "dest_dir" in given:
+        spec.dest_drive = spec.dest_pool = None
+    if "dest_drive" in given:
+        spec.dest_dir = None
+    for key, value in given.items():
+        setattr(spec, key, value)
+    if no_schedule:
+        spec.schedule_cron = spec.schedule_timezone = None
+    if password_stdin:
+        spec.password, spec.encrypted = read_password(), True
+    if job_timeout_min:
+        spec.job_timeout_s = job_timeout_min * 60
+    _report(projects.update(name, spec, actor=actor()), "changed", as_json)
+
+
+def _report(project: Project, done: str, as_json: bool) -> None:
     if as_json:
         echo_json(projects.to_dict(project))
-    else:
-        click.echo(f"project {project.name} created (id {project.id})")
+        return
+    click.echo(f"project {project.name} {done} (id {project.id})")
+    schedule = projects.schedule_dict(project)
+    if schedule:
+        click.echo(f"schedule: {schedule['cron']} ({schedule['timezone']})"
+                   + (f", next runs: {', '.join(schedule['next_runs'])}" if schedule["enabled"] else ", disabled"))
 
 
 @projects_group.command("list")

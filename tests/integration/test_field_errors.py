@@ -88,6 +88,14 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "pool name": ({"dest_dir": None, "dest_drive": "vtape0", "dest_pool": " "}, "dest_pool"),
         "bad include": ({"includes": ["[z-a]"]}, "includes"),
         "bad exclude": ({"excludes": ["[z-a]"]}, "excludes"),
+        "schedule minute 61": ({"schedule_cron": "61 * * * *"}, "schedule_cron"),
+        "schedule of 6 fields": ({"schedule_cron": "* * * * * *"}, "schedule_cron"),
+        "empty schedule": ({"schedule_cron": " "}, "schedule_cron"),
+        "schedule on 30 February": ({"schedule_cron": "0 0 30 2 *"}, "schedule_cron"),
+        "schedule weekday 8": ({"schedule_cron": "0 2 * * 8"}, "schedule_cron"),
+        "schedule day and weekday": ({"schedule_cron": "0 2 13 * 5"}, "schedule_cron"),
+        "unknown time zone": ({"schedule_cron": "0 2 * * *", "schedule_timezone": "Mars/Olympus"},
+                              "schedule_timezone"),
     }
 
 
@@ -136,7 +144,8 @@ def test_each_error_of_validate_lands_on_its_field_in_both_languages(app, tmp_pa
     # Raised by create/update/remove rather than validate: their own test below.
     others = {"a project named '%(name)s' already exists", "encryption needs a password (--password-stdin)",
               "project '%(name)s' has job #%(id)s %(status)s; cancel it first"}
-    from_validate = _templates_raised_in(REPO / "stagebackup" / "projects.py") - others
+    from_validate = (_templates_raised_in(REPO / "stagebackup" / "projects.py")
+                     | _templates_raised_in(REPO / "stagebackup" / "schedule" / "cron.py")) - others
     assert from_validate <= seen, f"no case for {from_validate - seen}"
 
 

@@ -1,0 +1,2 @@
+"""Schedules: cron expressions (``cron``), the single-scheduler lease (``lease``) and the loop that enqueues
+scheduled runs (``service``)."""

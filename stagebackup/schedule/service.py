@@ -194,7 +194,7 @@ class Scheduler:
         active = queue.active_job_for_project(project.id)
         if active is None:
             try:
-                job = queue.enqueue(project, trigger="schedule", remark=None)  # TODO(policy): actor="scheduler"
+                job = queue.enqueue(project, actor=ACTOR, trigger="schedule")
             except AlreadyQueued:  # queued in between, e.g. by a person pressing 立即运行
                 active = queue.active_job_for_project(project_id)
             else:

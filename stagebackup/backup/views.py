@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from .. import audit
 from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
 from ..jobs import queue
@@ -118,11 +117,14 @@ def run_project(project_id: int):
 @bp.post("/backup/jobs/<int:job_id>/cancel")
 def cancel_job(job_id: int):
     try:
-        status = queue.request_cancel(job_id)
+        queue.request_cancel(job_id, actor=web_actor())
     except JobNotFound:
         abort(404)
-    audit.record(web_actor(), "job.cancel", f"job:{job_id}", details={"status": status})
-    db.session.commit()
+    except StageBackupError as exc:  # it had already finished: say so, the card shows how
+        if not is_htmx():
+            flash(form_error(exc).message, "warning")
+            return redirect_back()
+        return render_template("backup/_card.html", card=cards.load_card(job_id))
     if is_htmx():
         return render_template("backup/_card.html", card=cards.load_card(job_id))
     flash(_("已请求取消任务 #%(id)s。", id=job_id), "info")

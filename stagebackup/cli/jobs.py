@@ -6,8 +6,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .. import audit, projects
-from ..errors import N_, ConflictError, JobNotFound
+from .. import projects
+from ..errors import JobNotFound
 from ..extensions import db
 from ..jobs import queue
 from ..jobs.summary import job_detail, job_dict, stages_for
@@ -86,10 +86,6 @@ def show(job_id, as_json):
 @operator_errors
 def cancel(job_id):
     """Cancel a queued job, or ask a running one to stop."""
-    job = _get(job_id)
-    if job.status not in ("queued", "running", "waiting_media"):
-        raise ConflictError(N_("job %(id)s has already ended (%(status)s)"), id=job_id, status=job.status)
-    status = queue.request_cancel(job_id)
-    audit.record(actor(), "job.cancel", f"job:{job_id}")
-    db.session.commit()
+    _get(job_id)
+    status = queue.request_cancel(job_id, actor=actor())
     click.echo("cancelled" if status == "cancelled" else "cancel requested; the job stops at its next file")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased
 
 from .. import audit
 from ..dbtypes import utcnow
-from ..errors import N_, AlreadyQueued, JobNotFound, ValidationError, fill
+from ..errors import N_, AlreadyQueued, ConflictError, JobCancelled, JobNotFound, ValidationError, fill
 from ..extensions import db
 from ..models import (
     CANCELLED,
@@ -214,9 +214,15 @@ def finish(job_id: int, status: str, *, error_class: str | None = None, message:
     Open stages stay as they are: stage_state shows them failed for bad endings. A job that was already
     ended (its time limit, by the worker's watchdog) keeps that ending; what it registered since is removed.
     """
-    job = db.session.get(Job, job_id)
+    job = db.session.get(Job, job_id, with_for_update=True)  # against a cancel arriving right now
     if job.status in FINAL_STATUSES:
         remove_partial_outputs(job)
+    elif status in (SUCCEEDED, WARNING) and job.cancel_requested:
+        # The cancel was accepted after the job's last checkpoint: it is honoured, not ignored. What the job
+        # catalogued stays (as for a failure), but restore offers no cancelled backup.
+        append_log(job.id, "INFO", "cancelled by the operator after its last write")
+        close(job, CANCELLED, "JobCancelled", JobCancelled.message, utcnow())
+        job.error_template = JobCancelled.message
     else:
         close(job, status, error_class, message, utcnow())
         job.error_template, job.error_values = template, values
@@ -267,18 +273,30 @@ def requeue_for_retry(job: Job, delay_s: float, reason: str) -> bool:
     return True
 
 
-def request_cancel(job_id: int) -> str:
-    """Cancel now if queued; flag a running job, which stops at its next checkpoint."""
-    job = db.session.get(Job, job_id)
+def request_cancel(job_id: int, *, actor: str) -> str:
+    """Cancel now if queued; flag a running job, which stops at its next checkpoint. The audit row goes in the
+    same transaction.
+
+    Cancel means cancel: the job row is locked, so either this commits first and the job cannot end any other
+    way than ``cancelled`` (``finish`` honours a flag set after the job's last checkpoint), or the job ended
+    first and the answer is "the job had already finished" (ConflictError), never a cancel accepted and then
+    ignored.
+    """
+    job = db.session.get(Job, job_id, with_for_update=True)
     if job is None:
         raise JobNotFound(job_id)
+    if job.status in FINAL_STATUSES:
+        status = job.status
+        db.session.rollback()
+        raise ConflictError(N_("job %(id)s had already finished (%(status)s)"), id=job_id, status=status)
     if job.status == QUEUED:
         close(job, CANCELLED, None, None, utcnow())
         append_log(job.id, "INFO", "cancelled before it started")
-    elif job.status in (RUNNING, WAITING_MEDIA):
+    else:
         job.cancel_requested = True
         append_log(job.id, "INFO", "cancel requested")
     status = job.status  # read before the commit expires it (a read after would reopen a transaction)
+    audit.record(actor, "job.cancel", f"job:{job_id}", details={"status": status})
     db.session.commit()
     return status
 

@@ -89,7 +89,10 @@ class ParallelLzma2:
         return b"".join(out) + b"\x00"
 
     def abort(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Give up now: queued blocks are cancelled and a block being compressed finishes in the background,
+        unread. Waiting for it took up to a minute at high levels (a cancel must answer within seconds)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pending.clear()
 
 
 def write_7z(

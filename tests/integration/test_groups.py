@@ -137,7 +137,7 @@ def test_cancel_during_a_copy_leaves_nothing_in_cache_or_destination(app, tmp_pa
 
     def on_put(job_id, staged, seq):
         if seq == 2:
-            queue.request_cancel(job_id)
+            queue.request_cancel(job_id, actor="test")
             time.sleep(0.5)
 
     wrap_sink(monkeypatch, on_put=on_put)

@@ -56,7 +56,7 @@ def test_progress_writes_are_throttled_but_stage_changes_are_immediate(app, runn
 
 def test_cancel_flag_and_worker_stop_are_seen_at_the_next_checkpoint(app, running_job):
     reporter = JobReporter(running_job, flush_interval_s=0)
-    queue.request_cancel(running_job)
+    queue.request_cancel(running_job, actor="test")
     with pytest.raises(JobCancelled):
         reporter.checkpoint()
     stop = threading.Event()

@@ -65,9 +65,9 @@ def test_cancel_queued_ends_it_and_cancel_running_sets_the_flag(any_db_app):
     running = queue.enqueue(add_project("b"), actor="test")
     worker = queue.register_worker("h", 1, None)
     assert queue.claim(worker) == queued.id
-    assert queue.request_cancel(queued.id) == "running"
+    assert queue.request_cancel(queued.id, actor="test") == "running"
     assert db.session.get(Job, queued.id).cancel_requested is True
-    assert queue.request_cancel(running.id) == "cancelled"
+    assert queue.request_cancel(running.id, actor="test") == "cancelled"
     assert queue.claim(worker) is None
 
 

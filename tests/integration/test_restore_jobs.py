@@ -163,7 +163,7 @@ def test_typed_password_is_forgotten_when_the_job_is_cancelled_before_it_runs(ap
     _, backup_id = hostile_backup
     job = service.request_restore(backup_id, target=str(restore_root(app) / "pw2"), password="typed secret")
     job_id, secret_id = job.id, job.params["secret_id"]
-    assert queue.request_cancel(job_id) == "cancelled"
+    assert queue.request_cancel(job_id, actor="test") == "cancelled"
     db.session.rollback()
     assert db.session.get(Secret, secret_id) is None
 

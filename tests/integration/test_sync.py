@@ -479,7 +479,7 @@ def test_cancel_stops_a_sync_between_files(app, tmp_path):
     worker = start_worker(app, "--burst")
     mirror = tmp_path / "dest" / "src"
     wait_for(lambda: mirror.is_dir() and len(os.listdir(mirror)) > 20, interval=0.002)
-    status = queue.request_cancel(job_id)
+    status = queue.request_cancel(job_id, actor="test")
     db.session.rollback()  # reading the status after the commit opened a transaction: never wait holding it
     worker.communicate(timeout=60)
     db.session.expire_all()

@@ -59,7 +59,10 @@ def test_a_job_stopped_while_writing_to_tape_leaves_only_a_void_file(app, tmp_pa
     project = tape_project("stopme", [big_tree(tmp_path / "src")])
     job_id = queue.enqueue(project, actor="test").id
     worker = Worker(app, burst=True)
-    how["stop"] = (lambda: queue.request_cancel(job_id)) if ending == "cancelled" else worker.stop_event.set
+    def cancel():
+        queue.request_cancel(job_id, actor="test")
+
+    how["stop"] = cancel if ending == "cancelled" else worker.stop_event.set
     assert worker.run() == 0
     assert fired.is_set()
     db.session.expire_all()

@@ -47,7 +47,7 @@ def test_poll_appends_only_lines_after_seq_and_carries_the_next_seq(client, tmp_
 
 def test_the_log_poller_stops_once_the_job_ended_and_every_line_is_shown(client, tmp_path):
     job_id = queued_job(tmp_path)
-    queue.request_cancel(job_id)
+    queue.request_cancel(job_id, actor="test")
     body = client.get(f"/backup/jobs/{job_id}/log?after=0").get_data(as_text=True)
     assert "cancelled before it started" in body
     poller = body[body.index('<div id="log-poller'):]

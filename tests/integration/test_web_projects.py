@@ -133,7 +133,7 @@ def test_delete_asks_for_confirmation_and_is_refused_while_a_job_is_active(clien
     token = csrf_token(client)
     client.post(f"/backup/projects/{project_id}/delete", data={"csrf_token": token})
     assert "有任务 #1 尚未结束；请先取消它" in client.get("/backup").get_data(as_text=True)
-    queue.request_cancel(job_id)
+    queue.request_cancel(job_id, actor="test")
     assert client.post(f"/backup/projects/{project_id}/delete", data={"csrf_token": token}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Project, project_id) is None

@@ -63,8 +63,14 @@ def test_edit_changes_only_what_is_given(runner, tmp_path, tree):  # noqa: F811
     edited = shown(runner)
     assert (edited["level"], edited["excludes"], edited["schedule"]["cron"]) == (2, ["*.iso"], "30 3 * * 0")
 
+    assert invoke(runner, "projects", "edit", "设计稿", "--disable-schedule").exit_code == 0
+    assert invoke(runner, "projects", "list").output.rstrip().endswith("@ 30 3 * * 0 (Europe/Berlin) paused")
     assert invoke(runner, "projects", "edit", "设计稿", "--no-schedule").exit_code == 0
     assert shown(runner)["schedule"] is None
+    assert "@" not in invoke(runner, "projects", "list").output
+    # A schedule given again starts enabled: "paused" belonged to the schedule that was removed.
+    assert invoke(runner, "projects", "edit", "设计稿", "--schedule", "0 4 * * *").exit_code == 0
+    assert shown(runner)["schedule"]["enabled"] and shown(runner)["schedule"]["timezone"] == cron.server_timezone()
 
 
 def test_edit_refuses_contradictions_bad_schedules_and_unknown_projects(runner, tmp_path, tree):  # noqa: F811

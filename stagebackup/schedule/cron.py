@@ -80,12 +80,14 @@ def preset_of(expr: str | None) -> Preset | None:
         match = pattern.match(normalize(expr or ""))
         if not match:
             continue
-        minute, hour, third = (int(g) for g in match.groups()) if kind != "daily" else (*map(int, match.groups()), 0)
-        if minute > 59 or hour > 23 or (kind == "monthly" and not 1 <= third <= 31):
+        minute, hour, *rest = (int(group) for group in match.groups())
+        if minute > 59 or hour > 23:
             return None
         if kind == "weekly":
-            return Preset(kind, hour, minute, weekday=third % 7)
-        return Preset(kind, hour, minute, day=third if kind == "monthly" else None)
+            return Preset(kind, hour, minute, weekday=rest[0] % 7)
+        if kind == "monthly":
+            return Preset(kind, hour, minute, day=rest[0]) if 1 <= rest[0] <= 31 else None
+        return Preset(kind, hour, minute)
     return None
 
 

@@ -30,6 +30,12 @@ TIMEZONE_MAX = 64
 NEXT_RUN_COUNT = 3
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's numbering: 0 (and 7) is Sunday
 PRESET_KINDS = ("daily", "weekly", "monthly")
+_RANGES = (  # the first four fields: (lowest, highest, message)
+    (0, 59, N_("minute %(value)s is out of range (0-59)")),
+    (0, 23, N_("hour %(value)s is out of range (0-23)")),
+    (1, 31, N_("day of month %(value)s is out of range (1-31)")),
+    (1, 12, N_("month %(value)s is out of range (1-12)")),
+)
 _NUMBER = r"(\d{1,2})"
 _PRESETS = {
     "daily": re.compile(rf"^{_NUMBER} {_NUMBER} \* \* \*$"),
@@ -169,6 +175,7 @@ def trigger(expr: str, tz: str) -> WallClockCronTrigger:
             field="schedule_cron", expr=normalize(expr), n=len(fields),
         )
     tzinfo = zone(tz)
+    _check_ranges(fields[:4])
     _from_crontab(" ".join([*fields[:4], "*"]), tzinfo, expr)  # the first four fields, as APScheduler reads them
     weekdays = _weekday_names(fields[4]) if fields[4] != "*" else "*"
     if fields[2] != "*" and fields[4] != "*":
@@ -177,6 +184,14 @@ def trigger(expr: str, tz: str) -> WallClockCronTrigger:
             field="schedule_cron", expr=normalize(expr),
         )
     return _from_crontab(" ".join([*fields[:4], weekdays]), tzinfo, expr)
+
+
+def _check_ranges(fields: list[str]) -> None:
+    """Numbers outside a field's range, in the operator's words (APScheduler's own message is English)."""
+    for (low, high, template), text in zip(_RANGES, fields, strict=True):
+        for number in re.findall(r"\d+", re.sub(r"/\d+", "", text)):
+            if not low <= int(number) <= high:
+                raise ValidationError(template, field="schedule_cron", value=number)
 
 
 def _from_crontab(crontab: str, tzinfo: ZoneInfo, expr: str) -> WallClockCronTrigger:

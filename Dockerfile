@@ -1,9 +1,10 @@
 # StageBackup container image (first version).
 #
 #   docker build -t stagebackup .
-#   docker run -d -p 5555:5555 -v stagebackup-data:/data stagebackup          # web + worker (honcho)
+#   docker run -d -p 5555:5555 -v stagebackup-data:/data stagebackup          # web + worker + scheduler (honcho)
 #   docker run ... stagebackup web      # web only (runs "flask db upgrade" first)
 #   docker run ... stagebackup worker   # job worker only
+#   docker run ... stagebackup scheduler   # scheduler only (enqueues scheduled runs)
 #   docker run ... stagebackup bash     # anything else is exec'd as-is
 FROM python:3.11-slim-bookworm
 

@@ -194,8 +194,9 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
+        # Without a schedule "enabled" means nothing: kept True, so a schedule added later runs.
         schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
-        schedule_enabled=bool(spec.schedule_enabled),
+        schedule_enabled=bool(spec.schedule_enabled) or schedule_cron is None,
     )
 
 

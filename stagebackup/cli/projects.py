@@ -133,7 +133,9 @@ def list_(as_json):
         return
     for p in rows:
         dest = _destination(projects.to_dict(p)["destination"])
-        click.echo(f"{p.id:>4}  {p.name}  [{p.mode}/{p.archive_format}] -> {dest}")
+        schedule = f"  @ {p.schedule_cron} ({p.schedule_timezone})" if p.schedule_cron else ""
+        paused = " paused" if p.schedule_cron and not p.schedule_enabled else ""
+        click.echo(f"{p.id:>4}  {p.name}  [{p.mode}/{p.archive_format}] -> {dest}{schedule}{paused}")
 
 
 def _destination(dest: dict) -> str:

@@ -30,6 +30,12 @@ TIMEZONE_MAX = 64
 NEXT_RUN_COUNT = 3
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron's numbering: 0 (and 7) is Sunday
 PRESET_KINDS = ("daily", "weekly", "monthly")
+_RANGES = (  # the first four fields: (lowest, highest, message)
+    (0, 59, N_("minute %(value)s is out of range (0-59)")),
+    (0, 23, N_("hour %(value)s is out of range (0-23)")),
+    (1, 31, N_("day of month %(value)s is out of range (1-31)")),
+    (1, 12, N_("month %(value)s is out of range (1-12)")),
+)
 _NUMBER = r"(\d{1,2})"
 _PRESETS = {
     "daily": re.compile(rf"^{_NUMBER} {_NUMBER} \* \* \*$"),
@@ -80,12 +86,14 @@ def preset_of(expr: str | None) -> Preset | None:
         match = pattern.match(normalize(expr or ""))
         if not match:
             continue
-        minute, hour, third = (int(g) for g in match.groups()) if kind != "daily" else (*map(int, match.groups()), 0)
-        if minute > 59 or hour > 23 or (kind == "monthly" and not 1 <= third <= 31):
+        minute, hour, *rest = (int(group) for group in match.groups())
+        if minute > 59 or hour > 23:
             return None
         if kind == "weekly":
-            return Preset(kind, hour, minute, weekday=third % 7)
-        return Preset(kind, hour, minute, day=third if kind == "monthly" else None)
+            return Preset(kind, hour, minute, weekday=rest[0] % 7)
+        if kind == "monthly":
+            return Preset(kind, hour, minute, day=rest[0]) if 1 <= rest[0] <= 31 else None
+        return Preset(kind, hour, minute)
     return None
 
 
@@ -167,6 +175,7 @@ def trigger(expr: str, tz: str) -> WallClockCronTrigger:
             field="schedule_cron", expr=normalize(expr), n=len(fields),
         )
     tzinfo = zone(tz)
+    _check_ranges(fields[:4])
     _from_crontab(" ".join([*fields[:4], "*"]), tzinfo, expr)  # the first four fields, as APScheduler reads them
     weekdays = _weekday_names(fields[4]) if fields[4] != "*" else "*"
     if fields[2] != "*" and fields[4] != "*":
@@ -175,6 +184,14 @@ def trigger(expr: str, tz: str) -> WallClockCronTrigger:
             field="schedule_cron", expr=normalize(expr),
         )
     return _from_crontab(" ".join([*fields[:4], weekdays]), tzinfo, expr)
+
+
+def _check_ranges(fields: list[str]) -> None:
+    """Numbers outside a field's range, in the operator's words (APScheduler's own message is English)."""
+    for (low, high, template), text in zip(_RANGES, fields, strict=True):
+        for number in re.findall(r"\d+", re.sub(r"/\d+", "", text)):
+            if not low <= int(number) <= high:
+                raise ValidationError(template, field="schedule_cron", value=number)
 
 
 def _from_crontab(crontab: str, tzinfo: ZoneInfo, expr: str) -> WallClockCronTrigger:

@@ -67,7 +67,8 @@ class Scheduler:
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": int(app.config["SCHEDULE_MISFIRE_GRACE_S"])},
+                          # APScheduler wants a positive number: 0 behaves as 1 (a missed run is dropped).
+                          "misfire_grace_time": max(1, int(app.config["SCHEDULE_MISFIRE_GRACE_S"]))},
         )
         self.aps.add_listener(self._on_missed, EVENT_JOB_MISSED)
 

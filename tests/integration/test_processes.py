@@ -12,6 +12,7 @@ from pathlib import Path
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import Job, Worker
+from stagebackup.schedule import lease
 from tests.conftest import REPO, flask_cmd, flask_env
 from tests.integration.test_worker_processes import slow_project, wait_for
 
@@ -22,7 +23,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_procfile_starts_web_and_worker_and_ctrl_c_stops_both(app):
+def test_procfile_starts_web_worker_and_scheduler_and_ctrl_c_stops_them(app):
     port = free_port()
     honcho = Path(sys.executable).with_name("honcho")
     proc = subprocess.Popen(
@@ -39,11 +40,14 @@ def test_procfile_starts_web_and_worker_and_ctrl_c_stops_both(app):
 
         wait_for(page, timeout=60, interval=0.3)
         wait_for(lambda: db.session.query(Worker).filter(Worker.stopped_at.is_(None)).count() == 1, timeout=30)
+        wait_for(lambda: lease.holder_of() is not None, timeout=30)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         output, _ = proc.communicate(timeout=30)
     assert "web.1 stopped" in output and "worker.1 stopped (rc=0)" in output, output[-2000:]
+    assert "scheduler.1 stopped (rc=0)" in output, output[-2000:]
     assert db.session.query(Worker).one().stopped_at is not None
+    assert lease.holder_of() is None
 
 
 def test_a_second_signal_stops_the_worker_at_once_and_the_job_ends_interrupted(app, tmp_path):

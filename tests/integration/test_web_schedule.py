@@ -70,7 +70,8 @@ def test_no_schedule_shows_nothing_and_an_empty_time_zone_means_the_servers(clie
 
 def test_bad_schedules_are_shown_on_their_field_in_the_page_language(client, tmp_path):
     cases = [
-        ({"schedule_preset": "cron", "schedule_cron": "61 * * * *"}, "schedule_cron", "无效的定时 61 * * * *"),
+        ({"schedule_preset": "cron", "schedule_cron": "61 * * * *"}, "schedule_cron", "分钟 61 超出范围（0-59）"),
+        ({"schedule_preset": "cron", "schedule_cron": "*/0 * * * *"}, "schedule_cron", "无效的定时 */0 * * * *"),
         ({"schedule_preset": "cron", "schedule_cron": "0 0 30 2 *"}, "schedule_cron",
          "定时 0 0 30 2 * 永远不会运行（没有这样的日期）"),
         ({"schedule_preset": "cron", "schedule_cron": ""}, "schedule_cron", "定时为空"),

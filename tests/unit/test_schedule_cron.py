@@ -69,8 +69,12 @@ def test_day_of_week_numbers_mean_what_they_mean_to_cron(expr, weekdays):
 
 
 @pytest.mark.parametrize(("expr", "tz", "field", "words"), [
-    ("61 * * * *", "UTC", "schedule_cron", "61"),
-    ("0 24 * * *", "UTC", "schedule_cron", "24"),
+    ("61 * * * *", "UTC", "schedule_cron", "minute 61 is out of range (0-59)"),
+    ("0-60 * * * *", "UTC", "schedule_cron", "minute 60 is out of range"),
+    ("0 24 * * *", "UTC", "schedule_cron", "hour 24 is out of range (0-23)"),
+    ("0 0 0 * *", "UTC", "schedule_cron", "day of month 0 is out of range (1-31)"),
+    ("0 0 1 13 *", "UTC", "schedule_cron", "month 13 is out of range (1-12)"),
+    ("*/61 * * * *", "UTC", "schedule_cron", "invalid schedule"),
     ("* * * * * *", "UTC", "schedule_cron", "has 6"),
     ("garbage", "UTC", "schedule_cron", "has 1"),
     ("", "UTC", "schedule_cron", "empty"),

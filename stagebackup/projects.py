@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from . import audit, keys
+from . import audit, keys, pathpolicy
 from .errors import N_, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Project
-from .paths import display, is_text, is_within
+from .paths import display, is_text
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
 
@@ -78,44 +78,25 @@ def _check_sources(sources: list[str]) -> list[str]:
                                   path=display(path))
         if path in result:
             continue
-        for other in result:
-            if is_within(path, other) or is_within(other, path):
-                raise ValidationError(N_("sources overlap: %(a)s and %(b)s"), field="sources",
-                                      a=display(path), b=display(other))
         result.append(path)
+    pathpolicy.check_sources(result, pathpolicy.current())
     return result
 
 
-def _check_dest_dir(dest: str, sources: list[str]) -> str:
+def _check_dest_dir(dest: str, sources: list[str], *, mirror: bool) -> str:
     if not dest or "\0" in dest:
         raise ValidationError(N_("a destination directory is needed (--dest-dir PATH)"), field="dest_dir")
     path = os.path.abspath(os.path.expanduser(dest))
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValidationError(N_("destination %(path)s exists and is not a directory"), field="dest_dir",
                               path=display(path))
-    for source in sources:
-        if is_within(path, source):
-            raise ValidationError(
-                N_("destination %(path)s is inside source %(source)s: the backup would archive itself"),
-                field="dest_dir", path=display(path), source=display(source),
-            )
     parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValidationError(N_("destination %(path)s is not writable"), field="dest_dir", path=display(path))
+    pathpolicy.check_destination(path, sources, pathpolicy.current(), mirror=mirror)
     return path
-
-
-def _check_sync_layout(sources: list[str], dest: str) -> None:
-    """A mirror goes to DEST/<source name>: names must differ, and no source may live in the mirror."""
-    mirror_names(sources)
-    for source in sources:
-        if is_within(source, dest):
-            raise ValidationError(
-                N_("source %(source)s is inside destination %(path)s: a mirror cannot contain its source"),
-                field="dest_dir", source=display(source), path=display(dest),
-            )
 
 
 def _check_choice(value: str, choices: tuple[str, ...], template: str, field: str) -> str:
@@ -139,7 +120,7 @@ def _check_destination(spec: ProjectSpec, sources: list[str]) -> tuple[str | Non
             raise ValidationError(N_("unknown tape drive '%(drive)s' (configured drives: %(known)s)"),
                                   field="dest_drive", drive=spec.dest_drive, known=known)
         return None, spec.dest_drive
-    return _check_dest_dir(spec.dest_dir or "", sources), None
+    return _check_dest_dir(spec.dest_dir or "", sources, mirror=spec.mode == "sync"), None
 
 
 def validate(spec: ProjectSpec) -> ProjectSpec:
@@ -170,7 +151,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     sources = _check_sources(spec.sources)
     dest_dir, dest_drive = _check_destination(spec, sources)
     if mode == "sync":
-        _check_sync_layout(sources, dest_dir)
+        mirror_names(sources)  # a mirror goes to DEST/<source name>: names must differ
     if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
         raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern

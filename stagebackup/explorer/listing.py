@@ -28,6 +28,12 @@ class PathNotFound(ExplorerError):
     status = 404
 
 
+class PathNotAllowed(ExplorerError):
+    """{}"""
+
+    status = 403
+
+
 class PathForbidden(ExplorerError):
     """{} cannot be read: permission denied"""
 

@@ -65,7 +65,7 @@ class SyncContext:
     settings: SyncSettings
     reporter: object  # jobs.progress.JobReporter
     cache_dir: str
-    skip_dirs: list[str]
+    skip_dirs: dict[str, str]  # folder -> why it is passed over
     register_partial: Callable[[str], None]
     record_catalog: Callable[[str, Iterator[Member]], None]  # destination, members (one transaction)
     previous_digest: str | None = None  # the catalog digest the last successful run recorded for this mirror

@@ -14,18 +14,18 @@ import os
 from flask import current_app
 from sqlalchemy import delete
 
-from .. import keys
+from .. import keys, pathpolicy
 from ..catalog import catalog_job
 from ..errors import StageBackupError
 from ..extensions import db
 from ..jobs import queue
 from ..models import Job, Secret
-from ..paths import display, is_within
+from ..paths import display
 from .extract import SafeExtractor
 from .plan import plan_restore
 from .readers import LocalArchive, extract_archive
 from .selection import Selection
-from .service import resolve_target, restore_roots
+from .service import resolve_target
 from .sources import ArchiveRef, archives_of, local_archive
 
 MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
@@ -76,11 +76,9 @@ class Passwords:
 
 
 def open_target(path: str) -> None:
-    """Create the target and check again, on the real path, that it is inside a restore root."""
+    """Create the target and ask the path policy again, on the real path (a link may have appeared)."""
     os.makedirs(path, exist_ok=True)
-    real = os.path.realpath(path)
-    if not any(is_within(real, root) for root in restore_roots()):
-        raise StageBackupError(f"restore target {display(path)} resolves outside the restore roots")
+    pathpolicy.check_restore_target(path, pathpolicy.current())
 
 
 def run_restore(job_id: int, reporter) -> None:

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from .. import pathpolicy
 from ..catalog import catalog_job
 from ..errors import StageBackupError
 from ..extensions import db
@@ -101,13 +102,13 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
         page = browse.list_folder(catalog, folder, after=_token_arg("after"), before=_token_arg("before"))
     template = "restore/_results.html" if request.headers.get("HX-Request") and query else "restore/browse.html"
     form = form or MultiDict()
-    default_target = os.path.join(service.restore_roots()[0], f"job{job.id}")
+    default_target = os.path.join(pathpolicy.current().restore_roots[0], f"job{job.id}")
     # The restore form posts to a URL carrying this view's query string: a refused restore shows the same view.
     view = {key: request.args[key] for key in ("p", "q", "after", "before") if request.args.get(key)}
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
         error=error, display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
-        roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
+        roots=[display(r) for r in pathpolicy.current().restore_roots], fmt_time=fmt_time,
         selected=set(form.getlist("path")), target=form.get("target") or default_target,
         conflict=form.get("conflict"), remark=form.get("remark") or "",
         restore_action=url_for("restore.start_restore", job_id=job.id, **view),

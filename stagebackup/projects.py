@@ -42,7 +42,6 @@ class ProjectSpec:
     password: str | None = None
     encrypted: bool | None = None  # None: encrypted exactly when a password is given
     sync_strategy: str = "overwrite"
-    allow_mass_delete: bool = False
     group_max_bytes: int | None = None
     dest_drive: str | None = None
     dest_pool: str | None = None
@@ -158,7 +157,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
         archive_format=spec.archive_format, level=spec.level, mode=mode, password=spec.password,
-        encrypted=encrypted, sync_strategy=spec.sync_strategy, allow_mass_delete=bool(spec.allow_mass_delete),
+        encrypted=encrypted, sync_strategy=spec.sync_strategy,
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
@@ -177,7 +176,8 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.includes, project.excludes = spec.includes, spec.excludes
     project.mode, project.archive_format, project.compression_level = spec.mode, spec.archive_format, spec.level
     project.encrypted = bool(spec.encrypted)
-    project.sync_strategy, project.allow_mass_delete = spec.sync_strategy, spec.allow_mass_delete
+    project.sync_strategy = spec.sync_strategy
+    project.allow_mass_delete = False  # no standing permission: a mass delete is confirmed run by run
     project.group_max_bytes = spec.group_max_bytes
     project.dest_kind = "tape" if spec.dest_drive else "directory"
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
@@ -248,7 +248,6 @@ def to_dict(project: Project) -> dict:
         "level": project.compression_level,
         "encrypted": project.encrypted,  # never the password
         "strategy": project.sync_strategy,
-        "allow_mass_delete": project.allow_mass_delete,
         "group_max_bytes": project.group_max_bytes,
         "job_timeout_min": project.job_timeout_s // 60 if project.job_timeout_s else None,
         "destination": (

@@ -63,7 +63,6 @@ class ProjectForm(FlaskForm):
         _l("同步策略"), choices=choices(("overwrite", _l("覆盖（镜像）")), ("incremental", _l("增量（mtime+大小）"))),
         default="overwrite",
     )
-    allow_mass_delete = BooleanField(_l("允许大量删除"))
     dest_kind = RadioField(
         _l("目标"), choices=choices(("directory", _l("目录")), ("tape", _l("磁带"))), default="directory",
     )
@@ -86,7 +85,7 @@ class ProjectForm(FlaskForm):
         self.mode.data, self.archive_format.data = project.mode, project.archive_format
         self.level.data, self.encrypted.data = project.compression_level, project.encrypted
         self.group_max_mib.data = project.group_max_bytes // MIB if project.group_max_bytes else None
-        self.sync_strategy.data, self.allow_mass_delete.data = project.sync_strategy, project.allow_mass_delete
+        self.sync_strategy.data = project.sync_strategy
         self.dest_kind.data = project.dest_kind
         self.dest_dir.data = display(project.dest_path) if project.dest_path else ""
         self.dest_drive.data, self.dest_pool.data = project.dest_drive, project.dest_pool or "default"
@@ -114,7 +113,6 @@ class ProjectForm(FlaskForm):
             encrypted=bool(self.encrypted.data or password),
             group_max_bytes=self.group_max_mib.data * MIB if self.group_max_mib.data else None,
             sync_strategy=self.sync_strategy.data,
-            allow_mass_delete=bool(self.allow_mass_delete.data),
             dest_dir=None if tape else originals.get(dest_dir, dest_dir),
             dest_drive=self.dest_drive.data if tape else None,
             dest_pool=((self.dest_pool.data or "").strip() or None) if tape else None,

@@ -28,8 +28,6 @@ BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would o
               help="Encrypt archives (AES-256) with a password read from the first line of standard input.")
 @click.option("--strategy", "sync_strategy", type=click.Choice(projects.STRATEGIES), default="overwrite",
               show_default=True, help="Sync mode: overwrite mirrors (deletes too), incremental only adds.")
-@click.option("--allow-mass-delete", is_flag=True,
-              help="Sync mode: allow a mirror to delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the files.")
 @click.option("--group-max-bytes", type=BYTES, default=None,
               help="Input bytes per archive (default: STAGEBACKUP_ARCHIVE_GROUP_MAX_BYTES).")
 @click.option("--dest-dir", help="Directory the archives (or the sync mirror) are written to.")
@@ -42,7 +40,7 @@ BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would o
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
 def add(name, sources, includes, excludes, mode, archive_format, level, password_stdin, sync_strategy,
-        allow_mass_delete, group_max_bytes, dest_dir, dest_drive, dest_pool, verify_after_write, job_timeout_min,
+        group_max_bytes, dest_dir, dest_drive, dest_pool, verify_after_write, job_timeout_min,
         as_json):
     """Create project NAME."""
     if not (dest_dir or dest_drive):
@@ -50,7 +48,7 @@ def add(name, sources, includes, excludes, mode, archive_format, level, password
     spec = projects.ProjectSpec(
         name=name, sources=list(sources), dest_dir=dest_dir, includes=list(includes), excludes=list(excludes),
         archive_format=archive_format, level=level, mode=mode, password=read_password() if password_stdin else None,
-        sync_strategy=sync_strategy, allow_mass_delete=allow_mass_delete, group_max_bytes=group_max_bytes,
+        sync_strategy=sync_strategy, group_max_bytes=group_max_bytes,
         dest_drive=dest_drive, dest_pool=dest_pool, verify_after_write=verify_after_write,
         job_timeout_s=job_timeout_min * 60 if job_timeout_min else None,
     )

@@ -18,8 +18,9 @@ the include/exclude rules leave out are never removed from the mirror (as rsync 
 
 Safety: a source that does not exist fails the job (``scan.walk`` raises); an empty source directory
 whose mirror is not empty fails it too (an unmounted disk looks like that); and an overwrite run that would
-remove more than ``max_delete_ratio`` of the mirror's files fails before it removes anything, unless the
-project allows mass deletes. All of this is decided from the plan, before the first change.
+remove more than ``max_delete_ratio`` of the mirror's files fails before it removes anything, unless this
+run was confirmed (the job's ``allow_mass_delete`` parameter). All of this is decided from the plan, before the
+first change.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ STRATEGIES = ("overwrite", "incremental")
 
 class MassDeleteRefused(StageBackupError):
     """this mirror would remove {files} of the {total} files in {dest} ({share:.0%}, more than the limit of
-    {limit:.0%}); nothing was removed. If that is intended, allow it on project {project} (--allow-mass-delete)
-    or raise STAGEBACKUP_SYNC_MAX_DELETE_RATIO"""
+    {limit:.0%}); nothing was removed. If that is intended, confirm it for one run: the button "confirm mass
+    delete and run" on this job, or `flask jobs run {project} --allow-mass-delete` (or raise
+    STAGEBACKUP_SYNC_MAX_DELETE_RATIO)"""
 
 
 @dataclass(frozen=True)

@@ -217,10 +217,30 @@ def update(name: str, spec: ProjectSpec, *, actor: str) -> Project:
     spec = validate(spec)
     if spec.name != project.name:
         _check_name_free(spec.name)
+    before = _guarded_settings(project)
     _apply(project, spec)
     audit.record(actor, "project.update", project.name)
+    _audit_guarded_changes(actor, project, before)
     db.session.commit()
     return project
+
+
+def _guarded_settings(project: Project) -> dict:
+    """What an attacker changes first: where the archives go and whether they are encrypted."""
+    return {"encrypted": bool(project.encrypted), "dest_kind": project.dest_kind,
+            "dest_path": display(project.dest_path) if project.dest_path else None,
+            "dest_drive": project.dest_drive, "dest_pool": project.dest_pool}
+
+
+def _audit_guarded_changes(actor: str, project: Project, before: dict) -> None:
+    """Turning encryption off and moving the destination each get their own audit event, old and new values."""
+    after = _guarded_settings(project)
+    if before["encrypted"] and not after["encrypted"]:
+        audit.record(actor, "project.encryption_off", project.name, details={"old": True, "new": False})
+    destination = ("dest_kind", "dest_path", "dest_drive", "dest_pool")
+    if any(before[key] != after[key] for key in destination):
+        audit.record(actor, "project.destination", project.name, details={
+            "old": {key: before[key] for key in destination}, "new": {key: after[key] for key in destination}})
 
 
 def remove(name: str, *, actor: str) -> None:

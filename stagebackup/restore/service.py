@@ -85,6 +85,7 @@ def _typed_secret(source_job_id: int, password: str | None) -> int | None:
 def request_restore(
     source_job_id: int, *, target: str, paths: list[str] | None = None, conflict: str = SKIP,
     password: str | None = None, trigger: str = "manual", actor: str = "web", remark: str | None = None,
+    restore_owners: bool = False,
 ) -> Job:
     source, project = source_backup(source_job_id)
     if conflict not in CONFLICT_POLICIES:
@@ -93,7 +94,8 @@ def request_restore(
     selection = Selection(paths)  # validates the patterns
     target_path = resolve_target(target)
     secret_id = _typed_secret(source_job_id, password)
-    params = {"target": target_path, "paths": selection.patterns, "conflict": conflict}
+    params = {"target": target_path, "paths": selection.patterns, "conflict": conflict,
+              "restore_owners": bool(restore_owners)}
     if secret_id is not None:
         params["secret_id"] = secret_id
     job = queue.enqueue(
@@ -104,7 +106,7 @@ def request_restore(
     )
     audit.record(actor, "restore.run", f"job:{job.id}", remark=job.remark, details={
         "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
-        "conflict": conflict, "typed_password": secret_id is not None,
+        "conflict": conflict, "typed_password": secret_id is not None, "restore_owners": bool(restore_owners),
     })
     db.session.commit()
     return job

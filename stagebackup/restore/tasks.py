@@ -113,8 +113,10 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         if skipped <= MAX_SKIP_LINES:
             reporter.log_path("SKIP", path, reason)
 
-    extractor = SafeExtractor(target, conflict, on_skipped=on_skipped,
+    extractor = SafeExtractor(target, conflict, restore_owners=params.get("restore_owners") is True,
+                              on_skipped=on_skipped, on_info=lambda path, note: reporter.log_path("INFO", path, note),
                               on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"))
+    _log_owner_policy(extractor, params, reporter)
     cache_dir = config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
     drive = params.get("_drive")
@@ -147,7 +149,17 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     ))
     if skipped > MAX_SKIP_LINES:
         reporter.log("SKIP", f"{skipped - MAX_SKIP_LINES} more skipped member(s) not listed")
+    if stats.privilege_cleared:
+        reporter.log("INFO", f"cleared the set-uid/set-gid bits of {stats.privilege_cleared} file(s): their owners "
+                             "were not restored")
     reporter.stage_finished("finalize")
+
+
+def _log_owner_policy(extractor: SafeExtractor, params: dict, reporter) -> None:
+    if extractor.restore_owners:
+        reporter.log("INFO", "owners are restored (by name, then by id)")
+    elif params.get("restore_owners") is True:
+        reporter.log("INFO", "owners are not restored: the worker does not run as root")
 
 
 def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extractor, selection, passwords,

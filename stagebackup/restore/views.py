@@ -111,6 +111,7 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
         roots=[display(r) for r in pathpolicy.current().restore_roots], fmt_time=fmt_time,
         selected=set(form.getlist("path")), target=form.get("target") or default_target,
         conflict=form.get("conflict"), remark=form.get("remark") or "",
+        restore_owners=form.get("restore_owners") == "y",
         restore_action=url_for("restore.start_restore", job_id=job.id, **view),
     ), status
 
@@ -132,6 +133,7 @@ def start_restore(job_id: int):
         restore_job = service.request_restore(
             job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
             password=form.get("password") or None, remark=form.get("remark") or None, actor="web",
+            restore_owners=form.get("restore_owners") == "y",
         )
     except StageBackupError as exc:
         db.session.rollback()

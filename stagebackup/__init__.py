@@ -74,12 +74,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 
-    from . import models  # noqa: F401  (tables must be known to Alembic)
+    from . import httpguard, models  # noqa: F401  (tables must be known to Alembic)
     from .backup import bp as backup_bp
     from .cli import register_cli
     from .explorer import bp as explorer_bp
     from .restore import bp as restore_bp
 
+    httpguard.init_app(app)  # before the blueprints: their <int:…> routes use its converter
     app.register_blueprint(backup_bp)
     app.register_blueprint(explorer_bp)
     app.register_blueprint(restore_bp)

@@ -59,6 +59,13 @@ DEFAULTS: dict[str, object] = {
     "DEST_ROOTS": [],
     "BROWSE_ROOTS": [],
     "LANGUAGES": ["zh_CN", "en"],
+    # HTTP (http.py): host names served besides 127.0.0.1, localhost and ::1 (comma-separated; "*": any),
+    # the request body limit and the larger one an import route allows, and how many reverse proxies
+    # in front set X-Forwarded-* (0: those headers are ignored).
+    "ALLOWED_HOSTS": "",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "IMPORT_MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    "PROXY_COUNT": 0,
 }
 
 

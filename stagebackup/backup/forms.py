@@ -6,9 +6,10 @@ messages are the services' own, so no wording is repeated here.
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto
 from wtforms import (
     BooleanField,
     IntegerField,
@@ -26,6 +27,7 @@ from ..paths import display
 from ..projects import LEVEL_RANGE, NAME_MAX, ProjectSpec
 
 MIB = 1024 * 1024
+SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # as Flask-WTF's is_submitted()
 
 try:  # WTForms >= 3.3 wants choice objects; tuples are deprecated there (and all older versions have)
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -34,11 +36,22 @@ except ImportError:  # pragma: no cover - older WTForms
         return (value, label)
 
 
+class TextForm(FlaskForm):
+    """A form of text fields: only the urlencoded/multipart *fields* are read. Flask-WTF would also hand the
+    fields uploaded files and JSON values, which no text field can take (a file in a text field was a 500)."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            if formdata is not _Auto:
+                return formdata
+            return request.form if request.method in SUBMIT_METHODS else None
+
+
 def choices(*pairs) -> list:
     return [_Choice(value, label) for value, label in pairs]
 
 
-class RunForm(FlaskForm):
+class RunForm(TextForm):
     remark = TextAreaField(_l("备注"), render_kw={"maxlength": REMARK_MAX})
 
 
@@ -46,7 +59,7 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-class ProjectForm(FlaskForm):
+class ProjectForm(TextForm):
     name = StringField(_l("名称"), render_kw={"required": True, "maxlength": NAME_MAX})
     sources = TextAreaField(_l("源路径（每行一个）"), render_kw={"required": True})
     includes = TextAreaField(_l("包含规则（gitignore 语法，每行一个）"))
@@ -121,5 +134,5 @@ class ProjectForm(FlaskForm):
         )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(TextForm):
     """A body-less POST (delete, cancel): the form exists for its CSRF token."""

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from .. import audit
 from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
+from ..httpguard import query_int
 from ..jobs import queue
 from ..jobs.summary import job_dict, stages_for
 from ..models import ACTIVE_STATUSES, FINAL_STATUSES, Job, Project
@@ -79,7 +80,7 @@ def job_log(job_id: int):
     The job's status is read before the lines: a job seen finished has written its last line, so the
     poller rendered without a trigger cannot miss one.
     """
-    after = request.args.get("after", 0, type=int)
+    after = query_int("after", 0)
     status = db.session.scalar(select(Job.status).where(Job.id == job_id))
     if status is None:
         abort(404)
@@ -96,14 +97,14 @@ def job_log(job_id: int):
 
 @bp.get("/backup/jobs/<int:job_id>/log/earlier")
 def job_log_earlier(job_id: int):
-    page = logs.before(job_id, request.args.get("before", 0, type=int))
+    page = logs.before(job_id, query_int("before", 0))
     return render_template("backup/_log_earlier.html", job_id=job_id, page=page)
 
 
 @bp.get("/backup/jobs/new")
 def new_jobs():
     """Cards of jobs queued since the page was rendered (by the scheduler, the CLI, another browser)."""
-    after = request.args.get("after", 0, type=int)
+    after = query_int("after", 0)
     fresh = cards.active_cards(after)
     if not fresh:
         return "", 204

@@ -6,8 +6,10 @@ import os
 from datetime import datetime
 
 from flask import jsonify, render_template, request
+from werkzeug.exceptions import BadRequest
 
 from .. import pathpolicy
+from ..httpguard import query_int
 from ..paths import display, path_from_token, path_token
 from . import bp
 from .listing import ExplorerError, PathNotAllowed, list_dir
@@ -46,10 +48,9 @@ def _browsable(path: str | None) -> bool:
 
 def _paging() -> tuple[int, int]:
     try:
-        offset, limit = int(request.args.get("offset", 0)), int(request.args.get("limit", 200))
-    except ValueError:
-        raise ExplorerError("offset and limit must be whole numbers") from None
-    return max(0, min(offset, 2**31)), limit
+        return query_int("offset", 0), query_int("limit", 200)
+    except BadRequest:
+        raise ExplorerError("offset and limit must be whole numbers (0 or more)") from None
 
 
 def _mount_dict(mount) -> dict:

@@ -18,6 +18,7 @@ from .. import pathpolicy
 from ..catalog import catalog_job
 from ..errors import StageBackupError
 from ..extensions import db
+from ..httpguard import DB_INT_MAX, query_int
 from ..models import Job, Project
 from ..paths import display, display_name, path_from_token, path_token
 from . import bp, browse, service
@@ -59,9 +60,12 @@ def _cursor_arg() -> tuple[str, int] | None:
         return None
     token, _sep, row_id = raw.rpartition(".")
     try:
-        return path_from_token(token), int(row_id)
+        cursor = path_from_token(token), int(row_id)
+        if not 0 <= cursor[1] <= DB_INT_MAX:
+            raise ValueError("not a row id")
     except ValueError:
         abort(400, _("地址已损坏：路径参数无效。"))
+    return cursor
 
 
 def _backup_or_404(job_id: int) -> Job:
@@ -82,7 +86,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 
 @bp.get("/restore")
 def index():
-    project_id = request.args.get("project", type=int)
+    project_id = query_int("project", 0)
     project = db.session.get(Project, project_id) if project_id else None
     backups = browse.finished_backups(project.id) if project else []
     return render_template("restore/index.html", projects=browse.projects_with_backups(), project=project,

@@ -15,7 +15,8 @@ from flask import Flask, abort, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-DB_INT_MAX = 2**63 - 1
+from .dbtypes import DB_INT_MAX
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 

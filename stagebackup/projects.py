@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from . import audit, keys, pathpolicy
+from .dbtypes import DB_INT_MAX
 from .errors import N_, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
@@ -136,6 +137,9 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     if spec.group_max_bytes is not None and spec.group_max_bytes < GROUP_MIN_BYTES:
         raise ValidationError(N_("the archive group size must be at least %(n)s bytes"), field="group_max_mib",
                               n=GROUP_MIN_BYTES)
+    if spec.group_max_bytes is not None and spec.group_max_bytes > DB_INT_MAX:
+        raise ValidationError(N_("the archive group size must be at most %(n)s bytes"), field="group_max_mib",
+                              n=DB_INT_MAX)
     if spec.job_timeout_s is not None and not 60 <= spec.job_timeout_s <= TIMEOUT_MAX_MIN * 60:
         raise ValidationError(N_("the job time limit must be between 1 and %(n)s minutes"), field="job_timeout_min",
                               n=TIMEOUT_MAX_MIN)

@@ -16,9 +16,10 @@ from werkzeug.datastructures import MultiDict
 
 from .. import pathpolicy
 from ..catalog import catalog_job
+from ..dbtypes import DB_INT_MAX
 from ..errors import StageBackupError
 from ..extensions import db
-from ..httpguard import DB_INT_MAX, query_int
+from ..httpguard import query_int
 from ..models import Job, Project
 from ..paths import display, display_name, path_from_token, path_token
 from . import bp, browse, service

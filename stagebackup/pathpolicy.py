@@ -74,16 +74,23 @@ def _confine(path: str, roots: tuple[str, ...], setting: str, field: str, kind: 
                           setting=setting)
 
 
+def _check_placement(raw: str, path: str, policy: Policy, template: str, roots: tuple[str, ...], setting: str,
+                     field: str, kind: str) -> None:
+    """``path`` (the real path of ``raw``) is outside StageBackup's own folders and inside ``roots`` when set;
+    ``template`` names the own folder that holds it (placeholders ``path``, ``what``, ``dir``)."""
+    own = _own_dir_holding(path, policy)
+    if own is not None:
+        raise PathRefused(template, field=field, path=display(raw), what=own[0], dir=display(own[1]))
+    _confine(path, roots, setting, field, kind)
+
+
 def check_sources(sources: list[str], policy: Policy) -> None:
     """No source is (or lies inside) StageBackup's own folders, none overlaps another, all are confined."""
     seen: list[str] = []
     for source in sources:
         path = real(source)
-        own = _own_dir_holding(path, policy)
-        if own is not None:
-            raise PathRefused(N_("source %(path)s is inside StageBackup's own %(what)s %(dir)s"), field="sources",
-                              path=display(source), what=own[0], dir=display(own[1]))
-        _confine(path, policy.source_roots, "STAGEBACKUP_SOURCE_ROOTS", "sources", "source")
+        _check_placement(source, path, policy, N_("source %(path)s is inside StageBackup's own %(what)s %(dir)s"),
+                         policy.source_roots, "STAGEBACKUP_SOURCE_ROOTS", "sources", "source")
         for other in seen:
             if is_within(path, other) or is_within(other, path):
                 raise PathRefused(N_("sources overlap: %(a)s and %(b)s"), field="sources", a=display(source),
@@ -96,11 +103,8 @@ def check_destination(dest: str, sources: list[str], policy: Policy, *, mirror: 
     itself); a mirror (``mirror``) also holds no source and none of StageBackup's folders, which it could
     overwrite or delete."""
     path = real(dest)
-    own = _own_dir_holding(path, policy)
-    if own is not None:
-        raise PathRefused(N_("destination %(path)s is inside StageBackup's own %(what)s %(dir)s"), field="dest_dir",
-                          path=display(dest), what=own[0], dir=display(own[1]))
-    _confine(path, policy.dest_roots, "STAGEBACKUP_DEST_ROOTS", "dest_dir", "destination")
+    _check_placement(dest, path, policy, N_("destination %(path)s is inside StageBackup's own %(what)s %(dir)s"),
+                     policy.dest_roots, "STAGEBACKUP_DEST_ROOTS", "dest_dir", "destination")
     for source in sources:
         if is_within(path, real(source)):
             raise PathRefused(

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import N_, DestinationError, StageBackupError, ValidationError, human_bytes
-from ..paths import display, is_within
+from ..paths import display
 from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
 from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name, member
@@ -93,19 +93,10 @@ def mirror_names(sources: list[str]) -> list[bytes]:
 
 
 def plan_roots(sources: list[str], dest_path: str) -> list[Root]:
+    """Where each source is mirrored. Overlaps (real paths) were refused by the path policy when the job started."""
     dest = os.fsencode(os.path.abspath(dest_path))
-    roots = []
-    for index, (source, name) in enumerate(zip(sources, mirror_names(sources), strict=True)):
-        src = os.fsencode(os.path.abspath(source))
-        real_src, real_dest = os.path.realpath(src), os.path.realpath(dest)
-        if is_within(os.fsdecode(real_dest), os.fsdecode(real_src)) or is_within(
-            os.fsdecode(real_src), os.fsdecode(real_dest)
-        ):
-            raise ValidationError(
-                f"source {display(src)} and destination {display(dest)} overlap: a mirror cannot contain its source"
-            )
-        roots.append(Root(index=index, src=src, name=name, dest=dest + b"/" + name))
-    return roots
+    return [Root(index=index, src=os.fsencode(os.path.abspath(source)), name=name, dest=dest + b"/" + name)
+            for index, (source, name) in enumerate(zip(sources, mirror_names(sources), strict=True))]
 
 
 def run_sync(ctx: SyncContext) -> None:

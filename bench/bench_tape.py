@@ -146,7 +146,7 @@ def make_groups(work: Path, groups: int, group_bytes: int) -> list[Path]:
 
 
 def compress(group: Path, out: Path) -> str:
-    entries = walk([str(group)], Rules([], []), NullReporter(), [])
+    entries = walk([str(group)], Rules([], []), NullReporter())
     output, members = FileOutput(str(out)), MemberSpool(str(out) + ".members")
     try:
         write_tgz(entries, output, ArchiveSpec("tgz", 1, 2), reporter=NullReporter(), members=members)

@@ -18,8 +18,8 @@ case "${1:-all}" in
     web)
         cd /app
         upgrade_schema
-        exec gunicorn --bind 0.0.0.0:5555 --workers 2 --threads 4 \
-            --forwarded-allow-ips='*' wsgi:app "${@:2}"
+        # X-Forwarded-* is trusted only through STAGEBACKUP_PROXY_COUNT (the app's ProxyFix).
+        exec gunicorn --bind 0.0.0.0:5555 --workers 2 --threads 4 wsgi:app "${@:2}"
         ;;
     worker)
         cd /app

@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from .atrest import restrict_umask, tighten
 from .config import ensure_data_dir, load_config, load_or_create_secret
 from .dbtypes import READ_ONLY_OPTION, configure_engine
 from .extensions import babel, csrf, db, migrate
@@ -33,7 +34,16 @@ def select_locale() -> str:
     return choice if choice in current_app.config["LANGUAGES"] else current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def _tighten_install(app: Flask) -> None:
+    """An install made before files were private: group and other lose their access, said once in the log."""
+    changed = tighten(app.config)
+    if changed:
+        app.logger.warning("tightened permissions of %d file(s) and folder(s) in StageBackup's data (group and "
+                           "other access removed), e.g. %s", len(changed), changed[0])
+
+
 def create_app(test_config: dict | None = None) -> Flask:
+    restrict_umask()  # before the first file: the database, the cache and the keys are for this user only
     config = load_config(test_config)
     app = Flask(
         __name__,
@@ -43,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(config)
     try:
         ensure_data_dir(app.config)
+        _tighten_install(app)
         if not app.config.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = load_or_create_secret(Path(app.config["DATA_DIR"]) / "secret_key")
         ensure_master_key(Path(app.config["DATA_DIR"]))
@@ -63,13 +74,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 
-    from . import models  # noqa: F401  (tables must be known to Alembic)
+    from . import httpguard, models  # noqa: F401  (tables must be known to Alembic)
     from .auditlog import bp as audit_bp
     from .backup import bp as backup_bp
     from .cli import register_cli
     from .explorer import bp as explorer_bp
     from .restore import bp as restore_bp
 
+    httpguard.init_app(app)  # before the blueprints: their <int:…> routes use its converter
     app.register_blueprint(backup_bp)
     app.register_blueprint(explorer_bp)
     app.register_blueprint(restore_bp)

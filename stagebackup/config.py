@@ -65,7 +65,19 @@ DEFAULTS: dict[str, object] = {
     "IMPORT_MAX_BYTES": 5 * 1024**2,
     # Restore targets must lie inside one of these (empty means DATA_DIR/restore).
     "RESTORE_ROOTS": [],
+    # Guard rails (pathpolicy.py): sources, destination folders and the storage explorer may be confined to
+    # these folders (JSON list or os.pathsep-separated). Empty: anywhere but StageBackup's own folders.
+    "SOURCE_ROOTS": [],
+    "DEST_ROOTS": [],
+    "BROWSE_ROOTS": [],
     "LANGUAGES": ["zh_CN", "en"],
+    # HTTP (http.py): host names served besides 127.0.0.1, localhost and ::1 (comma-separated; "*": any),
+    # the request body limit and the larger one an import route allows, and how many reverse proxies
+    # in front set X-Forwarded-* (0: those headers are ignored).
+    "ALLOWED_HOSTS": "",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "IMPORT_MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    "PROXY_COUNT": 0,
 }
 
 
@@ -95,6 +107,12 @@ def _coerce(raw: str, default: object) -> object:
     return raw
 
 
+def _roots(value: object) -> list[str]:
+    """A list of folders (a list, or one os.pathsep-separated string from a test or a .env), resolved."""
+    roots = [r for r in value.split(os.pathsep) if r] if isinstance(value, str) else list(value or [])
+    return [str(Path(r).expanduser().resolve()) for r in roots]
+
+
 def load_config(overrides: dict | None = None) -> dict[str, object]:
     """Defaults, then the environment, then explicit overrides (tests pass these)."""
     config: dict[str, object] = dict(DEFAULTS)
@@ -111,10 +129,9 @@ def load_config(overrides: dict | None = None) -> dict[str, object]:
     config["DATA_DIR"] = str(data_dir)
     config["CACHE_DIR"] = str(Path(str(config["CACHE_DIR"] or data_dir / "cache")).resolve())
     config["VTAPE_DIR"] = str(Path(str(config["VTAPE_DIR"] or data_dir / "vtape")).resolve())
-    roots = config["RESTORE_ROOTS"] or [str(data_dir / "restore")]
-    if isinstance(roots, str):
-        roots = [r for r in roots.split(os.pathsep) if r]
-    config["RESTORE_ROOTS"] = [str(Path(r).expanduser().resolve()) for r in roots]
+    config["RESTORE_ROOTS"] = _roots(config["RESTORE_ROOTS"] or [str(data_dir / "restore")])
+    for key in ("SOURCE_ROOTS", "DEST_ROOTS", "BROWSE_ROOTS"):
+        config[key] = _roots(config[key])
     url = str(config["DATABASE_URL"] or f"sqlite:///{data_dir / 'backup_system.db'}")
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url

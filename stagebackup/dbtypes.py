@@ -14,6 +14,7 @@ from .paths import as_text
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for big tables.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+DB_INT_MAX = 2**63 - 1  # the largest number an INTEGER/BIGINT column holds: a larger one overflows the driver
 
 
 def utcnow() -> datetime:

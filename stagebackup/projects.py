@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, fields
 from flask import current_app
 from sqlalchemy import select
 
-from . import audit, keys
+from . import audit, keys, pathpolicy
+from .dbtypes import DB_INT_MAX
 from .errors import N_, ConflictError, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Project
-from .paths import display, is_text, is_within
+from .paths import display, is_text
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
 from .schedule import cron
@@ -43,7 +44,6 @@ class ProjectSpec:
     password: str | None = None
     encrypted: bool | None = None  # None: encrypted exactly when a password is given
     sync_strategy: str = "overwrite"
-    allow_mass_delete: bool = False
     group_max_bytes: int | None = None
     dest_drive: str | None = None
     dest_pool: str | None = None
@@ -82,44 +82,25 @@ def _check_sources(sources: list[str]) -> list[str]:
                                   path=display(path))
         if path in result:
             continue
-        for other in result:
-            if is_within(path, other) or is_within(other, path):
-                raise ValidationError(N_("sources overlap: %(a)s and %(b)s"), field="sources",
-                                      a=display(path), b=display(other))
         result.append(path)
+    pathpolicy.check_sources(result, pathpolicy.current())
     return result
 
 
-def _check_dest_dir(dest: str, sources: list[str]) -> str:
+def _check_dest_dir(dest: str, sources: list[str], *, mirror: bool) -> str:
     if not dest or "\0" in dest:
         raise ValidationError(N_("a destination directory is needed (--dest-dir PATH)"), field="dest_dir")
     path = os.path.abspath(os.path.expanduser(dest))
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValidationError(N_("destination %(path)s exists and is not a directory"), field="dest_dir",
                               path=display(path))
-    for source in sources:
-        if is_within(path, source):
-            raise ValidationError(
-                N_("destination %(path)s is inside source %(source)s: the backup would archive itself"),
-                field="dest_dir", path=display(path), source=display(source),
-            )
     parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValidationError(N_("destination %(path)s is not writable"), field="dest_dir", path=display(path))
+    pathpolicy.check_destination(path, sources, pathpolicy.current(), mirror=mirror)
     return path
-
-
-def _check_sync_layout(sources: list[str], dest: str) -> None:
-    """A mirror goes to DEST/<source name>: names must differ, and no source may live in the mirror."""
-    mirror_names(sources)
-    for source in sources:
-        if is_within(source, dest):
-            raise ValidationError(
-                N_("source %(source)s is inside destination %(path)s: a mirror cannot contain its source"),
-                field="dest_dir", source=display(source), path=display(dest),
-            )
 
 
 def _check_choice(value: str, choices: tuple[str, ...], template: str, field: str) -> str:
@@ -143,7 +124,7 @@ def _check_destination(spec: ProjectSpec, sources: list[str]) -> tuple[str | Non
             raise ValidationError(N_("unknown tape drive '%(drive)s' (configured drives: %(known)s)"),
                                   field="dest_drive", drive=spec.dest_drive, known=known)
         return None, spec.dest_drive
-    return _check_dest_dir(spec.dest_dir or "", sources), None
+    return _check_dest_dir(spec.dest_dir or "", sources, mirror=spec.mode == "sync"), None
 
 
 def _check_schedule(spec: ProjectSpec) -> tuple[str | None, str | None]:
@@ -168,6 +149,9 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     if spec.group_max_bytes is not None and spec.group_max_bytes < GROUP_MIN_BYTES:
         raise ValidationError(N_("the archive group size must be at least %(n)s bytes"), field="group_max_mib",
                               n=GROUP_MIN_BYTES)
+    if spec.group_max_bytes is not None and spec.group_max_bytes > DB_INT_MAX:
+        raise ValidationError(N_("the archive group size must be at most %(n)s bytes"), field="group_max_mib",
+                              n=DB_INT_MAX)
     if spec.job_timeout_s is not None and not 60 <= spec.job_timeout_s <= TIMEOUT_MAX_MIN * 60:
         raise ValidationError(N_("the job time limit must be between 1 and %(n)s minutes"), field="job_timeout_min",
                               n=TIMEOUT_MAX_MIN)
@@ -182,7 +166,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     sources = _check_sources(spec.sources)
     dest_dir, dest_drive = _check_destination(spec, sources)
     if mode == "sync":
-        _check_sync_layout(sources, dest_dir)
+        mirror_names(sources)  # a mirror goes to DEST/<source name>: names must differ
     if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
         raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
     Rules(spec.includes, spec.excludes)  # raises on a bad pattern
@@ -190,7 +174,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
         archive_format=spec.archive_format, level=spec.level, mode=mode, password=spec.password,
-        encrypted=encrypted, sync_strategy=spec.sync_strategy, allow_mass_delete=bool(spec.allow_mass_delete),
+        encrypted=encrypted, sync_strategy=spec.sync_strategy,
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
@@ -212,7 +196,8 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.includes, project.excludes = spec.includes, spec.excludes
     project.mode, project.archive_format, project.compression_level = spec.mode, spec.archive_format, spec.level
     project.encrypted = bool(spec.encrypted)
-    project.sync_strategy, project.allow_mass_delete = spec.sync_strategy, spec.allow_mass_delete
+    project.sync_strategy = spec.sync_strategy
+    project.allow_mass_delete = False  # no standing permission: a mass delete is confirmed run by run
     project.group_max_bytes = spec.group_max_bytes
     project.dest_kind = "tape" if spec.dest_drive else "directory"
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
@@ -229,7 +214,7 @@ def spec_of(project: Project) -> ProjectSpec:
         includes=list(project.includes or []), excludes=list(project.excludes or []),
         archive_format=project.archive_format, level=project.compression_level, mode=project.mode,
         encrypted=project.encrypted, sync_strategy=project.sync_strategy,
-        allow_mass_delete=project.allow_mass_delete, group_max_bytes=project.group_max_bytes,
+        group_max_bytes=project.group_max_bytes,
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
         job_timeout_s=project.job_timeout_s, schedule_cron=project.schedule_cron,
         schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
@@ -280,13 +265,30 @@ def replace(project: Project, spec: ProjectSpec, *, actor: str, details: dict | 
     with its old and new value (a new password only as "changed", never its value)."""
     if spec.name != project.name:
         _check_name_free(spec.name)
-    before, secret_before = settings(project), project.secret_id
+    before, secret_before, guarded = settings(project), project.secret_id, _guarded_settings(project)
     _apply(project, spec)
+    _audit_guarded_changes(actor, project, guarded)
     after = settings(project)
     changes = {key: [_shown(before[key]), _shown(after[key])] for key in SETTINGS if before[key] != after[key]}
     if project.secret_id != secret_before:
         changes["password"] = "changed"
     audit.record(actor, "project.update", project.name, details={"changes": changes, **(details or {})})
+def _guarded_settings(project: Project) -> dict:
+    """What an attacker changes first: where the archives go and whether they are encrypted."""
+    return {"encrypted": bool(project.encrypted), "dest_kind": project.dest_kind,
+            "dest_path": display(project.dest_path) if project.dest_path else None,
+            "dest_drive": project.dest_drive, "dest_pool": project.dest_pool}
+
+
+def _audit_guarded_changes(actor: str, project: Project, before: dict) -> None:
+    """Turning encryption off and moving the destination each get their own audit event, old and new values."""
+    after = _guarded_settings(project)
+    if before["encrypted"] and not after["encrypted"]:
+        audit.record(actor, "project.encryption_off", project.name, details={"old": True, "new": False})
+    destination = ("dest_kind", "dest_path", "dest_drive", "dest_pool")
+    if any(before[key] != after[key] for key in destination):
+        audit.record(actor, "project.destination", project.name, details={
+            "old": {key: before[key] for key in destination}, "new": {key: after[key] for key in destination}})
 
 
 def remove(name: str, *, actor: str) -> None:
@@ -331,7 +333,6 @@ def to_dict(project: Project) -> dict:
         "level": project.compression_level,
         "encrypted": project.encrypted,  # never the password
         "strategy": project.sync_strategy,
-        "allow_mass_delete": project.allow_mass_delete,
         "group_max_bytes": project.group_max_bytes,
         "job_timeout_min": project.job_timeout_s // 60 if project.job_timeout_s else None,
         "destination": (

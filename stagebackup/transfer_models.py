@@ -90,7 +90,6 @@ class ProjectEntry(BaseModel):
     encrypted: StrictBool = False
     password_required: StrictBool = False
     sync_strategy: Text = _default("sync_strategy")
-    allow_mass_delete: StrictBool = _default("allow_mass_delete")
     group_max_bytes: Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)] | None = _default("group_max_bytes")
     dest_dir: PathValue | None = _default("dest_dir")
     dest_drive: Text | None = _default("dest_drive")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from flask_wtf.form import _Auto
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -32,6 +33,7 @@ from ..projects import LEVEL_RANGE, NAME_MAX, ProjectSpec
 from ..schedule import cron
 
 MIB = 1024 * 1024
+SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # as Flask-WTF's is_submitted()
 
 try:  # WTForms >= 3.3 wants choice objects; tuples are deprecated there (and all older versions have)
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -40,11 +42,22 @@ except ImportError:  # pragma: no cover - older WTForms
         return (value, label)
 
 
+class TextForm(FlaskForm):
+    """A form of text fields: only the urlencoded/multipart *fields* are read. Flask-WTF would also hand the
+    fields uploaded files and JSON values, which no text field can take (a file in a text field was a 500)."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            if formdata is not _Auto:
+                return formdata
+            return request.form if request.method in SUBMIT_METHODS else None
+
+
 def choices(*pairs) -> list:
     return [_Choice(value, label) for value, label in pairs]
 
 
-class RunForm(FlaskForm):
+class RunForm(TextForm):
     remark = TextAreaField(_l("备注"), render_kw={"maxlength": REMARK_MAX})
 
 
@@ -52,7 +65,7 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-class ProjectForm(FlaskForm):
+class ProjectForm(TextForm):
     name = StringField(_l("名称"), render_kw={"required": True, "maxlength": NAME_MAX})
     sources = TextAreaField(_l("源路径（每行一个）"), render_kw={"required": True})
     includes = TextAreaField(_l("包含规则（gitignore 语法，每行一个）"))
@@ -69,7 +82,6 @@ class ProjectForm(FlaskForm):
         _l("同步策略"), choices=choices(("overwrite", _l("覆盖（镜像）")), ("incremental", _l("增量（mtime+大小）"))),
         default="overwrite",
     )
-    allow_mass_delete = BooleanField(_l("允许大量删除"))
     dest_kind = RadioField(
         _l("目标"), choices=choices(("directory", _l("目录")), ("tape", _l("磁带"))), default="directory",
     )
@@ -136,7 +148,7 @@ class ProjectForm(FlaskForm):
         self.mode.data, self.archive_format.data = project.mode, project.archive_format
         self.level.data, self.encrypted.data = project.compression_level, project.encrypted
         self.group_max_mib.data = project.group_max_bytes // MIB if project.group_max_bytes else None
-        self.sync_strategy.data, self.allow_mass_delete.data = project.sync_strategy, project.allow_mass_delete
+        self.sync_strategy.data = project.sync_strategy
         self.dest_kind.data = project.dest_kind
         self.dest_dir.data = display(project.dest_path) if project.dest_path else ""
         self.dest_drive.data, self.dest_pool.data = project.dest_drive, project.dest_pool or "default"
@@ -165,7 +177,6 @@ class ProjectForm(FlaskForm):
             encrypted=bool(self.encrypted.data or password),
             group_max_bytes=self.group_max_mib.data * MIB if self.group_max_mib.data else None,
             sync_strategy=self.sync_strategy.data,
-            allow_mass_delete=bool(self.allow_mass_delete.data),
             dest_dir=None if tape else originals.get(dest_dir, dest_dir),
             dest_drive=self.dest_drive.data if tape else None,
             dest_pool=((self.dest_pool.data or "").strip() or None) if tape else None,
@@ -177,7 +188,7 @@ class ProjectForm(FlaskForm):
         )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(TextForm):
     """A body-less POST (delete, cancel): the form exists for its CSRF token."""
 
 

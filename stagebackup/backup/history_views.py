@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
+from ..httpguard import query_int
 from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
 from ..stages import JOB_KINDS, kind_filter
 from . import bp, cards, log_views
@@ -32,7 +33,7 @@ def history():
     if kind:
         query = query.where(kind_filter(kind))
     page = db.paginate(
-        query.order_by(Job.id.desc()), page=request.args.get("page", 1, type=int), per_page=HISTORY_PAGE_SIZE,
+        query.order_by(Job.id.desc()), page=query_int("page", 1, low=1, high=10**6), per_page=HISTORY_PAGE_SIZE,
         error_out=False,
     )
     project_names = db.session.scalars(select(Job.project_name).distinct().order_by(Job.project_name)).all()

@@ -99,9 +99,15 @@ def run_project(project_id: int):
             for error in errors:
                 flash(error, "danger")
         return _back_to_index()
+    return _enqueue_run(project, form.remark.data)
+
+
+def _enqueue_run(project: Project, remark: str | None, params: dict | None = None, details: dict | None = None):
+    """Queue a run of ``project`` from a page, audit it, and go back to the index with a message."""
     name = project.name
     try:
-        job = queue.enqueue(project, actor=web_actor(), trigger="manual", remark=form.remark.data)
+        job = queue.enqueue(project, actor=web_actor(), trigger="manual", remark=remark, params=params,
+                            audit_details=details)
     except AlreadyQueued as exc:
         flash(_("项目 %(name)s 已有一个排队中的任务 (#%(id)s)，它会先运行。",
                 name=name, id=exc.values["job_id"]), "warning")
@@ -112,6 +118,17 @@ def run_project(project_id: int):
     job_id = job.id
     flash(_("已为 %(name)s 排队任务 #%(id)s。", id=job_id, name=name), "success")
     return _back_to_index(f"job-{job_id}")
+
+
+@bp.post("/backup/jobs/<int:job_id>/confirm-mass-delete")
+def confirm_mass_delete(job_id: int):
+    """Run again a mirror that stopped before deleting more than the allowed share: this run may delete."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.error_class != "MassDeleteRefused" or not job.project_id:
+        abort(404)
+    project = db.session.get(Project, job.project_id) or abort(404)
+    return _enqueue_run(project, _("确认大量删除（任务 #%(id)s）", id=job_id), params={"allow_mass_delete": True},
+                        details={"allow_mass_delete": True, "confirms_job": job_id})
 
 
 @bp.post("/backup/jobs/<int:job_id>/cancel")

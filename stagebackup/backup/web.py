@@ -95,9 +95,10 @@ def safe_next(target: str | None) -> str:
     """Only same-site paths: the switch must not become an open redirect."""
     if target:
         parts = urlsplit(target)
-        # Browsers read "/\\host" as "//host": a backslash anywhere is refused too.
+        # Browsers read "/\\host" as "//host": a backslash anywhere is refused too; so are control characters
+        # (a newline cannot go into a Location header).
         if (not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//")
-                and "\\" not in target):
+                and "\\" not in target and target.isprintable()):
             return target
     return url_for("backup.index")
 

@@ -21,12 +21,15 @@ JOB_ID = click.IntRange(1, 2**63 - 1)  # larger numbers cannot be a row id (and 
 @jobs_group.command("run")
 @click.argument("name")
 @click.option("--remark", default=None, help="Why this run; kept with the job and in the audit log.")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Sync mode: this run may delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the mirror's files.")
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
-def run(name, remark, as_json):
+def run(name, remark, allow_mass_delete, as_json):
     """Queue a backup of project NAME now."""
     project = projects.get_by_name(name)
-    job = queue.enqueue(project, actor=actor(), trigger="cli", remark=remark)
+    params = {"allow_mass_delete": True} if allow_mass_delete else None
+    job = queue.enqueue(project, actor=actor(), trigger="cli", remark=remark, params=params, audit_details=params)
     if as_json:
         echo_json({"id": job.id, "status": job.status})
     else:

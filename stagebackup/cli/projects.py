@@ -39,9 +39,6 @@ def _project_options(for_add: bool):
         click.option("--strategy", "sync_strategy", type=click.Choice(projects.STRATEGIES),
                      default=default("overwrite"), show_default=for_add,
                      help="Sync mode: overwrite mirrors (deletes too), incremental only adds."),
-        click.option("--allow-mass-delete/--no-allow-mass-delete", default=default(False),
-                     help="Sync mode: allow a mirror to delete more than STAGEBACKUP_SYNC_MAX_DELETE_RATIO of the "
-                          "files."),
         click.option("--group-max-bytes", type=BYTES, default=None,
                      help="Input bytes per archive (default: STAGEBACKUP_ARCHIVE_GROUP_MAX_BYTES)."),
         click.option("--dest-dir", help="Directory the archives (or the sync mirror) are written to."),

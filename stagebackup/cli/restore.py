@@ -30,15 +30,18 @@ def _arg_path(value: str) -> str:
 @click.option("--conflict", type=click.Choice(CONFLICT_POLICIES), default=SKIP, show_default=True,
               help="What to do with files that already exist in the target.")
 @click.option("--password-stdin", is_flag=True, help="Read the archive password from the first line of stdin.")
+@click.option("--owners/--no-owners", "restore_owners", default=False, show_default=True,
+              help="Give files their recorded owners (by name, then id; needs root). Without it, restored files "
+                   "belong to the worker's user and lose their set-uid/set-gid bits.")
 @click.option("--remark", default=None, help="Why this restore; kept with the job and in the audit log.")
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
-def run(job_id, target, paths, conflict, password_stdin, remark, as_json):
+def run(job_id, target, paths, conflict, password_stdin, restore_owners, remark, as_json):
     """Queue a restore of backup job JOB_ID into a folder; prints the restore job's id."""
     password = read_password() if password_stdin else None
     job = service.request_restore(
         job_id, target=_arg_path(target), paths=[_arg_path(p) for p in paths], conflict=conflict,
-        password=password, trigger="cli", actor=actor(), remark=remark,
+        password=password, trigger="cli", actor=actor(), remark=remark, restore_owners=restore_owners,
     )
     data = {"id": job.id, "status": job.status, "source_job": job_id, "target": job.params["target"]}
     db.session.commit()

@@ -31,6 +31,12 @@ class PathNotFound(ExplorerError):
     exit_code = EXIT_NOT_FOUND
 
 
+class PathNotAllowed(ExplorerError):
+    """The guard rails refuse this folder (the path policy's own message)."""
+
+    status = 403
+
+
 class PathForbidden(ExplorerError):
     template = N_("%(path)s cannot be read: permission denied")
     params = ("path",)

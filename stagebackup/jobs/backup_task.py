@@ -9,7 +9,7 @@ from datetime import datetime
 
 from flask import current_app
 
-from .. import keys
+from .. import keys, pathpolicy
 from ..catalog import MemberBatcher
 from ..errors import ValidationError
 from ..extensions import db
@@ -78,13 +78,16 @@ def run_backup(job_id: int, reporter: JobReporter) -> None:
     job = db.session.get(Job, job_id)
     project = db.session.get(Project, job.project_id)
     settings = _settings(project)
+    policy = pathpolicy.current()
+    pathpolicy.check_project_paths(settings.sources, settings.dest_path if settings.dest_kind == "directory" else None,
+                                   policy, mirror=False)
     secret_id = project.secret_id if project.encrypted else None
     password = keys.reveal(secret_id) if secret_id is not None else None  # never logged, never shown
     db.session.commit()  # never hold a transaction while working
 
     run_archive_backup(BackupContext(
         job_id=job_id, project=settings, reporter=reporter, cache_dir=config["CACHE_DIR"],
-        skip_dirs=[config["DATA_DIR"], config["CACHE_DIR"]], threads=config["COMPRESS_THREADS"],
+        skip_dirs=policy.skip_dirs(), threads=config["COMPRESS_THREADS"],
         register_partial=lambda path: queue.register_partial_output(job_id, path),
         record_archive=lambda record: record_archive(job_id, secret_id, record),
         started=datetime.now(),  # local time: names are read by people

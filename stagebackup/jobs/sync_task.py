@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from flask import current_app
 from sqlalchemy import select
 
+from .. import pathpolicy
 from ..catalog import MemberBatcher
 from ..extensions import db
 from ..models import SUCCEEDED, Archive, Job, Project
@@ -19,11 +20,12 @@ from . import queue, state
 from .progress import JobReporter
 
 
-def _settings(project: Project, max_delete_ratio: float) -> SyncSettings:
+def _settings(project: Project, max_delete_ratio: float, allow_mass_delete: bool) -> SyncSettings:
+    """``allow_mass_delete`` comes from the job, never the project: whoever confirms it does so for one run."""
     return SyncSettings(
         name=project.name, sources=list(project.sources), includes=list(project.includes or []),
         excludes=list(project.excludes or []), dest_path=project.dest_path or "",
-        strategy=project.sync_strategy or "overwrite", allow_mass_delete=bool(project.allow_mass_delete),
+        strategy=project.sync_strategy or "overwrite", allow_mass_delete=allow_mass_delete,
         max_delete_ratio=max_delete_ratio,
     )
 
@@ -84,14 +86,17 @@ def reuse_catalog(job_id: int, previous_id: int) -> None:
 def run_sync(job_id: int, reporter: JobReporter) -> None:
     config = current_app.config
     job = db.session.get(Job, job_id)
-    settings = _settings(db.session.get(Project, job.project_id), float(config["SYNC_MAX_DELETE_RATIO"]))
+    settings = _settings(db.session.get(Project, job.project_id), float(config["SYNC_MAX_DELETE_RATIO"]),
+                         (job.params or {}).get("allow_mass_delete") is True)
+    policy = pathpolicy.current()
+    pathpolicy.check_project_paths(settings.sources, settings.dest_path or None, policy, mirror=True)
     previous = previous_catalog(job.project_id, os.path.abspath(settings.dest_path)) if settings.dest_path else None
     previous_id, previous_digest = (previous.id, previous.sha256) if previous else (None, None)
     db.session.commit()  # never hold a transaction while working
 
     sync_pipeline.run_sync(SyncContext(
         job_id=job_id, settings=settings, reporter=reporter, cache_dir=config["CACHE_DIR"],
-        skip_dirs=[config["DATA_DIR"], config["CACHE_DIR"]],
+        skip_dirs=policy.skip_dirs(),
         register_partial=lambda path: queue.register_partial_output(job_id, path),
         record_catalog=lambda dest, members: record_mirror(job_id, dest, members),
         previous_digest=previous_digest,

@@ -81,7 +81,7 @@ class BackupContext:
     project: ProjectSettings
     reporter: object  # jobs.progress.JobReporter
     cache_dir: str
-    skip_dirs: list[str]
+    skip_dirs: dict[str, str]  # folder -> why it is passed over
     threads: int
     register_partial: Callable[[str], None]
     record_archive: Callable[[ArchiveRecord], None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from operator import attrgetter
 from typing import BinaryIO, NamedTuple
 
@@ -77,15 +77,17 @@ def _dir_identity(path: str) -> tuple[int, int] | None:
 
 
 def walk(
-    sources: Iterable[str], rules: Rules, reporter: Reporter, skip_dirs: Iterable[str] = ()
+    sources: Iterable[str], rules: Rules, reporter: Reporter, skip_dirs: Mapping[str, str] | None = None
 ) -> Iterator[Entry]:
-    """Yield entries of every source, parents before children, names sorted within a directory."""
-    skip = {ident for ident in map(_dir_identity, skip_dirs) if ident}
+    """Yield entries of every source, parents before children, names sorted within a directory.
+
+    ``skip_dirs`` (folder -> why) are passed over with an ``[INFO]`` line (StageBackup's own folders)."""
+    skip = {ident: reason for path, reason in (skip_dirs or {}).items() if (ident := _dir_identity(path))}
     for source in sources:
         yield from _walk_source(os.fsencode(os.path.abspath(source)), rules, reporter, skip)
 
 
-def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> Iterator[Entry]:
+def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: dict) -> Iterator[Entry]:
     try:
         st = os.stat(root)  # the root itself is followed: the operator named it
     except OSError as exc:
@@ -136,7 +138,7 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: set) -> It
                 if rules.excluded(rel, is_dir=True):
                     continue
                 if (cst.st_dev, cst.st_ino) in skip:
-                    reporter.log_path("SKIP", child.path, "StageBackup's own data directory")
+                    reporter.log_path("INFO", child.path, f"skipped: {skip[cst.st_dev, cst.st_ino]}")
                     continue
                 subdirs.append((rel, cst))
             elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):

@@ -18,8 +18,9 @@ the include/exclude rules leave out are never removed from the mirror (as rsync 
 
 Safety: a source that does not exist fails the job (``scan.walk`` raises); an empty source directory
 whose mirror is not empty fails it too (an unmounted disk looks like that); and an overwrite run that would
-remove more than ``max_delete_ratio`` of the mirror's files fails before it removes anything, unless the
-project allows mass deletes. All of this is decided from the plan, before the first change.
+remove more than ``max_delete_ratio`` of the mirror's files fails before it removes anything, unless this
+run was confirmed (the job's ``allow_mass_delete`` parameter). All of this is decided from the plan, before the
+first change.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import N_, DestinationError, StageBackupError, ValidationError, human_bytes
-from ..paths import display, is_within
+from ..paths import display
 from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
 from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name, member
@@ -44,8 +45,9 @@ STRATEGIES = ("overwrite", "incremental")
 class MassDeleteRefused(StageBackupError):
     template = N_(
         "this mirror would remove %(files)s of the %(total)s files in %(dest)s (%(share)s, more than the limit of "
-        "%(limit)s); nothing was removed. If that is intended, allow it on project %(project)s "
-        "(--allow-mass-delete) or raise STAGEBACKUP_SYNC_MAX_DELETE_RATIO"
+        "%(limit)s); nothing was removed. If that is intended, confirm it for one run: the button \"confirm mass "
+        "delete and run\" on this job, or `flask jobs run %(project)s --allow-mass-delete` (or raise "
+        "STAGEBACKUP_SYNC_MAX_DELETE_RATIO)"
     )
     params = ("files", "total", "dest", "share", "limit", "project")
 
@@ -68,7 +70,7 @@ class SyncContext:
     settings: SyncSettings
     reporter: object  # jobs.progress.JobReporter
     cache_dir: str
-    skip_dirs: list[str]
+    skip_dirs: dict[str, str]  # folder -> why it is passed over
     register_partial: Callable[[str], None]
     record_catalog: Callable[[str, Iterator[Member]], None]  # destination, members (one transaction)
     previous_digest: str | None = None  # the catalog digest the last successful run recorded for this mirror
@@ -94,19 +96,10 @@ def mirror_names(sources: list[str]) -> list[bytes]:
 
 
 def plan_roots(sources: list[str], dest_path: str) -> list[Root]:
+    """Where each source is mirrored. Overlaps (real paths) were refused by the path policy when the job started."""
     dest = os.fsencode(os.path.abspath(dest_path))
-    roots = []
-    for index, (source, name) in enumerate(zip(sources, mirror_names(sources), strict=True)):
-        src = os.fsencode(os.path.abspath(source))
-        real_src, real_dest = os.path.realpath(src), os.path.realpath(dest)
-        if is_within(os.fsdecode(real_dest), os.fsdecode(real_src)) or is_within(
-            os.fsdecode(real_src), os.fsdecode(real_dest)
-        ):
-            raise ValidationError(
-                f"source {display(src)} and destination {display(dest)} overlap: a mirror cannot contain its source"
-            )
-        roots.append(Root(index=index, src=src, name=name, dest=dest + b"/" + name))
-    return roots
+    return [Root(index=index, src=os.fsencode(os.path.abspath(source)), name=name, dest=dest + b"/" + name)
+            for index, (source, name) in enumerate(zip(sources, mirror_names(sources), strict=True))]
 
 
 def run_sync(ctx: SyncContext) -> None:

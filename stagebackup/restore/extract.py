@@ -13,12 +13,19 @@ link to ``/etc/localtime`` in a backup of ``/etc`` must come back as it was); th
 
 Modes are applied exactly (``fchmod`` with all 12 bits: no ``data``-filter owner-write), mtimes with
 nanoseconds, and directories get theirs after their contents are written.
+
+A restore never creates privilege: owners are restored only when asked (``restore_owners``) and the process
+runs as root, by name first and then by id (as GNU tar does); otherwise every file comes back owned by the
+restoring user, so its set-uid and set-gid bits are cleared (reported through ``on_info``), and so are they
+when the archive records no owner (7z).
 """
 
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +38,32 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 HOLE_MIN_BYTES = 64 * 1024  # all-zero chunks at least this big become holes (sparse files stay sparse)
 MAX_CACHED_DIR_FDS = 256
 _ZERO_BLOCK = bytes(HOLE_MIN_BYTES)
+PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
+PRIVILEGE_LINES_MAX = 100  # beyond this, files whose set-uid/set-gid bits were cleared are counted, not listed
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A member's owner as the archive records it: names (tar) and ids (tar, a mirror)."""
+
+    uname: str | None = None
+    gname: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    def ids(self) -> tuple[int, int]:
+        """(uid, gid) by name first, then by id; -1 leaves that side unchanged."""
+        return (_lookup(pwd.getpwnam, "pw_uid", self.uname, self.uid),
+                _lookup(grp.getgrnam, "gr_gid", self.gname, self.gid))
+
+
+def _lookup(by_name, attr: str, name: str | None, fallback: int | None) -> int:
+    if name:
+        try:
+            return getattr(by_name(name), attr)
+        except (KeyError, UnicodeEncodeError):
+            pass
+    return fallback if fallback is not None and fallback >= 0 else -1
 
 
 class Refused(Exception):
@@ -76,6 +109,7 @@ class Stats:
     existing_skipped: int = 0
     renamed: int = 0
     overwritten: int = 0
+    privilege_cleared: int = 0  # files whose set-uid/set-gid bits were cleared
     refused: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -83,9 +117,10 @@ class FileSink:
     """The data of one restored regular file; ``close()`` applies mode and mtime and commits the name."""
 
     def __init__(self, extractor: SafeExtractor, parts: Parts, fd: int, dir_fd: int, temp: bytes | None,
-                 final: bytes, mode: int, mtime_ns: int):
+                 final: bytes, mode: int, mtime_ns: int, owner: Owner | None = None):
         self._ex, self.parts, self.fd, self._dir_fd = extractor, parts, fd, dir_fd
         self._temp, self._final, self._mode, self._mtime_ns = temp, final, mode, mtime_ns
+        self._owner = owner
         self.size = 0
         self._hole_at_end = False
 
@@ -118,7 +153,7 @@ class FileSink:
         try:
             if self._hole_at_end:
                 os.ftruncate(self.fd, self.size)
-            os.fchmod(self.fd, self._mode)
+            os.fchmod(self.fd, self._ex._owned_mode(self.fd, self.parts, self._mode, self._owner))
             os.utime(self.fd, ns=(self._mtime_ns, self._mtime_ns))
         finally:
             os.close(self.fd)
@@ -142,18 +177,21 @@ class SafeExtractor:
     alone because of the conflict policy.
     """
 
-    def __init__(self, target: str | bytes, conflict: str = SKIP, *,
+    def __init__(self, target: str | bytes, conflict: str = SKIP, *, restore_owners: bool = False,
                  on_refused: Callable[[str, str], None] | None = None,
-                 on_skipped: Callable[[str, str], None] | None = None):
+                 on_skipped: Callable[[str, str], None] | None = None,
+                 on_info: Callable[[str, str], None] | None = None):
         if conflict not in CONFLICT_POLICIES:
             raise ValueError(f"unknown conflict policy {conflict!r}")
         self.conflict = conflict
+        self.restore_owners = restore_owners and os.geteuid() == 0  # only root can give a file away
+        self._on_info = on_info or (lambda path, reason: None)
         self.root_fd = os.open(os.fsencode(target), _DIR_FLAGS)
         self.stats = Stats()
         self._on_refused = on_refused or (lambda path, reason: None)
         self._on_skipped = on_skipped or (lambda path, reason: None)
         self._dir_fds: dict[Parts, int] = {}
-        self._dirs: list[tuple[Parts, int, int]] = []  # (parts, mode, mtime_ns) applied at finish()
+        self._dirs: list[tuple[Parts, int, int, Owner | None]] = []  # (parts, mode, mtime_ns, owner) for finish()
         self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
         self._skipped: set[Parts] = set()
 
@@ -162,6 +200,17 @@ class SafeExtractor:
         path = member_text(name) if isinstance(name, tuple) else os.fsdecode(name)
         self.stats.refused.append((path, reason))
         self._on_refused(path, reason)
+
+    def _owned_mode(self, fd: int, parts: Parts, mode: int, owner: Owner | None) -> int:
+        """Give the open file its owner when owners are restored; else the mode without set-uid/set-gid."""
+        if self.restore_owners and owner is not None:
+            os.fchown(fd, *owner.ids())  # before fchmod: a change of owner clears the set-uid bits
+            return mode
+        if mode & PRIVILEGE_BITS:
+            self.stats.privilege_cleared += 1
+            if self.stats.privilege_cleared <= PRIVILEGE_LINES_MAX:
+                self._on_info(member_text(parts), "set-uid/set-gid bits cleared (owner not restored)")
+        return mode & ~PRIVILEGE_BITS
 
     def _skip_existing(self, parts: Parts, reason: str = "already exists") -> None:
         self.stats.existing_skipped += 1
@@ -199,7 +248,7 @@ class SafeExtractor:
             os.close(fd)
         self._dir_fds.clear()
 
-    def directory(self, name: str | bytes, mode: int, mtime_ns: int) -> None:
+    def directory(self, name: str | bytes, mode: int, mtime_ns: int, owner: Owner | None = None) -> None:
         try:
             parts = member_parts(name)
             if not parts:
@@ -220,7 +269,7 @@ class SafeExtractor:
             self.refuse(name, str(exc))
             return
         self.stats.dirs += 1
-        self._dirs.append((parts, stat.S_IMODE(mode), mtime_ns))
+        self._dirs.append((parts, stat.S_IMODE(mode), mtime_ns, owner))
 
     # -- names for new entries ----------------------------------------------------------------------
     def _place(self, parts: Parts, create: Callable[[int, bytes], None]) -> tuple[int, bytes, bytes | None] | None:
@@ -264,7 +313,7 @@ class SafeExtractor:
         raise Refused("no free name for it")
 
     # -- files and links ----------------------------------------------------------------------------
-    def begin_file(self, name: str | bytes, mode: int, mtime_ns: int) -> FileSink | None:
+    def begin_file(self, name: str | bytes, mode: int, mtime_ns: int, owner: Owner | None = None) -> FileSink | None:
         """Open a new file for a member's data; None when it is refused or skipped (drain its data)."""
         opened: list[int] = []
 
@@ -282,13 +331,13 @@ class SafeExtractor:
         if placed is None:
             return None
         dir_fd, final, temp = placed
-        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns)
+        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns, owner)
 
     def _restored_file(self, parts: Parts, final: bytes) -> None:
         self.stats.files += 1
         self._restored[parts] = parts[:-1] + (final,)
 
-    def symlink(self, name: str | bytes, target: str | bytes, mtime_ns: int) -> None:
+    def symlink(self, name: str | bytes, target: str | bytes, mtime_ns: int, owner: Owner | None = None) -> None:
         link_target = os.fsencode(target)
 
         def create(dir_fd: int, entry: bytes) -> None:
@@ -305,6 +354,8 @@ class SafeExtractor:
         if placed is None:
             return
         dir_fd, final, temp = placed
+        if self.restore_owners and owner is not None:
+            os.chown(temp or final, *owner.ids(), dir_fd=dir_fd, follow_symlinks=False)
         os.utime(temp or final, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
         if temp is not None:
             os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
@@ -358,11 +409,13 @@ class SafeExtractor:
     def finish(self) -> None:
         """Folders' modes and mtimes, deepest first (writing inside a folder changes its mtime)."""
         try:
-            for parts, mode, mtime_ns in sorted(self._dirs, key=lambda d: len(d[0]), reverse=True):
+            for parts, mode, mtime_ns, owner in sorted(self._dirs, key=lambda d: len(d[0]), reverse=True):
                 try:
                     fd = self._open_dir(parts, create=False)
                 except Refused:
                     continue
+                if self.restore_owners and owner is not None:
+                    os.fchown(fd, *owner.ids())
                 os.fchmod(fd, mode)
                 os.utime(fd, ns=(mtime_ns, mtime_ns))
         finally:

@@ -16,7 +16,7 @@ from sqlalchemy import select, tuple_
 from ..extensions import db
 from ..models import ArchiveMember
 from .archive_ref import ArchiveMissing, ArchiveRef
-from .extract import Refused, SafeExtractor, member_parts
+from .extract import Owner, Refused, SafeExtractor, member_parts
 from .plan import STREAM_ROWS, member_path
 
 COPY_BYTES = 1 << 20
@@ -110,13 +110,14 @@ def _copy_member(reader: _MirrorReader, parts, path: str, kind: str, link_target
     if kind == "hardlink" and link_target and extractor.was_restored(link_target):
         extractor.hardlink(path, link_target)
     elif stat.S_ISDIR(st.st_mode):
-        extractor.directory(path, st.st_mode, st.st_mtime_ns)
+        extractor.directory(path, st.st_mode, st.st_mtime_ns, Owner(uid=st.st_uid, gid=st.st_gid))
     elif stat.S_ISLNK(st.st_mode):
-        extractor.symlink(path, os.readlink(parts[-1], dir_fd=dir_fd), st.st_mtime_ns)
+        extractor.symlink(path, os.readlink(parts[-1], dir_fd=dir_fd), st.st_mtime_ns,
+                          Owner(uid=st.st_uid, gid=st.st_gid))
     elif stat.S_ISREG(st.st_mode):
         fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
-            sink = extractor.begin_file(path, st.st_mode, st.st_mtime_ns)
+            sink = extractor.begin_file(path, st.st_mode, st.st_mtime_ns, Owner(uid=st.st_uid, gid=st.st_gid))
             if sink is None:
                 return
             try:

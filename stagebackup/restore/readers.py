@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..paths import display
-from .extract import SafeExtractor
+from .extract import Owner, SafeExtractor
 from .sevenzip import extract_7z, list_members, open_7z
 from .tarstream import ArchiveDamaged, kind_of, open_tar, plain_tar_stream
 
@@ -94,13 +94,17 @@ def mtime_ns(info) -> int:
     return 0
 
 
+def owner_of(info) -> Owner:
+    return Owner(info.uname or None, info.gname or None, info.uid, info.gid)
+
+
 def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, written_as_link: set[str]) -> None:
     name = info.name
     kind = kind_of(info)
     progress.advance(files=1, current=name)
     if kind == "file":
         # An unselected file whose selected hard link needs its data is written under the link's name.
-        sink = extractor.begin_file(alias or name, info.mode, mtime_ns(info))
+        sink = extractor.begin_file(alias or name, info.mode, mtime_ns(info), owner_of(info))
         if alias is not None:
             written_as_link.add(alias)
         if sink is None:
@@ -114,9 +118,9 @@ def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, writte
         if alias is not None:
             extractor.alias(name, alias)
     elif kind == "dir":
-        extractor.directory(name, info.mode, mtime_ns(info))
+        extractor.directory(name, info.mode, mtime_ns(info), owner_of(info))
     elif kind == "symlink":
-        extractor.symlink(name, info.linkname, mtime_ns(info))
+        extractor.symlink(name, info.linkname, mtime_ns(info), owner_of(info))
     elif kind == "hardlink":
         if name.strip("/") in written_as_link:
             return  # its data was restored under this very name

@@ -12,34 +12,23 @@ import os
 from flask import current_app
 from sqlalchemy import func, select
 
-from .. import keys
+from .. import keys, pathpolicy
 from ..errors import N_, BackupNotFound, ValidationError
 from ..extensions import db
 from ..jobs import queue
 from ..models import SUCCEEDED, WARNING, Archive, Job, Project
-from ..paths import display, is_within
+from ..paths import display
 from .extract import CONFLICT_POLICIES, SKIP
 from .selection import Selection
 
 RESTORABLE_STATUSES = (SUCCEEDED, WARNING)
 
 
-def restore_roots() -> list[str]:
-    return [os.path.realpath(root) for root in current_app.config["RESTORE_ROOTS"]]
-
-
 def resolve_target(raw: str) -> str:
-    """The real absolute path of a restore target; it must lie inside one of the restore roots."""
+    """The real absolute path of a restore target, as the path policy allows it (inside a restore root)."""
     if not raw or not raw.strip() or "\0" in raw:
         raise ValidationError(N_("the restore target folder is empty"), field="target")
-    path = os.path.realpath(os.path.abspath(os.path.expanduser(raw.strip())))
-    roots = restore_roots()
-    if not any(is_within(path, root) for root in roots):
-        raise ValidationError(
-            N_("restore target %(path)s is outside the allowed restore roots (%(roots)s; see "
-               "STAGEBACKUP_RESTORE_ROOTS)"),
-            field="target", path=display(path), roots=", ".join(display(r) for r in roots),
-        )
+    path = pathpolicy.check_restore_target(raw.strip(), pathpolicy.current())
     if os.path.lexists(path) and not os.path.isdir(path):
         raise ValidationError(N_("restore target %(path)s exists and is not a folder"), field="target",
                               path=display(path))
@@ -102,6 +91,7 @@ def _typed_secret(source_job_id: int, password: str | None) -> int | None:
 def request_restore(
     source_job_id: int, *, target: str, paths: list[str] | None = None, conflict: str = SKIP,
     password: str | None = None, trigger: str = "manual", actor: str = "web", remark: str | None = None,
+    restore_owners: bool = False,
 ) -> Job:
     source, project = source_backup(source_job_id)
     if conflict not in CONFLICT_POLICIES:
@@ -110,14 +100,15 @@ def request_restore(
     selection = Selection(paths)  # validates the patterns
     target_path = resolve_target(target)
     secret_id = _typed_secret(source_job_id, password)
-    params = {"target": target_path, "paths": selection.patterns, "conflict": conflict}
+    params = {"target": target_path, "paths": selection.patterns, "conflict": conflict,
+              "restore_owners": bool(restore_owners)}
     if secret_id is not None:
         params["secret_id"] = secret_id
     return queue.enqueue(
         project, actor=actor, kind="restore", trigger=trigger, remark=remark, source_job_id=source.id,
         project_name=source.project_name, params=params, drive=_drive_for(source, project), audit_details={
             "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
-            "conflict": conflict, "typed_password": secret_id is not None,
+            "conflict": conflict, "typed_password": secret_id is not None, "restore_owners": bool(restore_owners),
         },
     )
 

@@ -14,20 +14,20 @@ import os
 from flask import current_app
 from sqlalchemy import delete
 
-from .. import keys
+from .. import keys, pathpolicy
 from ..catalog import catalog_job
 from ..errors import N_, StageBackupError
 from ..extensions import db
 from ..jobs import queue
 from ..models import Job, Secret
-from ..paths import display, is_within
+from ..paths import display
 from .archive_ref import ArchiveRef
 from .extract import SafeExtractor
 from .mirror import restore_mirror
 from .plan import plan_restore
 from .readers import LocalArchive, extract_archive
 from .selection import Selection
-from .service import resolve_target, restore_roots
+from .service import resolve_target
 from .sources import archives_of, local_archive
 from .verify import verify_backup
 
@@ -81,11 +81,9 @@ class Passwords:
 
 
 def open_target(path: str) -> None:
-    """Create the target and check again, on the real path, that it is inside a restore root."""
+    """Create the target and ask the path policy again, on the real path (a link may have appeared)."""
     os.makedirs(path, exist_ok=True)
-    real = os.path.realpath(path)
-    if not any(is_within(real, root) for root in restore_roots()):
-        raise StageBackupError(N_("restore target %(path)s resolves outside the restore roots"), path=display(path))
+    pathpolicy.check_restore_target(path, pathpolicy.current())
 
 
 def run_restore(job_id: int, reporter) -> None:
@@ -119,8 +117,10 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         if skipped <= MAX_SKIP_LINES:
             reporter.log_path("SKIP", path, reason)
 
-    extractor = SafeExtractor(target, conflict, on_skipped=on_skipped,
+    extractor = SafeExtractor(target, conflict, restore_owners=params.get("restore_owners") is True,
+                              on_skipped=on_skipped, on_info=lambda path, note: reporter.log_path("INFO", path, note),
                               on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"))
+    _log_owner_policy(extractor, params, reporter)
     cache_dir = config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
     drive = params.get("_drive")
@@ -153,7 +153,17 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     ))
     if skipped > MAX_SKIP_LINES:
         reporter.log("SKIP", f"{skipped - MAX_SKIP_LINES} more skipped member(s) not listed")
+    if stats.privilege_cleared:
+        reporter.log("INFO", f"cleared the set-uid/set-gid bits of {stats.privilege_cleared} file(s): their owners "
+                             "were not restored")
     reporter.stage_finished("finalize")
+
+
+def _log_owner_policy(extractor: SafeExtractor, params: dict, reporter) -> None:
+    if extractor.restore_owners:
+        reporter.log("INFO", "owners are restored (by name, then by id)")
+    elif params.get("restore_owners") is True:
+        reporter.log("INFO", "owners are not restored: the worker does not run as root")
 
 
 def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extractor, selection, passwords,

@@ -14,9 +14,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from .. import pathpolicy
 from ..catalog import catalog_job
+from ..dbtypes import DB_INT_MAX
 from ..errors import StageBackupError
 from ..extensions import db
+from ..httpguard import query_int
 from ..models import Job, Project
 from ..paths import display, display_name, path_from_token, path_token
 from . import bp, browse, service
@@ -58,9 +61,12 @@ def _cursor_arg() -> tuple[str, int] | None:
         return None
     token, _sep, row_id = raw.rpartition(".")
     try:
-        return path_from_token(token), int(row_id)
+        cursor = path_from_token(token), int(row_id)
+        if not 0 <= cursor[1] <= DB_INT_MAX:
+            raise ValueError("not a row id")
     except ValueError:
         abort(400, _("地址已损坏：路径参数无效。"))
+    return cursor
 
 
 def _backup_or_404(job_id: int) -> Job:
@@ -81,7 +87,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 
 @bp.get("/restore")
 def index():
-    project_id = request.args.get("project", type=int)
+    project_id = query_int("project", 0)
     project = db.session.get(Project, project_id) if project_id else None
     orphans = request.args.get("orphans") == "1" and project is None
     backups = browse.finished_backups(project.id) if project else browse.finished_backups(None) if orphans else []
@@ -102,15 +108,16 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
         page = browse.list_folder(catalog, folder, after=_token_arg("after"), before=_token_arg("before"))
     template = "restore/_results.html" if request.headers.get("HX-Request") and query else "restore/browse.html"
     form = form or MultiDict()
-    default_target = os.path.join(service.restore_roots()[0], f"job{job.id}")
+    default_target = os.path.join(pathpolicy.current().restore_roots[0], f"job{job.id}")
     # The restore form posts to a URL carrying this view's query string: a refused restore shows the same view.
     view = {key: request.args[key] for key in ("p", "q", "after", "before") if request.args.get(key)}
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
         error=error, display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
-        roots=[display(r) for r in service.restore_roots()], fmt_time=fmt_time,
+        roots=[display(r) for r in pathpolicy.current().restore_roots], fmt_time=fmt_time,
         selected=set(form.getlist("path")), target=form.get("target") or default_target,
         conflict=form.get("conflict"), remark=form.get("remark") or "",
+        restore_owners=form.get("restore_owners") == "y",
         restore_action=url_for("restore.start_restore", job_id=job.id, **view),
     ), status
 
@@ -132,6 +139,7 @@ def start_restore(job_id: int):
         restore_job = service.request_restore(
             job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
             password=form.get("password") or None, remark=form.get("remark") or None, actor="web",
+            restore_owners=form.get("restore_owners") == "y",
         )
     except StageBackupError as exc:
         db.session.rollback()

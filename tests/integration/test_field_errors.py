@@ -8,6 +8,7 @@ template that loses its translation, or a raise site that forgets its field, fai
 import ast
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def _templates_raised_in(path: Path) -> set[str]:
     """The ``N_("…")`` templates of the ``ValidationError``s a module raises (concatenated literals joined)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ValidationError" and node.args
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("ValidationError", "PathRefused")
+                and node.args
                 and isinstance(node.args[0], ast.Call) and getattr(node.args[0].func, "id", None) == "N_"):
             found.add(node.args[0].args[0].value)
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_check_choice":
@@ -66,6 +68,7 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "unknown strategy": ({"sync_strategy": "fast"}, "sync_strategy"),
         "level": ({"level": 12}, "level"),
         "group size": ({"group_max_bytes": 10}, "group_max_mib"),
+        "huge group size": ({"group_max_bytes": 2**64}, "group_max_mib"),
         "job time limit": ({"job_timeout_s": 30}, "job_timeout_min"),
         "empty password": ({"password": ""}, "password"),
         "password line break": ({"password": "a\nb"}, "password"),
@@ -86,6 +89,10 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "sync to tape": ({"mode": "sync", "dest_dir": None, "dest_drive": "vtape0"}, "dest_kind"),
         "unknown drive": ({"dest_dir": None, "dest_drive": "lto9"}, "dest_drive"),
         "pool name": ({"dest_dir": None, "dest_drive": "vtape0", "dest_pool": " "}, "dest_pool"),
+        "source in the data directory": ({"sources": [str(tmp / "data")]}, "sources"),
+        "destination in the data directory": ({"dest_dir": str(tmp / "data" / "x")}, "dest_dir"),
+        "mirror holding the data directory": ({"mode": "sync", "sources": [tempfile.mkdtemp()], "dest_dir": str(tmp)},
+                                              "dest_dir"),
         "bad include": ({"includes": ["[z-a]"]}, "includes"),
         "bad exclude": ({"excludes": ["[z-a]"]}, "excludes"),
         "schedule minute 61": ({"schedule_cron": "61 * * * *"}, "schedule_cron"),
@@ -148,8 +155,14 @@ def test_each_error_of_validate_lands_on_its_field_in_both_languages(app, tmp_pa
     # Raised by create/update/remove rather than validate: their own test below.
     others = {"a project named '%(name)s' already exists", "encryption needs a password (--password-stdin)",
               "project '%(name)s' has job #%(id)s %(status)s; cancel it first"}
+    # The path policy's restore-target, browse and confinement refusals have their own tests (test_path_policy).
+    elsewhere = {"restore target %(path)s is outside the allowed restore roots (%(roots)s; see "
+                 "STAGEBACKUP_RESTORE_ROOTS)", "restore target %(path)s overlaps StageBackup's own %(what)s %(dir)s",
+                 "%(path)s is StageBackup's own %(what)s: it is not browsable",
+                 "%(kind)s %(path)s is outside the allowed roots (%(roots)s; see %(setting)s)"}
     from_validate = (_templates_raised_in(REPO / "stagebackup" / "projects.py")
-                     | _templates_raised_in(REPO / "stagebackup" / "schedule" / "cron.py")) - others
+                     | _templates_raised_in(REPO / "stagebackup" / "schedule" / "cron.py")
+                     | _templates_raised_in(REPO / "stagebackup" / "pathpolicy.py")) - others - elsewhere
     assert from_validate <= seen, f"no case for {from_validate - seen}"
 
 

@@ -19,7 +19,9 @@ PASSWORD = "correct horse 电池 staple"
 
 
 def seven_zip(*args, check=True, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["7z", *args], capture_output=True, stdin=subprocess.DEVNULL, check=check, **kw)
+    """7-Zip as an operator runs it: with the usual umask (StageBackup's own processes run with 077)."""
+    return subprocess.run(["sh", "-c", 'umask 022; exec 7z "$@"', "7z", *args], capture_output=True,
+                          stdin=subprocess.DEVNULL, check=check, **kw)
 
 
 def hostile_tree(root: Path) -> Path:

@@ -96,7 +96,7 @@ def test_a_schedule_changed_with_the_cli_applies_within_five_seconds(app, tmp_pa
 
 def test_a_due_run_while_a_job_is_queued_is_skipped_and_audited(app, tmp_path, schedulers):
     project = scheduled(tmp_path, "busy", cron="* * * * *", due_minutes_ago=10)
-    manual = queue.enqueue(project, remark="by hand")
+    manual = queue.enqueue(project, actor="test", remark="by hand")
     schedulers(app)
     event = wait_for(lambda: db.session.scalar(select(AuditEvent).where(AuditEvent.action == "schedule.skipped")),
                      timeout=30)

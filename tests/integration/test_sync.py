@@ -32,8 +32,8 @@ def sync_project(name, sources, dest, strategy="overwrite", **kw) -> int:
     return projects.create(spec, actor="test").id
 
 
-def run_sync(app, project_id) -> Job:
-    job_id = queue.enqueue(db.session.get(Project, project_id), actor="test").id
+def run_sync(app, project_id, **params) -> Job:
+    job_id = queue.enqueue(db.session.get(Project, project_id), actor="test", params=params or None).id
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
     return db.session.get(Job, job_id)
@@ -294,9 +294,10 @@ def test_mass_delete_is_refused_before_anything_is_deleted(any_db_app, tmp_path)
         "scan": "failed", "copy": "pending", "finalize": "pending"}
     assert db.session.query(Archive).filter_by(job_id=job.id).count() == 0
 
-    db.session.get(Project, project_id).allow_mass_delete = True
+    db.session.get(Project, project_id).allow_mass_delete = True  # an old standing permission is not honoured
     db.session.commit()
-    job = run_sync(app, project_id)
+    assert run_sync(app, project_id).error_class == "MassDeleteRefused"
+    job = run_sync(app, project_id, allow_mass_delete=True)  # confirmed for this run
     assert job.status == "succeeded"
     assert sorted(os.listdir(tmp_path / "dest" / "src")) == ["f7.txt", "f8.txt", "f9.txt", "new.txt"]
 
@@ -312,7 +313,7 @@ def test_a_missing_or_empty_source_never_wipes_the_mirror(app, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     (src / "precious.txt").write_text("precious")
-    project_id = sync_project("gone", [src], tmp_path / "dest", allow_mass_delete=True)
+    project_id = sync_project("gone", [src], tmp_path / "dest")
     assert run_sync(app, project_id).status == "succeeded"
 
     src.rename(tmp_path / "elsewhere")  # unmounted, renamed, lost
@@ -320,8 +321,8 @@ def test_a_missing_or_empty_source_never_wipes_the_mirror(app, tmp_path):
     assert job.status == "failed" and job.error_class == "SourceMissing"
     assert (tmp_path / "dest" / "src" / "precious.txt").read_text() == "precious"
 
-    src.mkdir()  # an empty mount point: even allow_mass_delete does not wipe the mirror
-    job = run_sync(app, project_id)
+    src.mkdir()  # an empty mount point: even a confirmed mass delete does not wipe the mirror
+    job = run_sync(app, project_id, allow_mass_delete=True)
     assert job.status == "failed" and job.error_class == "SourceEmpty"
     assert "unmounted" in job.error_message
     assert (tmp_path / "dest" / "src" / "precious.txt").read_text() == "precious"

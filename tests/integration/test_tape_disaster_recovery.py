@@ -42,7 +42,8 @@ def tape_app(tmp_path):
 
 def sh(command: str, cwd: Path, stdin: bytes | None = None) -> bytes:
     """One line of those docs, run by a shell; stdin carries what the operator would type."""
-    done = subprocess.run(command, shell=True, cwd=cwd, input=stdin if stdin is not None else b"",
+    # The operator's shell has the usual umask (StageBackup's own processes run with 077).
+    done = subprocess.run(f"umask 022; {command}", shell=True, cwd=cwd, input=stdin if stdin is not None else b"",
                           capture_output=True)
     assert done.returncode == 0, (command, done.stderr.decode(errors="replace"))
     return done.stdout

@@ -26,7 +26,7 @@ def _full_projects(tmp_path) -> None:
                  group_max_bytes=64 << 20, job_timeout_s=3600, schedule_cron="0 2 * * *",
                  schedule_timezone="Asia/Shanghai", schedule_enabled=False)
     make_project(tmp_path, "财务", password="s3cret", dest_dir=str(tmp_path / "dest-enc"))
-    make_project(tmp_path, "mirror", mode="sync", sync_strategy="incremental", allow_mass_delete=True,
+    make_project(tmp_path, "mirror", mode="sync", sync_strategy="incremental",
                  dest_dir=str(tmp_path / "mirror"))
     make_project(tmp_path, "tape", dest_dir=None, dest_drive="vtape0", dest_pool="weekly", verify_after_write=False)
     odd = os.fsencode(tmp_path) + b"/latin1-\xe9t\xe9"
@@ -51,7 +51,8 @@ def test_export_holds_every_setting_and_no_secret(app, runner, tmp_path):
     assert by_name["财务"]["password_required"] is True and "password_required" not in by_name["设计稿"]
     assert "s3cret" not in result.output and "secret_id" not in result.output
     assert by_name["tape"]["dest_drive"] == "vtape0" and by_name["tape"]["dest_pool"] == "weekly"
-    assert by_name["mirror"]["sync_strategy"] == "incremental" and by_name["mirror"]["allow_mass_delete"] is True
+    assert by_name["mirror"]["sync_strategy"] == "incremental"
+    assert "allow_mass_delete" not in by_name["mirror"]  # confirmed run by run, never a standing setting
     # Bytes that are not UTF-8 travel as base64 of the exact bytes.
     assert by_name["odd"]["sources"] == [{"b64": __import__("base64").b64encode(
         os.fsencode(tmp_path) + b"/latin1-\xe9t\xe9").decode()}]

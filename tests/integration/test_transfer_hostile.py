@@ -105,7 +105,7 @@ def _export_like():
     values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.text(max_size=5), inner, max_size=3), max_leaves=8)
     keys = st.sampled_from(["name", "sources", "mode", "includes", "excludes", "archive_format", "level",
-                            "encrypted", "password_required", "sync_strategy", "allow_mass_delete",
+                            "encrypted", "password_required", "sync_strategy",
                             "group_max_bytes", "dest_dir", "dest_drive", "dest_pool", "verify_after_write",
                             "job_timeout_s", "extra"])
     entry = st.dictionaries(keys, values | st.just("/tmp") | st.just(["/tmp"]), max_size=10)

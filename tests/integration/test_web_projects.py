@@ -138,3 +138,21 @@ def test_delete_asks_for_confirmation_and_is_refused_while_a_job_is_active(clien
     db.session.expire_all()
     assert db.session.get(Project, project_id) is None
     assert db.session.get(Job, job_id).project_name == "设计稿"  # history keeps the job
+
+
+def test_turning_encryption_off_and_moving_the_destination_are_audited_with_old_and_new(client, tmp_path):
+    from stagebackup.models import AuditEvent
+
+    token = csrf_token(client)
+    client.post("/backup/projects/new", data={**_form(tmp_path, password="pw"), "csrf_token": token})
+    project_id = db.session.scalar(db.select(Project.id))
+    client.post(f"/backup/projects/{project_id}/edit", data={**_form(tmp_path, level="3", encrypted="y"),
+                                                             "csrf_token": token})
+    assert db.session.query(AuditEvent).filter(AuditEvent.action != "project.update",
+                                               AuditEvent.action != "project.create").count() == 0
+    moved = str(tmp_path / "elsewhere")
+    client.post(f"/backup/projects/{project_id}/edit", data={**_form(tmp_path, dest_dir=moved), "csrf_token": token})
+    events = {e.action: e.details for e in db.session.query(AuditEvent)}
+    assert events["project.encryption_off"] == {"old": True, "new": False}
+    change = events["project.destination"]
+    assert change["old"]["dest_path"] == str(tmp_path / "backups") and change["new"]["dest_path"] == moved

@@ -25,6 +25,8 @@ from .paths import display, is_within
 class PathRefused(ValidationError):
     """A path the guard rails refuse (the message says which rule and which folder)."""
 
+    template = None  # free-form: each raise site passes its N_ template
+
 
 def real(path: str) -> str:
     """The absolute path with every symbolic link resolved (what the kernel will actually use)."""

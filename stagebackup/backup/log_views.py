@@ -9,9 +9,10 @@ from flask import Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
 
 from ..extensions import db
+from ..httpguard import query_int
 from ..models import ACTIVE_STATUSES, LOG_TAGS, Job
 from . import bp, logs
-from .web import localtime_filter, seq_arg
+from .web import localtime_filter
 
 
 def tag_arg() -> str | None:
@@ -33,7 +34,7 @@ def log_panel(job_id: int) -> dict:
     """What the job page's log shows: the tail, or ``limit`` lines from ``?start=seq`` (the first-error
     link), of every line or of one ``?tag=``; plus what the toolbar needs."""
     tag = tag_arg()
-    start = seq_arg("start")
+    start = query_int("start", 0)
     page = logs.window(job_id, start, tag=tag) if start else logs.tail(job_id, tag=tag)
     return {"log_page": page, "log_tag": tag, "log_start": start, "log_tags": LOG_TAGS,
             "first_error": logs.first_error(job_id)}
@@ -46,7 +47,7 @@ def job_log(job_id: int):
     The job's status is read before the lines: a job seen finished has written its last line, so the
     poller rendered without a trigger cannot miss one.
     """
-    after = seq_arg("after")
+    after = query_int("after", 0)
     tag = tag_arg()
     status = _status(job_id)
     lines = logs.after(job_id, after, tag=tag)
@@ -63,7 +64,7 @@ def job_log(job_id: int):
 @bp.get("/backup/jobs/<int:job_id>/log/earlier")
 def job_log_earlier(job_id: int):
     tag = tag_arg()
-    page = logs.before(job_id, seq_arg("before"), tag=tag)
+    page = logs.before(job_id, query_int("before", 0), tag=tag)
     return render_template("backup/_log_earlier.html", job_id=job_id, page=page, tag=tag)
 
 
@@ -72,7 +73,7 @@ def job_log_later(job_id: int):
     """The next page after a window; at the end of the log, the live poller takes over (out of band)."""
     tag = tag_arg()
     status = _status(job_id)  # before the lines, as in job_log
-    page = logs.later(job_id, seq_arg("after"), tag=tag)
+    page = logs.later(job_id, query_int("after", 0), tag=tag)
     return render_template("backup/_log_later.html", job_id=job_id, page=page, tag=tag,
                            polling=status in ACTIVE_STATUSES)
 

@@ -12,13 +12,14 @@ from sqlalchemy import func, select
 
 from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
+from ..httpguard import query_int
 from ..jobs import queue
 from ..jobs.summary import job_dict, stages_for
 from ..models import ACTIVE_STATUSES, Job, Project
 from . import bp, cards, live, logs
 from .forms import RunForm
 from .messages import form_error
-from .web import redirect_back, seq_arg
+from .web import redirect_back
 
 
 def web_actor() -> str:
@@ -70,7 +71,7 @@ def live_poll():
     browser) and, out of band, the drive card, each project's last backup and the recently finished jobs.
     204 when there is no new card and the regions still hash to ``v``, the digest the page shows.
     """
-    after = seq_arg("after")
+    after = query_int("after", 0)
     fresh = cards.active_cards(after)
     regions = live.render_regions(live.load())
     version = live.digest(regions)

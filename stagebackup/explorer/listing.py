@@ -34,6 +34,8 @@ class PathNotFound(ExplorerError):
 class PathNotAllowed(ExplorerError):
     """The guard rails refuse this folder (the path policy's own message)."""
 
+    template = None  # free-form: the path policy's N_ template and values
+
     status = 403
 
 

@@ -95,7 +95,7 @@ def test_jobs_run_list_show_cancel(runner, app, tmp_path, tree):
     assert invoke(runner, "jobs", "cancel", str(queued["id"])).exit_code == 0
     assert json.loads(invoke(runner, "jobs", "show", str(queued["id"]), "--json").output)["status"] == "cancelled"
     ended = invoke(runner, "jobs", "cancel", str(queued["id"]))
-    assert ended.exit_code == 4 and "already ended" in ended.output  # conflict
+    assert ended.exit_code == 4 and "had already finished" in ended.output  # conflict
     actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
     assert actions == ["project.create", "job.run", "job.cancel"]
     assert db.session.query(AuditEvent).filter_by(action="job.run").one().remark == "首次全量"

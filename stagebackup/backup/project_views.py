@@ -6,13 +6,14 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from .. import projects
+from ..auth.accounts import web_actor
+from ..auth.roles import ADMIN, requires
 from ..errors import StageBackupError
 from ..extensions import db
 from ..models import Project
 from . import bp
 from .forms import ConfirmForm, ProjectForm
 from .messages import form_error
-from .views import web_actor
 
 
 def _place_error(form: ProjectForm, error: StageBackupError) -> None:
@@ -29,6 +30,7 @@ def _render(form: ProjectForm, project: Project | None, status: int = 200):
 
 
 @bp.route("/backup/projects/new", methods=["GET", "POST"])
+@requires(ADMIN)
 def new_project():
     form = ProjectForm()
     if form.validate_on_submit():
@@ -44,6 +46,7 @@ def new_project():
 
 
 @bp.route("/backup/projects/<int:project_id>/edit", methods=["GET", "POST"])
+@requires(ADMIN)
 def edit_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     form = ProjectForm()
@@ -63,6 +66,7 @@ def edit_project(project_id: int):
 
 
 @bp.post("/backup/projects/<int:project_id>/delete")
+@requires(ADMIN)
 def delete_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     if not ConfirmForm().validate_on_submit():

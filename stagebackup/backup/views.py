@@ -10,6 +10,8 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from .. import audit
+from ..auth.accounts import web_actor
+from ..auth.roles import OPERATOR, VIEWER, requires
 from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
 from ..jobs import queue
@@ -24,16 +26,12 @@ RECENT_FINISHED = 10
 NEW_JOBS_POLL = "every 5s"
 
 
-def web_actor() -> str:
-    """Who acted, for the audit log (no user accounts yet: the client address)."""
-    return f"web:{request.remote_addr or '-'}"
-
-
 def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
 @bp.get("/")
+@requires(VIEWER)
 def root():
     return redirect(url_for("backup.index"))
 
@@ -44,6 +42,7 @@ def _last_jobs_by_project() -> dict[int, Job]:
 
 
 @bp.get("/backup")
+@requires(VIEWER)
 def index():
     projects = db.session.scalars(select(Project).order_by(Project.name)).all()
     active = cards.active_cards()
@@ -64,6 +63,7 @@ def index():
 
 
 @bp.get("/backup/jobs/<int:job_id>/card")
+@requires(VIEWER)
 def job_card(job_id: int):
     """The poll endpoint: exactly the partial the page includes."""
     card = cards.load_card(job_id)
@@ -73,6 +73,7 @@ def job_card(job_id: int):
 
 
 @bp.get("/backup/jobs/<int:job_id>/log")
+@requires(VIEWER)
 def job_log(job_id: int):
     """Lines after ``after`` plus the poller for the next request (out of band).
 
@@ -95,12 +96,14 @@ def job_log(job_id: int):
 
 
 @bp.get("/backup/jobs/<int:job_id>/log/earlier")
+@requires(VIEWER)
 def job_log_earlier(job_id: int):
     page = logs.before(job_id, request.args.get("before", 0, type=int))
     return render_template("backup/_log_earlier.html", job_id=job_id, page=page)
 
 
 @bp.get("/backup/jobs/new")
+@requires(VIEWER)
 def new_jobs():
     """Cards of jobs queued since the page was rendered (by the scheduler, the CLI, another browser)."""
     after = request.args.get("after", 0, type=int)
@@ -115,6 +118,7 @@ def new_jobs():
 
 
 @bp.get("/backup/drives")
+@requires(VIEWER)
 def drive_panel():
     return render_template("backup/_drives.html", drive_panel=drives.panel())
 
@@ -128,6 +132,7 @@ def _back_to_index(anchor: str | None = None):
 
 
 @bp.post("/backup/projects/<int:project_id>/run")
+@requires(OPERATOR)
 def run_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     form = RunForm()
@@ -154,6 +159,7 @@ def run_project(project_id: int):
 
 
 @bp.post("/backup/jobs/<int:job_id>/cancel")
+@requires(OPERATOR)
 def cancel_job(job_id: int):
     try:
         status = queue.request_cancel(job_id)
@@ -168,6 +174,7 @@ def cancel_job(job_id: int):
 
 
 @bp.get("/api/backup/running-tasks")
+@requires(VIEWER)
 def running_tasks():
     jobs = db.session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES)).order_by(Job.id)).all()
     stages = stages_for(jobs)

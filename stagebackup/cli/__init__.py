@@ -9,9 +9,11 @@ from .keys import keys_group
 from .projects import projects_group
 from .restore import restore_group
 from .tape import tape_group
+from .users import users_group
 from .worker import worker_group
 
 
 def register_cli(app: Flask) -> None:
-    for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group):
+    for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group,
+                  users_group):
         app.cli.add_command(group)

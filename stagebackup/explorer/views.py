@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import jsonify, render_template, request
 
+from ..auth.roles import VIEWER, requires
 from ..paths import display, path_from_token, path_token
 from . import bp
 from .listing import ExplorerError, list_dir
@@ -44,6 +45,7 @@ def _explorer_error(exc: ExplorerError):
 
 
 @bp.get("/api/explorer/mounts")
+@requires(VIEWER)
 def mounts_api():
     show_all = request.args.get("all") == "1"
     mounts = [m for m in read_mounts() if show_all or m.kind != SYSTEM]
@@ -51,6 +53,7 @@ def mounts_api():
 
 
 @bp.get("/api/explorer/list")
+@requires(VIEWER)
 def list_api():
     offset, limit = _paging()
     listing = list_dir(_requested_path(), offset=offset, limit=limit)
@@ -84,6 +87,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 
 
 @bp.get("/explorer")
+@requires(VIEWER)
 def index():
     offset, limit = _paging()
     listing = list_dir(_requested_path(), offset=offset, limit=limit)

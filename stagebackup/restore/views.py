@@ -14,6 +14,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from ..auth.accounts import web_actor
+from ..auth.roles import OPERATOR, VIEWER, requires
 from ..catalog import catalog_job
 from ..errors import StageBackupError
 from ..extensions import db
@@ -80,6 +82,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 
 
 @bp.get("/restore")
+@requires(VIEWER)
 def index():
     project_id = request.args.get("project", type=int)
     project = db.session.get(Project, project_id) if project_id else None
@@ -115,11 +118,13 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
 
 
 @bp.get("/restore/backups/<int:job_id>")
+@requires(VIEWER)
 def browse_backup(job_id: int):
     return _render_browse(_backup_or_404(job_id))
 
 
 @bp.post("/restore/backups/<int:job_id>/restore")
+@requires(OPERATOR)
 def start_restore(job_id: int):
     job = _backup_or_404(job_id)
     form = request.form
@@ -130,7 +135,7 @@ def start_restore(job_id: int):
     try:
         restore_job = service.request_restore(
             job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
-            password=form.get("password") or None, remark=form.get("remark") or None, actor="web",
+            password=form.get("password") or None, remark=form.get("remark") or None, actor=web_actor(),
         )
     except StageBackupError as exc:
         db.session.rollback()
@@ -139,10 +144,11 @@ def start_restore(job_id: int):
 
 
 @bp.post("/restore/backups/<int:job_id>/verify")
+@requires(OPERATOR)
 def start_verify(job_id: int):
     _backup_or_404(job_id)
     try:
-        verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor="web")
+        verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor=web_actor())
     except StageBackupError as exc:
         db.session.rollback()
         return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400)
@@ -150,6 +156,7 @@ def start_verify(job_id: int):
 
 
 @bp.get("/restore/jobs/<int:job_id>")
+@requires(VIEWER)
 def job_page(job_id: int):
     """The old address of a restore or verify job: every job has one page, the shared job page."""
     if db.session.scalar(select(Job.kind).where(Job.id == job_id)) not in ("restore", "verify"):

@@ -1,0 +1,33 @@
+"""Users who sign in to the web pages (name, role, argon2 password hash, session token).
+
+Revision ID: 0009
+Revises: 0007 (0008 is on the ``sched`` branch: re-chain to "0008" when it is merged)
+Create Date: 2026-12-04
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "users",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=False),
+        sa.Column("session_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("last_sign_in_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("name", name=op.f("uq_users_name")),
+    )
+
+
+def downgrade():
+    op.drop_table("users")

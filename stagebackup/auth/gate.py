@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, jsonify, redirect, request, url_for
+from flask import abort, current_app, g, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -45,6 +45,11 @@ def _sign_in_required():
 
 @bp.before_app_request
 def check_access():
+    # Flask-Login caches the user on ``g``, and Flask-WTF the page's CSRF token; ``g`` lives as long as the
+    # app context, so a request inside an application context pushed by someone else (tests, scripts) must
+    # not inherit the previous request's user or token.
+    g.pop("_login_user", None)
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
     endpoint = request.endpoint
     if endpoint is None:  # no route matched: a 404 or 405 follows, for signed-in users only
         return None if current_user.is_authenticated else _sign_in_required()

@@ -18,7 +18,7 @@ from ..extensions import db, limiter
 from . import accounts, bp
 from .accounts import web_actor
 from .forms import SignInForm
-from .roles import ADMIN, OPERATOR, VIEWER, allows, public, requires
+from .roles import ADMIN, OPERATOR, VIEWER, public, requires
 
 
 def _signin_limit() -> str:
@@ -86,9 +86,11 @@ ROLE_LABELS = {VIEWER: _l("查看者"), OPERATOR: _l("操作员"), ADMIN: _l("�
 
 @bp.app_context_processor
 def role_globals() -> dict:
-    """``can(role)``: whether the signed-in user may use endpoints that need ``role`` (to hide buttons;
-    the server checks again)."""
-    return {
-        "role_labels": ROLE_LABELS,
-        "can": lambda role: current_user.is_authenticated and allows(current_user.role, role),
-    }
+    return {"role_labels": ROLE_LABELS}
+
+
+@bp.app_errorhandler(403)
+def forbidden(_exc):
+    """A signed-in user below the endpoint's role (stagebackup/auth/gate.py), in the page's language."""
+    role = ROLE_LABELS.get(current_user.role, "—") if current_user.is_authenticated else "—"
+    return render_template("auth/forbidden.html", role=role), 403

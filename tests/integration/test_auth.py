@@ -207,3 +207,20 @@ def test_web_actions_carry_the_signed_in_user(app, tmp_path):
     token = _token(client, "/backup")
     client.post(f"/backup/projects/{project.id}/run", data={"csrf_token": token, "remark": ""})
     assert [event.actor for event in _audit("job.run")] == ["web:operator"]
+
+
+def test_a_role_too_low_gets_a_page_that_says_so(app, tmp_path):
+    project = make_project(tmp_path, "设计稿")
+    client = app.test_client(user="viewer")
+    token = _token(client, "/backup")
+    response = client.post(f"/backup/projects/{project.id}/run", data={"csrf_token": token})
+    assert response.status_code == 403 and "您的角色（查看者）不能执行此操作" in response.get_data(as_text=True)
+    assert _audit("job.run") == []
+
+
+def test_the_refusal_speaks_english_on_request(app, tmp_path):
+    project = make_project(tmp_path, "设计稿")
+    client = app.test_client(user="viewer")
+    client.set_cookie("lang", "en")
+    response = client.get(f"/backup/projects/{project.id}/edit")
+    assert response.status_code == 403 and "Your role (Viewer) cannot do this" in response.get_data(as_text=True)

@@ -53,16 +53,16 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("pg_database_url")
 
 
-TEST_USER_ROLES = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
+CLIENT_USER_ROLES = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
 
 
-def test_user(name: str) -> User:
-    """The user ``name`` (created on first use; role from ``TEST_USER_ROLES``, else viewer). Its password
+def signed_in_user(name: str) -> User:
+    """The user ``name`` (created on first use; role from ``CLIENT_USER_ROLES``, else viewer). Its password
     hash is unusable: the test client signs in through the session, tests of the sign-in page create real
     users."""
     user = db.session.scalar(select(User).where(User.name == name))
     if user is None:
-        user = User(name=name, role=TEST_USER_ROLES.get(name, "viewer"), password_hash="!",
+        user = User(name=name, role=CLIENT_USER_ROLES.get(name, "viewer"), password_hash="!",
                     session_token=uuid.uuid4().hex)
         db.session.add(user)
         db.session.commit()
@@ -80,10 +80,10 @@ class SignedInClient(FlaskClient):
         if user is None:
             return
         if has_app_context() and current_app._get_current_object() is self.application:
-            session_id = account(test_user(user)).get_id()  # the test's own session: no second writer
+            session_id = account(signed_in_user(user)).get_id()  # the test's own session: no second writer
         else:
             with self.application.app_context():
-                session_id = account(test_user(user)).get_id()
+                session_id = account(signed_in_user(user)).get_id()
         with self.session_transaction() as session:
             session["_user_id"], session["_fresh"] = session_id, True
 

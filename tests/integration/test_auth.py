@@ -79,7 +79,12 @@ def test_a_wrong_password_is_refused_audited_and_never_logged(app, alice, caplog
 def test_sign_in_starts_a_new_session_with_safe_cookie_flags(app, alice):
     client = app.test_client(user=None)
     before = _token(client)
+    with client.session_transaction() as session:
+        session["planted"] = "by someone before the sign-in"
+        raw_token = session["csrf_token"]
     response = sign_in(client, "alice", PASSWORD, next_url="/backup/history")
+    with client.session_transaction() as session:
+        assert "planted" not in session and session.get("csrf_token") != raw_token  # a new session
     assert response.status_code == 302 and response.headers["Location"] == "/backup/history"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie

@@ -56,17 +56,25 @@ def database_url(request, tmp_path):
 CLIENT_USER_ROLES = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
 
 
-def signed_in_user(name: str) -> User:
-    """The user ``name`` (created on first use; role from ``CLIENT_USER_ROLES``, else viewer). Its password
-    hash is unusable: the test client signs in through the session, tests of the sign-in page create real
-    users."""
+def signed_in_user(name: str) -> str:
+    """The session id of user ``name`` (created on first use; role from ``CLIENT_USER_ROLES``, else viewer).
+    Its password hash is unusable: the test client signs in through the session; tests of the sign-in page
+    create real users.
+
+    A transaction this look-up begins is ended here: on SQLite it holds the write lock, and a worker thread
+    of the test must not wait for it."""
+    was_open = db.session().in_transaction()
     user = db.session.scalar(select(User).where(User.name == name))
-    if user is None:
+    created = user is None
+    if created:
         user = User(name=name, role=CLIENT_USER_ROLES.get(name, "viewer"), password_hash="!",
                     session_token=uuid.uuid4().hex)
         db.session.add(user)
+        db.session.flush()
+    session_id = account(user).get_id()  # before the commit expires the row
+    if created or not was_open:
         db.session.commit()
-    return user
+    return session_id
 
 
 class SignedInClient(FlaskClient):
@@ -80,10 +88,10 @@ class SignedInClient(FlaskClient):
         if user is None:
             return
         if has_app_context() and current_app._get_current_object() is self.application:
-            session_id = account(signed_in_user(user)).get_id()  # the test's own session: no second writer
+            session_id = signed_in_user(user)  # the test's own session: no second writer
         else:
             with self.application.app_context():
-                session_id = account(signed_in_user(user)).get_id()
+                session_id = signed_in_user(user)
         with self.session_transaction() as session:
             session["_user_id"], session["_fresh"] = session_id, True
 

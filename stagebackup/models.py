@@ -173,7 +173,11 @@ class JobLog(db.Model):
     tag: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(MessageText)
 
-    __table_args__ = (Index("ix_job_logs_job_id_id", "job_id", "id"),)
+    __table_args__ = (
+        Index("ix_job_logs_job_id_id", "job_id", "id"),
+        # The log page's tag filter and its "first error" link: a seek, not a scan of a long log.
+        Index("ix_job_logs_job_id_tag_id", "job_id", "tag", "id"),
+    )
 
 
 class AuditEvent(db.Model):

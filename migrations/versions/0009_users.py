@@ -1,7 +1,7 @@
 """Users who sign in to the web pages (name, role, argon2 password hash, session token).
 
 Revision ID: 0009
-Revises: 0007 (0008 is on the ``sched`` branch: re-chain to "0008" when it is merged)
+Revises: livepage (0008_livepage_log_tag_index; re-chain to the sched branch's revision at merge)
 Create Date: 2026-12-04
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "livepage"
 branch_labels = None
 depends_on = None
 

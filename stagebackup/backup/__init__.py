@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("backup", __name__)
 
-from . import history_views, project_views, views, web  # noqa: E402,F401
+from . import history_views, log_views, project_views, views, web  # noqa: E402,F401

@@ -10,7 +10,7 @@ from ..auth.roles import VIEWER, requires
 from ..extensions import db
 from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
 from ..stages import JOB_KINDS, kind_filter
-from . import bp, cards, logs
+from . import bp, cards, log_views
 from .forms import RunForm
 
 HISTORY_PAGE_SIZE = 25
@@ -60,5 +60,5 @@ def job_detail(job_id: int):
     ).all()
     return render_template(
         "backup/job.html", card=card, stages=stages, archives=archives, tape_files=tape_files,
-        log_page=logs.tail(job_id), run_form=RunForm(),
+        run_form=RunForm(), **log_views.log_panel(job_id),
     )

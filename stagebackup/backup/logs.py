@@ -1,23 +1,27 @@
-"""Reading a job's terminal log in pages: the tail, what came after a sequence number, what came before.
+"""Reading a job's terminal log in pages: the tail, what came after a sequence number, what came before,
+a window from a given line (the first error), one tag only, and the whole log in batches for a download.
 
-Every query is a range scan of the ``(job_id, id)`` index with a LIMIT, so a job with millions of lines
-costs the same as one with ten. ``job_logs.id`` is the sequence number the page asks ``after``.
+Every query is a range scan of the ``(job_id, id)`` or ``(job_id, tag, id)`` index with a LIMIT, so a job
+with millions of lines costs the same as one with ten. ``job_logs.id`` is the sequence number the page
+asks ``after``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, union_all
+from flask_babel import gettext as _
+from sqlalchemy import Row, func, select, union_all
 
 from ..extensions import db
-from ..models import JobLog
+from ..models import LOG_TAGS, JobLog
 
-TAIL_LINES = 500  # a page shows this many lines at first and pages back by as many
+TAIL_LINES = 500  # a page shows this many lines at first and pages back (or on) by as many
 CARD_TAIL_LINES = 30  # the overview cards keep only the latest lines (the job page has them all)
 POLL_MAX_LINES = 1000  # one poll appends at most this many; the next poll continues
 TAILS_PER_STATEMENT = 400  # SQLite allows 500 terms in a compound SELECT
+DOWNLOAD_BATCH_LINES = 5000  # a download reads the log in batches of this many rows, never all at once
 
 TAG_CLASSES = {
     "INFO": "tag-info",
@@ -29,10 +33,25 @@ TAG_CLASSES = {
 }
 
 
+class BadLogTag(ValueError):
+    """A ``tag`` query argument that is not one of LOG_TAGS; its text is the message the page shows."""
+
+
+def parse_tag(value: str | None) -> str | None:
+    """The ``tag`` argument of a log request: empty means every line; anything else must be a known tag."""
+    if not value:
+        return None
+    tag = value.strip().strip("[]").upper()
+    if tag not in LOG_TAGS:
+        raise BadLogTag(_("未知的日志标签：%(tag)s（可用：%(tags)s）", tag=value[:20], tags=", ".join(LOG_TAGS)))
+    return tag
+
+
 @dataclass(frozen=True)
 class LogPage:
     lines: list[JobLog]
     more_before: bool  # older lines exist: show "earlier lines"
+    more_after: bool = False  # a window that does not reach the end: show "later lines"
 
     @property
     def first_seq(self) -> int | None:
@@ -43,26 +62,63 @@ class LogPage:
         return self.lines[-1].id if self.lines else 0
 
 
-def _older(job_id: int, before: int | None, limit: int) -> LogPage:
+def _lines(job_id: int, tag: str | None):
     query = select(JobLog).where(JobLog.job_id == job_id)
+    return query if tag is None else query.where(JobLog.tag == tag)
+
+
+def _older(job_id: int, before: int | None, limit: int, tag: str | None) -> LogPage:
+    query = _lines(job_id, tag)
     if before is not None:
         query = query.where(JobLog.id < before)
     rows = list(db.session.scalars(query.order_by(JobLog.id.desc()).limit(limit + 1)))
     return LogPage(lines=rows[:limit][::-1], more_before=len(rows) > limit)
 
 
-def tail(job_id: int, limit: int = TAIL_LINES) -> LogPage:
-    return _older(job_id, None, limit)
+def tail(job_id: int, limit: int = TAIL_LINES, tag: str | None = None) -> LogPage:
+    return _older(job_id, None, limit, tag)
 
 
-def before(job_id: int, seq: int, limit: int = TAIL_LINES) -> LogPage:
-    return _older(job_id, seq, limit)
+def before(job_id: int, seq: int, limit: int = TAIL_LINES, tag: str | None = None) -> LogPage:
+    return _older(job_id, seq, limit, tag)
 
 
-def after(job_id: int, seq: int, limit: int = POLL_MAX_LINES) -> list[JobLog]:
-    return list(db.session.scalars(
-        select(JobLog).where(JobLog.job_id == job_id, JobLog.id > seq).order_by(JobLog.id).limit(limit)
-    ))
+def after(job_id: int, seq: int, limit: int = POLL_MAX_LINES, tag: str | None = None) -> list[JobLog]:
+    return list(db.session.scalars(_lines(job_id, tag).where(JobLog.id > seq).order_by(JobLog.id).limit(limit)))
+
+
+def later(job_id: int, seq: int, limit: int = TAIL_LINES, tag: str | None = None) -> LogPage:
+    """The ``limit`` lines after ``seq``, and whether more follow ("later lines")."""
+    rows = after(job_id, seq, limit + 1, tag)
+    return LogPage(lines=rows[:limit], more_before=False, more_after=len(rows) > limit)
+
+
+def window(job_id: int, first: int, limit: int = TAIL_LINES, tag: str | None = None) -> LogPage:
+    """``limit`` lines from ``first`` on (a jump far back): two range scans, whatever the log's length."""
+    page = later(job_id, first - 1, limit, tag)
+    older = _lines(job_id, tag).with_only_columns(JobLog.id).where(JobLog.id < first).limit(1)
+    return LogPage(lines=page.lines, more_before=db.session.scalar(older) is not None, more_after=page.more_after)
+
+
+def first_error(job_id: int) -> int | None:
+    """The sequence number of the job's first [ERROR] line: one seek in the ``(job_id, tag, id)`` index."""
+    return db.session.scalar(
+        select(func.min(JobLog.id)).where(JobLog.job_id == job_id, JobLog.tag == "ERROR")
+    )
+
+
+def batches(job_id: int, size: int = DOWNLOAD_BATCH_LINES) -> Iterator[list[Row]]:
+    """Every line in order as (at, tag, message) rows, ``size`` at a time (a keyset walk of the index)."""
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(JobLog.id, JobLog.at, JobLog.tag, JobLog.message)
+            .where(JobLog.job_id == job_id, JobLog.id > last).order_by(JobLog.id).limit(size)
+        ).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
 
 
 def tails(job_ids: Sequence[int], limit: int = CARD_TAIL_LINES) -> dict[int, LogPage]:

@@ -1,12 +1,13 @@
-"""The backup page, its HTMX fragments (job card, log lines, new jobs), run now and cancel, and the
-seed's JSON API. Views stay thin: parse, call a service, render. Poll endpoints make one or two indexed
-queries and render the very partial the page includes.
+"""The backup page, its HTMX fragments (job card, the live poll), run now and cancel, and the seed's JSON
+API. Views stay thin: parse, call a service, render. Poll endpoints make a bounded number of indexed
+queries and render the very partials the page includes. The log's routes are in log_views.py.
 """
 
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from .. import audit
@@ -16,14 +17,11 @@ from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
 from ..jobs import queue
 from ..jobs.summary import job_dict, stages_for
-from ..models import ACTIVE_STATUSES, FINAL_STATUSES, Job, Project
-from . import bp, cards, drives, logs
+from ..models import ACTIVE_STATUSES, Job, Project
+from . import bp, cards, live, logs
 from .forms import RunForm
 from .messages import form_error
-from .web import redirect_back
-
-RECENT_FINISHED = 10
-NEW_JOBS_POLL = "every 5s"
+from .web import redirect_back, seq_arg
 
 
 def is_htmx() -> bool:
@@ -36,28 +34,23 @@ def root():
     return redirect(url_for("backup.index"))
 
 
-def _last_jobs_by_project() -> dict[int, Job]:
-    latest = select(func.max(Job.id)).where(Job.project_id.is_not(None)).group_by(Job.project_id)
-    return {job.project_id: job for job in db.session.scalars(select(Job).where(Job.id.in_(latest)))}
+def _tails(active: list[cards.JobCard]) -> dict[int, logs.LogPage]:
+    return logs.tails([card.job.id for card in active])
 
 
 @bp.get("/backup")
 @requires(VIEWER)
 def index():
-    projects = db.session.scalars(select(Project).order_by(Project.name)).all()
     active = cards.active_cards()
-    recent = db.session.scalars(
-        select(Job).where(Job.status.in_(FINAL_STATUSES)).order_by(Job.id.desc()).limit(RECENT_FINISHED)
-    ).all()
+    regions = live.load()
     return render_template(
         "backup/index.html",
-        projects=projects,
-        last_jobs=_last_jobs_by_project(),
+        projects=db.session.scalars(select(Project).order_by(Project.name)).all(),
         cards=active,
-        tails=logs.tails([card.job.id for card in active]),
-        recent=recent,
+        tails=_tails(active),
+        live=regions,
+        live_digest=live.digest(live.render_regions(regions)),
         newest_job_id=db.session.scalar(select(func.max(Job.id))) or 0,
-        drive_panel=drives.panel(),
         run_form=RunForm(),
     )
 
@@ -72,55 +65,23 @@ def job_card(job_id: int):
     return render_template("backup/_card.html", card=card)
 
 
-@bp.get("/backup/jobs/<int:job_id>/log")
+@bp.get("/backup/live")
 @requires(VIEWER)
-def job_log(job_id: int):
-    """Lines after ``after`` plus the poller for the next request (out of band).
-
-    The job's status is read before the lines: a job seen finished has written its last line, so the
-    poller rendered without a trigger cannot miss one.
+def live_poll():
+    """The page's one poller: cards of jobs queued since ``after`` (by the scheduler, the CLI, another
+    browser) and, out of band, the drive card, each project's last backup and the recently finished jobs.
+    204 when there is no new card and the regions still hash to ``v``, the digest the page shows.
     """
-    after = request.args.get("after", 0, type=int)
-    status = db.session.scalar(select(Job.status).where(Job.id == job_id))
-    if status is None:
-        abort(404)
-    lines = logs.after(job_id, after)
-    more = len(lines) >= logs.POLL_MAX_LINES
-    polling = status in ACTIVE_STATUSES or more
-    if not lines and polling:
-        return "", 204  # nothing new: htmx leaves the page alone, the poller keeps its trigger
-    return render_template(
-        "backup/_log_update.html", job_id=job_id, lines=lines,
-        after=lines[-1].id if lines else after, polling=polling,
-    )
-
-
-@bp.get("/backup/jobs/<int:job_id>/log/earlier")
-@requires(VIEWER)
-def job_log_earlier(job_id: int):
-    page = logs.before(job_id, request.args.get("before", 0, type=int))
-    return render_template("backup/_log_earlier.html", job_id=job_id, page=page)
-
-
-@bp.get("/backup/jobs/new")
-@requires(VIEWER)
-def new_jobs():
-    """Cards of jobs queued since the page was rendered (by the scheduler, the CLI, another browser)."""
-    after = request.args.get("after", 0, type=int)
+    after = seq_arg("after")
     fresh = cards.active_cards(after)
-    if not fresh:
+    regions = live.render_regions(live.load())
+    version = live.digest(regions)
+    if not fresh and version == request.args.get("v"):
         return "", 204
     return render_template(
-        "backup/_new_jobs.html", cards=fresh,
-        tails=logs.tails([card.job.id for card in fresh]),
-        newest_job_id=fresh[-1].job.id, drive_panel=drives.panel(),
+        "backup/_live.html", cards=fresh, tails=_tails(fresh), regions=Markup(regions), live_digest=version,
+        newest_job_id=fresh[-1].job.id if fresh else after,
     )
-
-
-@bp.get("/backup/drives")
-@requires(VIEWER)
-def drive_panel():
-    return render_template("backup/_drives.html", drive_panel=drives.panel())
 
 
 def _back_to_index(anchor: str | None = None):

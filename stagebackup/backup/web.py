@@ -119,6 +119,15 @@ def switch_language(code: str):
     return response
 
 
+MAX_ROW_ID = 2**63 - 1  # a larger number cannot be a row id (and would overflow SQLite's driver)
+
+
+def seq_arg(name: str, default: int = 0) -> int:
+    """A row id or log sequence number from the query string, clamped to what a 64-bit column holds, so
+    ``?after=99999999999999999999`` means "nothing after" rather than an overflow in the driver."""
+    return max(0, min(MAX_ROW_ID, request.args.get(name, default, type=int)))
+
+
 # -- template filters ------------------------------------------------------------------------------
 
 @bp.app_template_filter("bytes")

@@ -58,9 +58,11 @@ def scan(config: Mapping, drive: str, echo=print, error: Callable[[str], None] =
                         summary["mismatched"] += 1
                         echo(f"file {found.number}: SHA-256 {found.sha256} differs from the catalog's {row.sha256}")
                     continue
+                # A data file is void until a session index names it: a partial file (a job cancelled or
+                # killed mid-write) or foreign data must never pass for an archive.
                 db.session.add(TapeFile(tape_id=tape.id, file_number=found.number, kind=found.kind,
                                         block_size=found.largest_block, blocks=found.blocks, bytes=found.bytes,
-                                        sha256=found.sha256, written_at=utcnow(), void=False))
+                                        sha256=found.sha256, written_at=utcnow(), void=found.kind == "archive"))
                 summary["added"] += 1
                 if found.index is not None:
                     indexes.append(found.index)
@@ -70,6 +72,12 @@ def scan(config: Mapping, drive: str, echo=print, error: Callable[[str], None] =
         db.session.flush()
         for index in indexes:
             summary["archives"] += _adopt_index(index, echo)
+        db.session.flush()
+        unnamed = [f.file_number for f in media.files_of(tape) if f.kind == "archive" and f.void]
+        if unnamed:
+            echo(f"file(s) {', '.join(map(str, unnamed))}: no session index names them (a write that did not finish, "
+                 "or pieces whose index is on another tape: scan that tape too); void, never offered for restore")
+        summary["void"] = len(unnamed)
         db.session.commit()
         return summary
 
@@ -106,6 +114,7 @@ def _adopt_index(index: dict, echo) -> int:
         for piece, row in zip(entry.get("pieces", []), rows, strict=True):
             if row is not None:
                 row.archive_id, row.job_id, row.piece, row.kind = archive.id, job.id, piece["piece"], "archive"
+                row.void = False
             else:
                 echo(f"{entry['name']}: piece {piece['piece']} is on tape {piece['label']} file "
                      f"{piece['file_number']}: scan that tape too")

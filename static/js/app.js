@@ -43,11 +43,17 @@
     if (followNext) window.scrollTo(0, document.documentElement.scrollHeight);
   });
 
-  // A job's own page opens at the end of its log, like `tail -f`.
-  document.addEventListener("DOMContentLoaded", function () {
-    if (document.querySelector(".terminal[data-start-at-end]")) {
-      window.scrollTo(0, document.documentElement.scrollHeight);
-    }
+  // -- polling only while the tab is visible ---------------------------------------------------------------
+  // Pollers (hx-trigger="every …") keep their timer; a tick while the tab is hidden sends nothing, and the
+  // first tick after the tab shows again brings the page up to date. (htmx's [filter] syntax would need
+  // eval, which the CSP forbids.)
+  function isPoller(elt) {
+    var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
+    return !!trigger && /^\s*every\s/.test(trigger);
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (document.visibilityState !== "visible" && isPoller(event.detail.elt)) event.preventDefault();
   });
 
   // -- project form: show the fields that apply to the chosen mode and destination ------------------------

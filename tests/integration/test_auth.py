@@ -199,7 +199,7 @@ def test_the_gate_costs_one_look_up_per_request(app, alice):
     db.event.listen(db.engine, "before_cursor_execute", record)
     try:
         with count_queries() as counted:
-            assert client.get("/backup/drives").status_code == 200
+            assert client.get("/backup/history").status_code == 200
     finally:
         db.event.remove(db.engine, "before_cursor_execute", record)
     user_lookups = [statement for statement in seen if re.search(r"\bFROM users\b", statement)]

@@ -19,6 +19,7 @@ from stagebackup.restore import browse
 from stagebackup.tape import admin
 from stagebackup.tape.reader import read_archive
 from stagebackup.tape.sink import TapeSink
+from tests.conftest import make_app
 from tests.integration.test_tape_backup import errors_of, run_one, tape_project
 
 MiB = 1 << 20
@@ -97,3 +98,17 @@ def test_a_job_stopped_while_writing_to_tape_leaves_only_a_void_file(app, tmp_pa
         digest.update(block)
     assert digest.hexdigest() == archive.sha256
     assert [j.id for j, *_ in browse.finished_backups(good.project_id)] == [good.id]
+
+    # The catalog rebuilt from the tape alone (the database lost): the partial file is void there too.
+    rebuilt = make_app(tmp_path / "rebuilt", VTAPE_DIR=app.config["VTAPE_DIR"])
+    with rebuilt.app_context():
+        result = rebuilt.test_cli_runner().invoke(args=["tape", "scan", "vtape0"])
+        assert result.exit_code == 0, result.output
+        assert "file(s) 1: no session index names them" in result.output
+        rows = db.session.execute(select(TapeFile.file_number, TapeFile.kind, TapeFile.void,
+                                         TapeFile.archive_id.is_not(None)).order_by(TapeFile.file_number)).all()
+        assert [tuple(r) for r in rows] == [(0, "label", False, False), (1, "archive", True, False),
+                                            (2, "archive", False, True), (3, "index", False, False)]
+        [scanned] = db.session.scalars(select(Archive)).all()
+        assert scanned.sha256 == archive.sha256
+        db.session.remove()

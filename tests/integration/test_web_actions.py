@@ -7,7 +7,7 @@ from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import Archive, AuditEvent, Job, Project, Tape, TapeFile
 
-from .web_support import csrf_token, make_project, queued_job, running_job
+from .web_support import csrf_token, live_poll_url, make_project, queued_job, running_job
 
 
 def test_run_now_with_a_remark_queues_a_manual_job_and_audits_it(client, tmp_path):
@@ -62,12 +62,15 @@ def test_cancel_from_the_card_asks_for_confirmation_and_is_audited(client, tmp_p
 def test_jobs_queued_elsewhere_appear_on_an_open_page(client, tmp_path):
     first = queued_job(tmp_path, "a")
     html = client.get("/backup").get_data(as_text=True)
-    assert f'hx-get="/backup/jobs/new?after={first}" hx-trigger="every 5s"' in html
-    assert client.get(f"/backup/jobs/new?after={first}").status_code == 204
+    poll = live_poll_url(html)
+    assert poll.startswith(f"/backup/live?after={first}&v=")
+    assert 'hx-trigger="every 1s" hx-target="#active-jobs" hx-swap="beforeend"' in html
+    assert client.get(poll).status_code == 204  # nothing new, nothing changed
     second = queued_job(tmp_path, "b")  # e.g. `flask jobs run b` or the scheduler
-    body = client.get(f"/backup/jobs/new?after={first}").get_data(as_text=True)
+    body = client.get(poll).get_data(as_text=True)
     assert f'id="job-{second}"' in body and f'id="job-{first}"' not in body
-    assert f'hx-swap-oob="true"\n  hx-get="/backup/jobs/new?after={second}"' in body
+    assert live_poll_url(body).startswith(f"/backup/live?after={second}&v=")
+    assert '<div id="live-poller" class="d-none" hx-swap-oob="true"' in body
 
 
 def test_history_lists_finished_jobs_newest_first_with_filters_and_pages(client, tmp_path):

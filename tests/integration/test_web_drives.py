@@ -14,7 +14,7 @@ def _drive_panel(html):
 def test_configured_drive_not_reported_yet(client):
     panel = _drive_panel(client.get("/backup").get_data(as_text=True))
     assert 'data-drive="vtape0"' in panel and "尚未报告" in panel
-    assert "hx-trigger" not in panel  # nothing happening: no polling
+    assert "hx-trigger" not in panel  # the panel does not poll itself: the page's live poller refreshes it
 
 
 def test_drive_state_and_a_media_prompt(client, tmp_path):
@@ -29,9 +29,8 @@ def test_drive_state_and_a_media_prompt(client, tmp_path):
     assert "<code class=\"drive-label\">L00002</code>" in panel
     assert "在线" in panel and "写保护" in panel and f"忙：任务 #{job_id}" in panel
     assert "请在 vtape0 中装入新磁带（池 night）" in panel and f"#{job_id} 设计稿" in panel
-    assert 'hx-get="/backup/drives" hx-trigger="every 5s"' in panel  # live while busy
-    fragment = client.get("/backup/drives").get_data(as_text=True)
-    assert fragment.startswith('<div class="card mb-3" id="drive-panel"') and "L00002" in fragment
+    fragment = _drive_panel(client.get("/backup/live?after=0&v=stale").get_data(as_text=True))
+    assert fragment.startswith('<div class="card mb-3" id="drive-panel" hx-swap-oob="true">') and "L00002" in fragment
 
 
 def test_a_drive_reported_by_a_worker_but_not_configured_here_is_still_shown(app, client):

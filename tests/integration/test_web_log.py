@@ -2,6 +2,7 @@
 
 import re
 
+from stagebackup.backup import logs
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import JobLog
@@ -93,3 +94,125 @@ def test_a_job_with_100000_lines_shows_its_tail_and_pages_back(client, tmp_path)
     first_seq = db.session.scalar(db.select(db.func.min(JobLog.id)).where(JobLog.job_id == job_id))
     first_page = client.get(f"/backup/jobs/{job_id}/log/earlier?before={first_seq + 400}").get_data(as_text=True)
     assert len(_seqs(first_page)) == 400 and "log/earlier" not in first_page
+
+
+def _mixed_log(job_id):
+    for i in range(30):
+        queue.append_log(job_id, ("INFO", "SKIP", "ADD")[i % 3], f"line {i:02d}")
+    queue.append_log(job_id, "ERROR", "cannot read /srv/a")
+    queue.append_log(job_id, "ERROR", "cannot read /srv/b")
+    db.session.commit()
+
+
+def _lines_of(html):
+    return re.findall(r'\[(\w+)\]</span> ([^<]*)</div>', html)
+
+
+def test_the_log_is_filtered_by_tag_on_the_server(client, tmp_path):
+    job_id = running_job(tmp_path)
+    _mixed_log(job_id)
+    page = client.get(f"/backup/jobs/{job_id}?tag=skip").get_data(as_text=True)
+    terminal = page[page.index('<div class="terminal"'):]
+    assert {tag for tag, _ in _lines_of(terminal)} == {"SKIP"} and len(_lines_of(terminal)) == 10
+    assert f'hx-get="/backup/jobs/{job_id}/log?after=' in terminal and '&amp;tag=SKIP"' in terminal  # polls SKIP
+    assert 'class="btn btn-outline-secondary active" data-tag="SKIP"' in page
+    poll = client.get(f"/backup/jobs/{job_id}/log?after=0&tag=ERROR").get_data(as_text=True)
+    assert _lines_of(poll) == [("ERROR", "cannot read /srv/a"), ("ERROR", "cannot read /srv/b")]
+    seqs = _seqs(poll)
+    earlier = client.get(f"/backup/jobs/{job_id}/log/earlier?before={seqs[1]}&tag=ERROR").get_data(as_text=True)
+    assert _lines_of(earlier) == [("ERROR", "cannot read /srv/a")]
+
+
+def test_an_unknown_tag_is_a_400_that_says_which_tags_exist(client, tmp_path):
+    job_id = running_job(tmp_path)
+    for url in [f"/backup/jobs/{job_id}/log?after=0&tag=WARN", f"/backup/jobs/{job_id}?tag=WARN",
+                f"/backup/jobs/{job_id}/log/earlier?before=9&tag=WARN", f"/backup/jobs/{job_id}/log/later?tag=%3Cb%3E"]:
+        response = client.get(url)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400, url
+        assert "未知的日志标签" in body and "INFO, ADD, SYNC, PACK, SKIP, ERROR" in body
+        assert "<b>" not in body  # the tag is echoed escaped
+
+
+def test_the_whole_log_downloads_as_streamed_text_in_order(client, tmp_path):
+    job_id = running_job(tmp_path)
+    _mixed_log(job_id)
+    add_log_lines(job_id, 12_000)
+    total = db.session.scalar(db.select(db.func.count(JobLog.id)).where(JobLog.job_id == job_id))
+    db.session.remove()
+    with count_queries() as queries:
+        response = client.get(f"/backup/jobs/{job_id}/log/download")
+        assert response.is_streamed
+        text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="job-{job_id}.log"'
+    lines = text.splitlines()
+    assert len(lines) == total and text.endswith("\n")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[INFO\] line 00", lines[[
+        i for i, line in enumerate(lines) if line.endswith("line 00")][0]])
+    files = [line.rsplit(" ", 1)[1] for line in lines if "[PACK] /srv/file-" in line]
+    assert files == [f"/srv/file-{i:06d}" for i in range(12_000)]  # every line, in order
+    first_file = next(i for i, line in enumerate(lines) if line.endswith("/srv/file-000000"))
+    assert lines[first_file - 1].endswith("[ERROR] cannot read /srv/b")
+    # Read in batches, never as one query over the whole log: the job, then ceil(n / batch) + 1 reads.
+    assert len(queries) == 1 + -(-total // logs.DOWNLOAD_BATCH_LINES) + 1
+    assert client.get("/backup/jobs/999/log/download").status_code == 404
+
+
+def test_the_first_error_of_a_100000_line_log_is_one_link_away(client, tmp_path):
+    job_id = running_job(tmp_path)
+    add_log_lines(job_id, 1_000)
+    queue.append_log(job_id, "ERROR", "first failure, far back")
+    db.session.commit()
+    add_log_lines(job_id, 99_000)
+    queue.append_log(job_id, "ERROR", "a later failure")
+    db.session.commit()
+    error_seq = db.session.scalar(db.select(JobLog.id).where(JobLog.message == "first failure, far back"))
+    db.session.remove()
+    with count_queries() as queries:
+        page = client.get(f"/backup/jobs/{job_id}").get_data(as_text=True)
+    assert len(queries) <= 8
+    link = re.search(r'class="btn btn-sm btn-outline-danger log-first-error" href="([^"]+)"', page)
+    assert link and link.group(1) == f"/backup/jobs/{job_id}?start={error_seq}#log-{error_seq}"
+    first_error = [q for q in queries if "min(job_logs.id)" in q]
+    assert len(first_error) == 1
+    plan = db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + first_error[0], (job_id, "ERROR")).all()
+    assert "ix_job_logs_job_id_tag_id" in str(plan)  # one seek in the (job_id, tag, id) index
+
+    db.session.remove()
+    with count_queries() as queries:
+        window = client.get(link.group(1).split("#")[0]).get_data(as_text=True)
+    assert len(queries) <= 9
+    seqs = _seqs(window)  # the error line carries its anchor, so the regex skips it
+    assert f'<div class="log-line" data-seq="{error_seq}" id="log-{error_seq}">' in window
+    assert "first failure, far back" in window and len(seqs) == logs.TAIL_LINES - 1 and min(seqs) > error_seq
+    assert "log/earlier?before=" in window and "正在显示日志中较早的一段" in window
+    later = re.search(r'hx-get="(/backup/jobs/\d+/log/later\?after=(\d+))"', window)
+    assert later and int(later.group(2)) == max(seqs)
+    poller = window[window.index('<div id="log-poller'):]
+    assert "hx-trigger" not in poller.split(">")[0]  # a window far back does not poll (the button pages on)
+    more = client.get(later.group(1)).get_data(as_text=True)
+    assert len(_seqs(more)) == logs.TAIL_LINES and min(_seqs(more)) > max(seqs) and "log/later?after=" in more
+
+
+def test_later_lines_hand_over_to_the_live_poller_at_the_end(client, tmp_path):
+    job_id = running_job(tmp_path)
+    add_log_lines(job_id, 30)
+    last = db.session.scalar(db.select(db.func.max(JobLog.id)))
+    body = client.get(f"/backup/jobs/{job_id}/log/later?after={last - 5}").get_data(as_text=True)
+    assert _seqs(body) == list(range(last - 4, last + 1)) and "log/later" not in body
+    assert (f'<div id="log-poller-{job_id}" class="log-poller" data-after="{last}" hx-swap-oob="true" '
+            f'hx-get="/backup/jobs/{job_id}/log?after={last}" hx-trigger="every 1s"') in body
+    queue.finish(job_id, "succeeded")
+    ended = client.get(f"/backup/jobs/{job_id}/log/later?after={last - 5}").get_data(as_text=True)
+    assert "hx-trigger" not in ended[ended.index('<div id="log-poller'):]
+
+
+def test_sequence_numbers_out_of_any_range_are_no_500(client, tmp_path):
+    job_id = running_job(tmp_path)
+    huge, negative = "9" * 30, "-" + "9" * 30
+    for url in [f"/backup/jobs/{job_id}/log?after={huge}", f"/backup/jobs/{job_id}/log/earlier?before={huge}",
+                f"/backup/jobs/{job_id}/log/later?after={negative}", f"/backup/jobs/{job_id}?start={huge}",
+                f"/backup/jobs/{job_id}?start={negative}", f"/backup/live?after={huge}"]:
+        assert client.get(url).status_code in (200, 204), url

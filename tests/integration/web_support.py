@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,6 +17,7 @@ from stagebackup.models import ArchiveMember, JobLog, JobStage
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 SIGNED_IN_USER_LOOKUP = re.compile(r"^SELECT users\.id, users\.name, .*\sFROM users\s+WHERE users\.id = ", re.S)
+LIVE_POLLER = re.compile(r'<div id="live-poller"[^>]*hx-get="([^"]+)"')
 
 
 def make_project(tmp_path, name="设计稿", **spec):
@@ -64,6 +66,13 @@ def add_members(job_id: int, archive_id: int, count: int) -> None:
     ]
     db.session.execute(insert(ArchiveMember), rows)
     db.session.commit()
+
+
+def live_poll_url(page: str) -> str:
+    """The URL the backup page's live poller asks next (from the page or from a poll's answer)."""
+    match = LIVE_POLLER.search(page)
+    assert match, "no live poller"
+    return html.unescape(match.group(1))
 
 
 def csrf_token(client, path="/backup") -> str:

@@ -12,6 +12,7 @@ set -e
 
 upgrade_schema() {
     flask --app stagebackup db upgrade
+    flask --app stagebackup users needs-admin
 }
 
 case "${1:-all}" in

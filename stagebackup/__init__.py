@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from .atrest import restrict_umask, tighten
 from .config import ensure_data_dir, load_config, load_or_create_secret
 from .dbtypes import READ_ONLY_OPTION, configure_engine
-from .extensions import babel, csrf, db, migrate
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .keys import ensure_master_key
 
 # templates/, static/ and migrations/ live at the top of the checkout (the design's layout).
@@ -71,23 +71,28 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations"))
     babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)  # who is signed in; stagebackup/auth/gate.py decides what they may reach
+    limiter.init_app(app)  # throttles the sign-in form only
     with app.app_context():
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 
     from . import httpguard, models  # noqa: F401  (tables must be known to Alembic)
     from .auditlog import bp as audit_bp
+    from .auth import bp as auth_bp
     from .backup import bp as backup_bp
     from .cli import register_cli
     from .explorer import bp as explorer_bp
     from .restore import bp as restore_bp
 
     httpguard.init_app(app)  # before the blueprints: their <int:…> routes use its converter
+    # Before the sign-in gate (auth_bp) loads the user: a GET's first statement must already be read-only.
+    app.before_request(_read_only_for_safe_methods)
+    app.register_blueprint(auth_bp)
     app.register_blueprint(backup_bp)
     app.register_blueprint(explorer_bp)
     app.register_blueprint(restore_bp)
     app.register_blueprint(audit_bp)
     register_cli(app)
-    app.before_request(_read_only_for_safe_methods)
 
     if app.config["SCHEMA_AUTO_UPGRADE"]:
         from .schema import upgrade_to_head

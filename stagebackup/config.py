@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 ENV_PREFIX = "STAGEBACKUP_"
@@ -78,6 +79,14 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "IMPORT_MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     "PROXY_COUNT": 0,
+    # Sign-in (stagebackup/auth): how long a session lasts, and whether its cookie is sent over HTTPS only
+    # (turn it on when a TLS proxy serves the pages; plain http://127.0.0.1 needs it off).
+    "SESSION_LIFETIME_S": 12 * 3600,
+    "SESSION_COOKIE_SECURE": False,
+    # Sign-in attempts per minute, per client address and per user name (Flask-Limiter). The count lives in
+    # each web process's memory unless RATELIMIT_STORAGE_URI names a shared store (redis://…).
+    "SIGNIN_RATE_LIMIT": "10 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
 }
 
 
@@ -135,6 +144,9 @@ def load_config(overrides: dict | None = None) -> dict[str, object]:
     url = str(config["DATABASE_URL"] or f"sqlite:///{data_dir / 'backup_system.db'}")
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=float(config["SESSION_LIFETIME_S"]))
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
     return config
 
 

@@ -316,3 +316,21 @@ class Drive(db.Model):
     busy_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(db.Model):
+    """Someone who signs in to the web pages. ``role`` is viewer, operator or admin (stagebackup/auth/roles.py).
+
+    ``session_token`` is part of the id the session cookie carries: a new password replaces it, which signs
+    the user out everywhere.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    session_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -9,10 +9,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from flask import current_app, has_app_context
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, select, text
 
 from stagebackup import create_app
+from stagebackup.auth.accounts import account
 from stagebackup.extensions import db
+from stagebackup.models import User
 from stagebackup.testing.corpus import Corpus, CorpusSpec, generate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,6 +53,49 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("pg_database_url")
 
 
+CLIENT_USER_ROLES = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
+
+
+def signed_in_user(name: str) -> str:
+    """The session id of user ``name`` (created on first use; role from ``CLIENT_USER_ROLES``, else viewer).
+    Its password hash is unusable: the test client signs in through the session; tests of the sign-in page
+    create real users.
+
+    A transaction this look-up begins is ended here: on SQLite it holds the write lock, and a worker thread
+    of the test must not wait for it."""
+    was_open = db.session().in_transaction()
+    user = db.session.scalar(select(User).where(User.name == name))
+    created = user is None
+    if created:
+        user = User(name=name, role=CLIENT_USER_ROLES.get(name, "viewer"), password_hash="!",
+                    session_token=uuid.uuid4().hex)
+        db.session.add(user)
+        db.session.flush()
+    session_id = account(user).get_id()  # before the commit expires the row
+    if created or not was_open:
+        db.session.commit()
+    return session_id
+
+
+class SignedInClient(FlaskClient):
+    """Every page needs a signed-in user: the test client is signed in as ``admin`` unless told otherwise.
+
+    ``app.test_client(user=None)`` is anonymous; ``app.test_client(user="viewer")`` signs in as that user.
+    """
+
+    def __init__(self, *args, user: str | None = "admin", **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is None:
+            return
+        if has_app_context() and current_app._get_current_object() is self.application:
+            session_id = signed_in_user(user)  # the test's own session: no second writer
+        else:
+            with self.application.app_context():
+                session_id = signed_in_user(user)
+        with self.session_transaction() as session:
+            session["_user_id"], session["_fresh"] = session_id, True
+
+
 def make_app(tmp_path: Path, database_url: str | None = None, **overrides):
     config = {
         "DATA_DIR": str(tmp_path / "data"),
@@ -57,7 +104,9 @@ def make_app(tmp_path: Path, database_url: str | None = None, **overrides):
         "TESTING": True,
     }
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    application.test_client_class = SignedInClient
+    return application
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from flask import abort, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..auth.roles import VIEWER, requires
 from ..extensions import db
 from ..httpguard import query_int
 from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
@@ -17,6 +18,7 @@ HISTORY_PAGE_SIZE = 25
 
 
 @bp.get("/backup/history")
+@requires(VIEWER)
 def history():
     """Finished jobs, filtered by project, status and kind; an unknown kind is a 400 that says so."""
     project = request.args.get("project", "").strip()
@@ -44,6 +46,7 @@ def history():
 
 
 @bp.get("/backup/jobs/<int:job_id>")
+@requires(VIEWER)
 def job_detail(job_id: int):
     card = cards.load_card(job_id)
     if card is None:

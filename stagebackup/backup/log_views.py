@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
 
+from ..auth.roles import VIEWER, requires
 from ..extensions import db
 from ..httpguard import query_int
 from ..models import ACTIVE_STATUSES, LOG_TAGS, Job
@@ -41,6 +42,7 @@ def log_panel(job_id: int) -> dict:
 
 
 @bp.get("/backup/jobs/<int:job_id>/log")
+@requires(VIEWER)
 def job_log(job_id: int):
     """Lines after ``after`` plus the poller for the next request (out of band).
 
@@ -62,6 +64,7 @@ def job_log(job_id: int):
 
 
 @bp.get("/backup/jobs/<int:job_id>/log/earlier")
+@requires(VIEWER)
 def job_log_earlier(job_id: int):
     tag = tag_arg()
     page = logs.before(job_id, query_int("before", 0), tag=tag)
@@ -69,6 +72,7 @@ def job_log_earlier(job_id: int):
 
 
 @bp.get("/backup/jobs/<int:job_id>/log/later")
+@requires(VIEWER)
 def job_log_later(job_id: int):
     """The next page after a window; at the end of the log, the live poller takes over (out of band)."""
     tag = tag_arg()
@@ -79,6 +83,7 @@ def job_log_later(job_id: int):
 
 
 @bp.get("/backup/jobs/<int:job_id>/log/download")
+@requires(VIEWER)
 def job_log_download(job_id: int):
     """The whole log as text, streamed batch by batch (a long log never becomes one string)."""
     _status(job_id)

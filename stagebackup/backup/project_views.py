@@ -6,6 +6,8 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from .. import projects
+from ..auth.accounts import web_actor
+from ..auth.roles import ADMIN, requires
 from ..errors import StageBackupError
 from ..extensions import db
 from ..models import Project
@@ -13,7 +15,6 @@ from ..schedule import cron
 from . import bp
 from .forms import ConfirmForm, ProjectForm
 from .messages import form_error
-from .views import web_actor
 
 
 def _place_error(form: ProjectForm, error: StageBackupError) -> None:
@@ -31,6 +32,7 @@ def _render(form: ProjectForm, project: Project | None, status: int = 200):
 
 
 @bp.route("/backup/projects/new", methods=["GET", "POST"])
+@requires(ADMIN)
 def new_project():
     form = ProjectForm()
     if form.validate_on_submit():
@@ -46,6 +48,7 @@ def new_project():
 
 
 @bp.route("/backup/projects/<int:project_id>/edit", methods=["GET", "POST"])
+@requires(ADMIN)
 def edit_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     form = ProjectForm()
@@ -65,6 +68,7 @@ def edit_project(project_id: int):
 
 
 @bp.post("/backup/projects/<int:project_id>/delete")
+@requires(ADMIN)
 def delete_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     if not ConfirmForm().validate_on_submit():

@@ -10,6 +10,8 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from ..auth.accounts import web_actor
+from ..auth.roles import OPERATOR, VIEWER, requires
 from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
 from ..httpguard import query_int
@@ -22,16 +24,12 @@ from .messages import form_error
 from .web import redirect_back
 
 
-def web_actor() -> str:
-    """Who acted, for the audit log (no user accounts yet: the client address)."""
-    return f"web:{request.remote_addr or '-'}"
-
-
 def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
 @bp.get("/")
+@requires(VIEWER)
 def root():
     return redirect(url_for("backup.index"))
 
@@ -41,6 +39,7 @@ def _tails(active: list[cards.JobCard]) -> dict[int, logs.LogPage]:
 
 
 @bp.get("/backup")
+@requires(VIEWER)
 def index():
     active = cards.active_cards()
     regions = live.load()
@@ -57,6 +56,7 @@ def index():
 
 
 @bp.get("/backup/jobs/<int:job_id>/card")
+@requires(VIEWER)
 def job_card(job_id: int):
     """The poll endpoint: exactly the partial the page includes."""
     card = cards.load_card(job_id)
@@ -66,6 +66,7 @@ def job_card(job_id: int):
 
 
 @bp.get("/backup/live")
+@requires(VIEWER)
 def live_poll():
     """The page's one poller: cards of jobs queued since ``after`` (by the scheduler, the CLI, another
     browser) and, out of band, the drive card, each project's last backup and the recently finished jobs.
@@ -92,6 +93,7 @@ def _back_to_index(anchor: str | None = None):
 
 
 @bp.post("/backup/projects/<int:project_id>/run")
+@requires(OPERATOR)
 def run_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     form = RunForm()
@@ -133,6 +135,7 @@ def confirm_mass_delete(job_id: int):
 
 
 @bp.post("/backup/jobs/<int:job_id>/cancel")
+@requires(OPERATOR)
 def cancel_job(job_id: int):
     try:
         queue.request_cancel(job_id, actor=web_actor())
@@ -150,6 +153,7 @@ def cancel_job(job_id: int):
 
 
 @bp.get("/api/backup/running-tasks")
+@requires(VIEWER)
 def running_tasks():
     jobs = db.session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES)).order_by(Job.id)).all()
     stages = stages_for(jobs)

@@ -12,6 +12,7 @@ from flask import current_app, redirect, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import lazy_gettext as _l
 
+from ..auth.roles import public
 from ..errors import human_bytes
 from ..models import Job
 from ..paths import display
@@ -92,11 +93,12 @@ def layout_globals() -> dict:
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site paths: the switch must not become an open redirect."""
-    if target:
+    """Only paths on this site (the language switch, the sign-in page): never an open redirect.
+
+    Browsers read "/\\host" as "//host", so a backslash anywhere is refused; so is a control character
+    (a newline would split the Location header)."""
+    if target and target.isprintable():
         parts = urlsplit(target)
-        # Browsers read "/\\host" as "//host": a backslash anywhere is refused too; so are control characters
-        # (a newline cannot go into a Location header).
         if (not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//")
                 and "\\" not in target and target.isprintable()):
             return target
@@ -110,6 +112,7 @@ def redirect_back():
 
 
 @bp.get("/lang/<code>")
+@public
 def switch_language(code: str):
     response = redirect_back()
     if code in current_app.config["LANGUAGES"]:

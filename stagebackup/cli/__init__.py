@@ -12,11 +12,12 @@ from .restore import restore_group
 from .scheduler import scheduler_group
 from .tape import tape_group
 from .transfer import export as _export  # noqa: F401  (adds export/import to the projects group)
+from .users import users_group
 from .worker import worker_group
 
 
 def register_cli(app: Flask) -> None:
     for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group,
-                  scheduler_group):
+                  scheduler_group, users_group):
         app.cli.add_command(group)
     app.cli.add_command(audit_group)

@@ -10,6 +10,7 @@ from flask_babel import gettext
 from werkzeug.exceptions import BadRequest
 
 from .. import pathpolicy
+from ..auth.roles import VIEWER, requires
 from ..errors import N_
 from ..httpguard import query_int
 from ..paths import display, path_from_token, path_token
@@ -69,6 +70,7 @@ def _explorer_error(exc: ExplorerError):
 
 
 @bp.get("/api/explorer/mounts")
+@requires(VIEWER)
 def mounts_api():
     show_all = request.args.get("all") == "1"
     mounts = [m for m in read_mounts() if (show_all or m.kind != SYSTEM) and _browsable(m.path)]
@@ -76,6 +78,7 @@ def mounts_api():
 
 
 @bp.get("/api/explorer/list")
+@requires(VIEWER)
 def list_api():
     offset, limit = _paging()
     listing = list_dir(_requested_path(), offset=offset, limit=limit)
@@ -109,6 +112,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 
 
 @bp.get("/explorer")
+@requires(VIEWER)
 def index():
     offset, limit = _paging()
     listing = list_dir(_requested_path(), offset=offset, limit=limit)

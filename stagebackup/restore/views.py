@@ -15,6 +15,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from .. import pathpolicy
+from ..auth.accounts import web_actor
+from ..auth.roles import OPERATOR, VIEWER, requires
 from ..catalog import catalog_job
 from ..dbtypes import DB_INT_MAX
 from ..errors import StageBackupError
@@ -86,6 +88,7 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 
 
 @bp.get("/restore")
+@requires(VIEWER)
 def index():
     project_id = query_int("project", 0)
     project = db.session.get(Project, project_id) if project_id else None
@@ -123,11 +126,13 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
 
 
 @bp.get("/restore/backups/<int:job_id>")
+@requires(VIEWER)
 def browse_backup(job_id: int):
     return _render_browse(_backup_or_404(job_id))
 
 
 @bp.post("/restore/backups/<int:job_id>/restore")
+@requires(OPERATOR)
 def start_restore(job_id: int):
     job = _backup_or_404(job_id)
     form = request.form
@@ -138,7 +143,7 @@ def start_restore(job_id: int):
     try:
         restore_job = service.request_restore(
             job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
-            password=form.get("password") or None, remark=form.get("remark") or None, actor="web",
+            password=form.get("password") or None, remark=form.get("remark") or None, actor=web_actor(),
             restore_owners=form.get("restore_owners") == "y",
         )
     except StageBackupError as exc:
@@ -148,10 +153,11 @@ def start_restore(job_id: int):
 
 
 @bp.post("/restore/backups/<int:job_id>/verify")
+@requires(OPERATOR)
 def start_verify(job_id: int):
     _backup_or_404(job_id)
     try:
-        verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor="web")
+        verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor=web_actor())
     except StageBackupError as exc:
         db.session.rollback()
         return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400)
@@ -159,6 +165,7 @@ def start_verify(job_id: int):
 
 
 @bp.get("/restore/jobs/<int:job_id>")
+@requires(VIEWER)
 def job_page(job_id: int):
     """The old address of a restore or verify job: every job has one page, the shared job page."""
     if db.session.scalar(select(Job.kind).where(Job.id == job_id)) not in ("restore", "verify"):

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+# Every page needs a signed-in user: the stack gets this admin from `flask users create`, and the browser
+# signs in once through the real sign-in page (its storage state is reused by every test's page).
+E2E_ADMIN, E2E_PASSWORD = "e2e-admin", "e2e admin password"
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -61,7 +64,7 @@ class Stack:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(self.url + "/backup", timeout=2) as response:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -87,9 +90,9 @@ class Stack:
         self.worker.terminate()
         assert self.worker.wait(timeout=30) == 0
 
-    def flask(self, *args):
+    def flask(self, *args, stdin: str | None = None):
         return subprocess.run([sys.executable, "-m", "flask", "--app", "stagebackup", *args], cwd=REPO,
-                              env=self.env, capture_output=True, text=True, check=True, timeout=60)
+                              env=self.env, capture_output=True, text=True, check=True, timeout=60, input=stdin)
 
     def query(self, sql, *params):
         conn = sqlite3.connect(f"file:{self.data / 'backup_system.db'}?mode=ro", uri=True, timeout=10)
@@ -142,13 +145,50 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+def sign_in(page, stack: Stack, name: str, password: str) -> None:
+    """Fill in and send the sign-in page, as a person would."""
+    page.goto(stack.url + "/sign-in")
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("#sign-in-form button[type=submit]")
+
+
+@pytest.fixture(scope="module")
+def signed_in_state(stack, browser, tmp_path_factory) -> str:
+    """The browser state (session cookie) of the admin, signed in once through the sign-in page."""
+    stack.flask("users", "create", E2E_ADMIN, "--role", "admin", "--password-stdin", stdin=E2E_PASSWORD + "\n")
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    sign_in(page, stack, E2E_ADMIN, E2E_PASSWORD)
+    page.wait_for_url(stack.url + "/backup")
+    path = tmp_path_factory.mktemp("browser-state") / "state.json"
+    context.storage_state(path=str(path))
+    context.close()
+    return str(path)
+
+
+def _open_page(browser, storage_state: str | None):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
+                                  storage_state=storage_state)
     page = context.new_page()
     page.csp_errors = []
     page.on("console", lambda msg: "Content Security Policy" in msg.text and page.csp_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.csp_errors.append(f"page error: {exc}"))
+    return context, page
+
+
+@pytest.fixture
+def page(browser, signed_in_state):
+    """A page of a browser signed in as the admin."""
+    context, page = _open_page(browser, signed_in_state)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def anonymous_page(browser):
+    """A page of a browser that has not signed in."""
+    context, page = _open_page(browser, None)
     yield page
     context.close()
 

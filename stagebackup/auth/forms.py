@@ -1,0 +1,17 @@
+"""The sign-in form (Flask-WTF: the CSRF token is part of it)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from .accounts import NAME_MAX, PASSWORD_MAX
+
+
+class SignInForm(FlaskForm):
+    name = StringField(_l("用户名"), validators=[DataRequired(), Length(max=NAME_MAX)],
+                       render_kw={"autocomplete": "username", "autofocus": True, "maxlength": NAME_MAX})
+    password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=PASSWORD_MAX)],
+                             render_kw={"autocomplete": "current-password"})

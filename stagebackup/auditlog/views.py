@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import render_template, request
 
+from ..auth.roles import VIEWER, requires
 from ..backup.messages import form_error
 from ..errors import ValidationError
 from . import bp, query
 
 
 @bp.get("/audit")
+@requires(VIEWER)
 def index():
     """A bad filter value is a 400 with its message next to the field, and no rows."""
     error = None

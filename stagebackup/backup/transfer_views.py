@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import transfer, transfer_staging
+from ..auth.accounts import web_actor
+from ..auth.roles import ADMIN, VIEWER, requires
 from ..dbtypes import utcnow
 from ..errors import StageBackupError
 from ..extensions import db
@@ -16,7 +18,6 @@ from ..models import Project
 from . import bp
 from .forms import ImportConfirmForm, ImportUploadForm
 from .messages import form_error
-from .views import web_actor
 
 
 def _limit() -> int:
@@ -37,11 +38,13 @@ def _problems(error: StageBackupError) -> list[dict]:
 
 
 @bp.get("/backup/projects/transfer")
+@requires(VIEWER)
 def transfer_page():
     return _page(ImportUploadForm())
 
 
 @bp.get("/backup/projects/export")
+@requires(VIEWER)
 def export_projects():
     try:
         document = transfer.export_document(request.args.getlist("project"))
@@ -53,6 +56,7 @@ def export_projects():
 
 
 @bp.post("/backup/projects/import")
+@requires(ADMIN)
 def import_preview():
     form = ImportUploadForm()
     if not form.validate_on_submit() or not form.file.data:
@@ -68,6 +72,7 @@ def import_preview():
 
 
 @bp.post("/backup/projects/import/confirm")
+@requires(ADMIN)
 def import_confirm():
     """Import the staged file with the typed passwords; any problem shows the preview again, nothing written."""
     form = ImportConfirmForm()

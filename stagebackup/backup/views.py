@@ -11,7 +11,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from ..auth.accounts import web_actor
-from ..auth.roles import OPERATOR, VIEWER, requires
+from ..auth.roles import ADMIN, OPERATOR, VIEWER, requires
 from ..errors import AlreadyQueued, JobNotFound, StageBackupError
 from ..extensions import db
 from ..httpguard import query_int
@@ -124,6 +124,7 @@ def _enqueue_run(project: Project, remark: str | None, params: dict | None = Non
 
 
 @bp.post("/backup/jobs/<int:job_id>/confirm-mass-delete")
+@requires(ADMIN)  # a mass delete is an admin's decision, run by run
 def confirm_mass_delete(job_id: int):
     """Run again a mirror that stopped before deleting more than the allowed share: this run may delete."""
     job = db.session.get(Job, job_id)

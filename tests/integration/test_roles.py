@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from werkzeug.routing import Rule
+from werkzeug.routing import IntegerConverter, PathConverter, Rule
 
 from stagebackup.auth.roles import ADMIN, OPERATOR, PUBLIC, ROLES, VIEWER, declared_role
 from stagebackup.extensions import db
@@ -19,7 +19,7 @@ from ..conftest import make_app
 
 # Reachable without signing in: nothing behind them reads or changes the server's data.
 PUBLIC_ENDPOINTS = {"static", "auth.sign_in", "auth.healthz", "backup.switch_language"}
-SAMPLE_VALUES = {"IntegerConverter": 1, "PathConverter": "css/app.css"}
+SAMPLE_VALUES = {IntegerConverter: 1, PathConverter: "css/app.css"}
 
 
 @pytest.fixture
@@ -32,7 +32,8 @@ def gate_app(tmp_path):
 
 
 def _url(app: Flask, rule: Rule) -> str:
-    values = {arg: SAMPLE_VALUES.get(type(rule._converters[arg]).__name__, "x") for arg in rule.arguments}
+    values = {arg: next((sample for kind, sample in SAMPLE_VALUES.items() if isinstance(rule._converters[arg], kind)),
+                        "x") for arg in rule.arguments}
     with app.test_request_context():
         return app.url_for(rule.endpoint, **values)
 

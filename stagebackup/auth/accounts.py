@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from .. import audit
 from ..dbtypes import utcnow
-from ..errors import N_, ValidationError
+from ..errors import EXIT_NOT_FOUND, N_, ConflictError, ValidationError
 from ..extensions import db
 from ..models import User
 from .roles import ADMIN, ROLES
@@ -81,10 +81,16 @@ def _check_password(password: str) -> str:
     return password
 
 
+class UserNotFound(ValidationError):
+    template = N_("No user named %(name)s.")
+    params = ("name",)
+    exit_code = EXIT_NOT_FOUND
+
+
 def find(name: str) -> User:
     user = db.session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise ValidationError(N_("No user named %(name)s."), field="name", name=name)
+        raise UserNotFound(name, field="name")
     return user
 
 
@@ -93,7 +99,7 @@ def create(name: str, role: str, password: str, *, actor: str) -> User:
         raise ValidationError(N_("Unknown role %(role)s."), field="role", role=role)
     _check_name(name)
     if db.session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise ValidationError(N_("A user named %(name)s already exists."), field="name", name=name)
+        raise ConflictError(N_("A user named %(name)s already exists."), field="name", name=name)
     user = User(name=name, role=role, password_hash=_hasher.hash(_check_password(password)),
                 session_token=secrets.token_urlsafe(24))
     db.session.add(user)
@@ -120,8 +126,8 @@ def any_user() -> bool:
 def remove(name: str, *, actor: str) -> None:
     user = find(name)
     if user.role == ADMIN and admin_count() == 1:
-        raise ValidationError(N_("%(name)s is the last admin: create another admin first."), field="name",
-                              name=name)
+        raise ConflictError(N_("%(name)s is the last admin: create another admin first."), field="name",
+                            name=name)
     db.session.delete(user)
     audit.record(actor, "user.remove", name)
 

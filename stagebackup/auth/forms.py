@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..backup.forms import TextForm
 from .accounts import NAME_MAX, PASSWORD_MAX
 
 
-class SignInForm(FlaskForm):
+class SignInForm(TextForm):  # text fields read text only: a file there is no 500
     name = StringField(_l("用户名"), validators=[DataRequired(), Length(max=NAME_MAX)],
                        render_kw={"autocomplete": "username", "autofocus": True, "maxlength": NAME_MAX})
     password = PasswordField(_l("密码"), validators=[DataRequired(), Length(max=PASSWORD_MAX)],

@@ -36,7 +36,7 @@ def test_bad_schedules_are_refused_in_one_line_and_create_nothing(runner, tmp_pa
              (["--schedule", ""], "the schedule is empty")]
     for extra, message in cases:
         result = add(runner, tmp_path, tree, "设计稿", *extra)
-        assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output, extra
+        assert result.exit_code == 2 and result.output.startswith("Error: ") and message in result.output, extra
         assert "Traceback" not in result.output
     assert json.loads(invoke(runner, "projects", "list", "--json").output) == []
 
@@ -78,10 +78,10 @@ def test_edit_refuses_contradictions_bad_schedules_and_unknown_projects(runner, 
     result = invoke(runner, "projects", "edit", "设计稿", "--no-schedule", "--schedule", "0 3 * * *")
     assert result.exit_code == 2 and "--no-schedule cannot be combined" in result.output
     result = invoke(runner, "projects", "edit", "设计稿", "--schedule", "0 2 * * * *")
-    assert result.exit_code == 1 and "a schedule has 5 fields" in result.output
+    assert result.exit_code == 2 and "a schedule has 5 fields" in result.output
     assert shown(runner)["schedule"]["cron"] == "0 2 * * *"
     result = invoke(runner, "projects", "edit", "nope", "--schedule", "0 2 * * *")
-    assert result.exit_code == 1 and "unknown project: nope" in result.output
+    assert result.exit_code == 3 and "unknown project: nope" in result.output
 
 
 def test_edit_can_move_the_destination_to_tape_and_back(runner, tmp_path, tree):  # noqa: F811

@@ -98,6 +98,13 @@ def member_parts(name: str | bytes) -> Parts:
     return parts
 
 
+def _parts_or_none(name: str) -> Parts | None:
+    try:
+        return member_parts(name)
+    except Refused:
+        return None
+
+
 def member_text(parts: Parts) -> str:
     """The member's path as the job log and the catalog spell it (surrogate-escaped str)."""
     return os.fsdecode(b"/".join(parts))
@@ -191,13 +198,14 @@ class SafeExtractor:
     """Restores members under ``target`` (an existing directory); one instance per restore job.
 
     ``on_refused(path, reason)`` reports members refused for safety; ``on_skipped(path, reason)`` those left
-    alone because of the conflict policy.
+    alone because of the conflict policy. ``linked``: the only names hard links involve (from the catalog), so
+    only those are remembered as restored or skipped; None remembers every name (a backup without a catalog).
     """
 
     def __init__(self, target: str | bytes, conflict: str = SKIP, *, restore_owners: bool = False,
                  on_refused: Callable[[str, str], None] | None = None,
                  on_skipped: Callable[[str, str], None] | None = None,
-                 on_info: Callable[[str, str], None] | None = None):
+                 on_info: Callable[[str, str], None] | None = None, linked: set[str] | None = None):
         if conflict not in CONFLICT_POLICIES:
             raise ValueError(f"unknown conflict policy {conflict!r}")
         self.conflict = conflict
@@ -211,6 +219,7 @@ class SafeExtractor:
         self._dirs: list[tuple[Parts, int, int, Owner | None]] = []  # (parts, mode, mtime_ns, owner) for finish()
         self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
         self._skipped: set[Parts] = set()
+        self._linked = None if linked is None else set(filter(None, map(_parts_or_none, linked)))
 
     # -- reporting ----------------------------------------------------------------------------------
     def refuse(self, name: str | bytes | Parts, reason: str) -> None:
@@ -229,9 +238,13 @@ class SafeExtractor:
                 self._on_info(member_text(parts), "set-uid/set-gid bits cleared (owner not restored)")
         return mode & ~PRIVILEGE_BITS
 
+    def _remembers(self, parts: Parts) -> bool:
+        return self._linked is None or parts in self._linked
+
     def _skip_existing(self, parts: Parts, reason: str = "already exists") -> None:
         self.stats.existing_skipped += 1
-        self._skipped.add(parts)
+        if self._remembers(parts):
+            self._skipped.add(parts)
         self._on_skipped(member_text(parts), reason)
 
     # -- directories --------------------------------------------------------------------------------
@@ -358,7 +371,8 @@ class SafeExtractor:
 
     def _restored_file(self, parts: Parts, final: bytes) -> None:
         self.stats.files += 1
-        self._restored[parts] = parts[:-1] + (final,)
+        if self._remembers(parts):
+            self._restored[parts] = parts[:-1] + (final,)
 
     def symlink(self, name: str | bytes, target: str | bytes, mtime_ns: int, owner: Owner | None = None) -> None:
         link_target = os.fsencode(target)
@@ -408,7 +422,8 @@ class SafeExtractor:
         if temp is not None:
             os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         self.stats.hardlinks += 1
-        self._restored[parts] = parts[:-1] + (final,)
+        if self._remembers(parts):
+            self._restored[parts] = parts[:-1] + (final,)
 
     def alias(self, member: str | bytes, written_as: str | bytes) -> None:
         """``member``'s data went to ``written_as`` (a hard link restored without its first name)."""

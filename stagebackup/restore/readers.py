@@ -11,7 +11,7 @@ from decimal import Decimal
 from ..paths import display
 from .extract import Owner, SafeExtractor, SizeOf
 from .sevenzip import extract_7z, list_members, open_7z
-from .tarstream import ArchiveDamaged, kind_of, open_tar, plain_tar_stream
+from .tarstream import ArchiveDamaged, kind_of, members_of, open_tar, plain_tar_stream
 
 COPY_BYTES = 1 << 20
 # Errors that end the whole restore; anything else is reported for its member and the restore goes on.
@@ -61,7 +61,7 @@ def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progres
     written_as_link: set[str] = set()
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
         tar = open_tar(stream)
-        for info in tar:
+        for info in members_of(tar):
             progress.checkpoint()
             name = info.name
             alias = None
@@ -175,7 +175,7 @@ def iter_members(archive: LocalArchive) -> Iterator[ListedMember]:
         return
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
         tar = open_tar(stream)
-        for info in tar:
+        for info in members_of(tar):
             kind = kind_of(info)  # the data is read (and skipped) by the next header read
             yield ListedMember(info.name.strip("/"), kind, info.size if kind == "file" else 0)
         tar.close()

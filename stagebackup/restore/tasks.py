@@ -120,7 +120,8 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
 
     extractor = SafeExtractor(target, conflict, restore_owners=params.get("restore_owners") is True,
                               on_skipped=on_skipped, on_info=lambda path, note: reporter.log_path("INFO", path, note),
-                              on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"))
+                              on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"),
+                              linked=plan.linked)
     _log_owner_policy(extractor, params, reporter)
     cache_dir = config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731

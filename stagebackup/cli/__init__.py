@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_migrate.cli import db as migrate_group
 
 from .audit import audit_group
+from .common import third_party_errors
 from .jobs import jobs_group
 from .keys import keys_group
 from .projects import projects_group
@@ -21,3 +23,5 @@ def register_cli(app: Flask) -> None:
                   scheduler_group, users_group):
         app.cli.add_command(group)
     app.cli.add_command(audit_group)
+    for command in migrate_group.commands.values():
+        command.callback = third_party_errors(command.callback)

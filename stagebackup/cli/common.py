@@ -12,6 +12,34 @@ from ..errors import StageBackupError
 from ..extensions import db
 
 
+class PlainText(click.ParamType):
+    """Text a name column can hold: valid UTF-8 without NUL (a non-UTF-8 byte from the command line arrives
+    surrogate-escaped, and the database driver would raise on it)."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if "\0" in value:
+            self.fail("contains a NUL character", param, ctx)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("is not valid UTF-8", param, ctx)
+        return value
+
+
+class File(click.File):
+    """``click.File`` that answers a NUL in the name with a usage error instead of a ValueError."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\0" in value:
+            self.fail("the file name contains a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+NAME = PlainText()
+
+
 def actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -50,4 +78,22 @@ def operator_errors(func):
             failure.exit_code = exc.exit_code
             raise failure from exc
 
+    return wrapper
+
+
+def third_party_errors(func):
+    """For commands we do not own (Flask-Migrate's ``db``): any exception becomes one line and exit code 1."""
+    if getattr(func, "_third_party_errors", False):
+        return func
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - their errors, shown as a message rather than a traceback
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+    wrapper._third_party_errors = True
     return wrapper

@@ -19,7 +19,7 @@ from ..tape.drives import is_virtual, resolve
 from ..tape.errors import LoadedTapeUnknown, TapeError, TapeFileNotFound, TapeNotFound, TapeVerifyFailed, WrongTape
 from ..tape.reader import TapeReader
 from ..tape.scan import scan as scan_tape
-from .common import actor, echo_json, operator_errors
+from .common import NAME, actor, echo_json, operator_errors
 
 tape_group = AppGroup("tape", help="Tape drives, cartridges and the tape catalog.")
 FILE_NUMBER = click.IntRange(0, 2**31 - 1)
@@ -30,7 +30,7 @@ def _drive(name: str) -> str:
 
 
 @tape_group.command("status")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
 def status(drive, as_json):
@@ -57,9 +57,9 @@ def status(drive, as_json):
 
 
 @tape_group.command("label")
-@click.argument("drive")
-@click.argument("label")
-@click.option("--pool", default="default", show_default=True, help="Pool the tape joins.")
+@click.argument("drive", type=NAME)
+@click.argument("label", type=NAME)
+@click.option("--pool", type=NAME, default="default", show_default=True, help="Pool the tape joins.")
 @click.option("--force", is_flag=True, help="Overwrite a tape that already has a label (its data is lost).")
 @operator_errors
 def label(drive, label, pool, force):
@@ -75,7 +75,7 @@ def label(drive, label, pool, force):
 
 
 @tape_group.command("rewind")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @operator_errors
 def rewind(drive):
     """Rewind the tape in DRIVE."""
@@ -84,7 +84,7 @@ def rewind(drive):
 
 
 @tape_group.command("eject")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @operator_errors
 def eject(drive):
     """Rewind and unload the tape in DRIVE."""
@@ -96,7 +96,7 @@ def eject(drive):
 
 
 @tape_group.command("load")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @click.argument("cartridge", required=False)
 @click.option("--capacity", type=click.IntRange(1024 * 1024, 2**63 - 1), default=None,
               help="Virtual drives: capacity in bytes of a new cartridge (default STAGEBACKUP_VTAPE_CAPACITY_BYTES).")
@@ -150,7 +150,7 @@ def _tape_for(name: str) -> Tape:
 
 
 @tape_group.command("files")
-@click.argument("drive_or_label")
+@click.argument("drive_or_label", type=NAME)
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
 def files(drive_or_label, as_json):
@@ -176,7 +176,7 @@ def files(drive_or_label, as_json):
 
 
 @tape_group.command("read")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @click.option("--file", "file_number", type=FILE_NUMBER, required=True, help="Tape file number (0 = label).")
 @click.option("--out", default="-", show_default=True, help="Write to this path; '-' is standard output.")
 @operator_errors
@@ -197,7 +197,7 @@ def read(drive, file_number, out):
 
 
 @tape_group.command("verify")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @click.option("--file", "file_number", type=FILE_NUMBER, required=True)
 @operator_errors
 def verify(drive, file_number):
@@ -226,7 +226,7 @@ def verify(drive, file_number):
 
 
 @tape_group.command("scan")
-@click.argument("drive")
+@click.argument("drive", type=NAME)
 @click.option("--json", "as_json", is_flag=True)
 @operator_errors
 def scan(drive, as_json):

@@ -6,14 +6,14 @@ import click
 from flask import current_app
 
 from .. import transfer
-from .common import actor, echo_json, operator_errors, read_password
+from .common import File, actor, echo_json, operator_errors, read_password
 from .projects import projects_group
 
 ACTION_WORDS = {"create": "create", "replace": "replace", "skip": "skip (exists)", "rename": "create as"}
 
 
 @projects_group.command("export")
-@click.argument("file", type=click.File("w", encoding="utf-8", lazy=True), default="-")
+@click.argument("file", type=File("w", encoding="utf-8", lazy=True), default="-")
 @click.option("--project", "names", multiple=True, help="Export only this project (repeat); default: all.")
 @operator_errors
 def export(file, names):
@@ -25,7 +25,7 @@ def export(file, names):
 
 
 @projects_group.command("import")
-@click.argument("file", type=click.File("rb"))
+@click.argument("file", type=File("rb"))
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would happen; write nothing.")
 @click.option("--on-conflict", type=click.Choice(transfer.CONFLICT_POLICIES), default="skip", show_default=True,
               help="A project whose name exists: keep it (skip), overwrite it (replace), or import it under a "

@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from ..auth import accounts
 from ..auth.roles import ROLES, VIEWER
 from ..extensions import db
-from .common import actor, echo_json, operator_errors, read_password
+from .common import NAME, actor, echo_json, operator_errors, read_password
 
 users_group = AppGroup("users", help="Manage the users who sign in to the web pages.")
 
@@ -23,7 +23,7 @@ def _password(from_stdin: bool) -> str:
 
 
 @users_group.command("create")
-@click.argument("name")
+@click.argument("name", type=NAME)
 @click.option("--role", type=click.Choice(ROLES), default=VIEWER, show_default=True,
               help="viewer: sees pages; operator: also runs, cancels, restores, verifies; admin: everything.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
@@ -51,7 +51,7 @@ def list_users(as_json: bool):
 
 
 @users_group.command("passwd")
-@click.argument("name")
+@click.argument("name", type=NAME)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @operator_errors
 def passwd(name: str, password_stdin: bool):
@@ -63,7 +63,7 @@ def passwd(name: str, password_stdin: bool):
 
 
 @users_group.command("remove")
-@click.argument("name")
+@click.argument("name", type=NAME)
 @operator_errors
 def remove(name: str):
     """Remove a user (never the last admin)."""

@@ -30,6 +30,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import N_, StageBackupError
+
 SKIP, OVERWRITE, RENAME = "skip", "overwrite", "rename"
 CONFLICT_POLICIES = (SKIP, OVERWRITE, RENAME)
 
@@ -70,7 +72,17 @@ class Refused(Exception):
     """A member that must not be restored; ``str()`` is the reason shown in the job log."""
 
 
+class MemberOutgrewCatalog(StageBackupError):
+    """An archive gives more data for a member than the catalog lists: a bomb, or a damaged or foreign archive."""
+
+    template = N_("member %(member)s is larger than its catalogued size (the catalog lists %(catalogued)s bytes, "
+                  "the archive gives at least %(found)s): the archive is damaged or not this backup's; restore "
+                  "stopped")
+    params = ("member", "catalogued", "found")
+
+
 Parts = tuple[bytes, ...]
+SizeOf = Callable[[str], int]  # a file member's catalogued size; raises Refused for a member never catalogued
 
 
 def member_parts(name: str | bytes) -> Parts:
@@ -84,6 +96,13 @@ def member_parts(name: str | bytes) -> Parts:
     if b".." in parts:
         raise Refused("'..' in the path")
     return parts
+
+
+def _parts_or_none(name: str) -> Parts | None:
+    try:
+        return member_parts(name)
+    except Refused:
+        return None
 
 
 def member_text(parts: Parts) -> str:
@@ -117,16 +136,18 @@ class FileSink:
     """The data of one restored regular file; ``close()`` applies mode and mtime and commits the name."""
 
     def __init__(self, extractor: SafeExtractor, parts: Parts, fd: int, dir_fd: int, temp: bytes | None,
-                 final: bytes, mode: int, mtime_ns: int, owner: Owner | None = None):
+                 final: bytes, mode: int, mtime_ns: int, owner: Owner | None = None, limit: int | None = None):
         self._ex, self.parts, self.fd, self._dir_fd = extractor, parts, fd, dir_fd
         self._temp, self._final, self._mode, self._mtime_ns = temp, final, mode, mtime_ns
-        self._owner = owner
+        self._owner, self._limit = owner, limit
         self.size = 0
         self._hole_at_end = False
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
         length = len(view)
+        if self._limit is not None and self.size + length > self._limit:
+            raise MemberOutgrewCatalog(member_text(self.parts), self._limit, self.size + length)
         if length < HOLE_MIN_BYTES:
             self._write_all(view)
         else:
@@ -150,6 +171,8 @@ class FileSink:
             view = view[os.write(self.fd, view):]
 
     def close(self) -> None:
+        if self.fd < 0:
+            return  # aborted: nothing to commit
         try:
             if self._hole_at_end:
                 os.ftruncate(self.fd, self.size)
@@ -163,7 +186,8 @@ class FileSink:
 
     def abort(self) -> None:
         """The data could not be read completely: remove what was written."""
-        os.close(self.fd)
+        fd, self.fd = self.fd, -1
+        os.close(fd)
         try:
             os.unlink(self._temp or self._final, dir_fd=self._dir_fd)
         except OSError:
@@ -174,13 +198,14 @@ class SafeExtractor:
     """Restores members under ``target`` (an existing directory); one instance per restore job.
 
     ``on_refused(path, reason)`` reports members refused for safety; ``on_skipped(path, reason)`` those left
-    alone because of the conflict policy.
+    alone because of the conflict policy. ``linked``: the only names hard links involve (from the catalog), so
+    only those are remembered as restored or skipped; None remembers every name (a backup without a catalog).
     """
 
     def __init__(self, target: str | bytes, conflict: str = SKIP, *, restore_owners: bool = False,
                  on_refused: Callable[[str, str], None] | None = None,
                  on_skipped: Callable[[str, str], None] | None = None,
-                 on_info: Callable[[str, str], None] | None = None):
+                 on_info: Callable[[str, str], None] | None = None, linked: set[str] | None = None):
         if conflict not in CONFLICT_POLICIES:
             raise ValueError(f"unknown conflict policy {conflict!r}")
         self.conflict = conflict
@@ -194,6 +219,7 @@ class SafeExtractor:
         self._dirs: list[tuple[Parts, int, int, Owner | None]] = []  # (parts, mode, mtime_ns, owner) for finish()
         self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
         self._skipped: set[Parts] = set()
+        self._linked = None if linked is None else set(filter(None, map(_parts_or_none, linked)))
 
     # -- reporting ----------------------------------------------------------------------------------
     def refuse(self, name: str | bytes | Parts, reason: str) -> None:
@@ -212,9 +238,13 @@ class SafeExtractor:
                 self._on_info(member_text(parts), "set-uid/set-gid bits cleared (owner not restored)")
         return mode & ~PRIVILEGE_BITS
 
+    def _remembers(self, parts: Parts) -> bool:
+        return self._linked is None or parts in self._linked
+
     def _skip_existing(self, parts: Parts, reason: str = "already exists") -> None:
         self.stats.existing_skipped += 1
-        self._skipped.add(parts)
+        if self._remembers(parts):
+            self._skipped.add(parts)
         self._on_skipped(member_text(parts), reason)
 
     # -- directories --------------------------------------------------------------------------------
@@ -313,8 +343,13 @@ class SafeExtractor:
         raise Refused("no free name for it")
 
     # -- files and links ----------------------------------------------------------------------------
-    def begin_file(self, name: str | bytes, mode: int, mtime_ns: int, owner: Owner | None = None) -> FileSink | None:
-        """Open a new file for a member's data; None when it is refused or skipped (drain its data)."""
+    def begin_file(self, name: str | bytes, mode: int, mtime_ns: int, owner: Owner | None = None, *,
+                   size_of: SizeOf | None = None, catalogued_as: str | None = None) -> FileSink | None:
+        """Open a new file for a member's data; None when it is refused or skipped (drain its data).
+
+        ``size_of(catalogued_as or name)``: the member's catalogued size, which its data may not outgrow
+        (MemberOutgrewCatalog); None: a backup without member rows.
+        """
         opened: list[int] = []
 
         def create(dir_fd: int, entry: bytes) -> None:
@@ -324,6 +359,7 @@ class SafeExtractor:
             parts = member_parts(name)
             if not parts:
                 raise Refused("a file without a name")
+            limit = size_of(catalogued_as or name) if size_of is not None else None
             placed = self._place(parts, create)
         except Refused as exc:
             self.refuse(name, str(exc))
@@ -331,11 +367,12 @@ class SafeExtractor:
         if placed is None:
             return None
         dir_fd, final, temp = placed
-        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns, owner)
+        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns, owner, limit)
 
     def _restored_file(self, parts: Parts, final: bytes) -> None:
         self.stats.files += 1
-        self._restored[parts] = parts[:-1] + (final,)
+        if self._remembers(parts):
+            self._restored[parts] = parts[:-1] + (final,)
 
     def symlink(self, name: str | bytes, target: str | bytes, mtime_ns: int, owner: Owner | None = None) -> None:
         link_target = os.fsencode(target)
@@ -385,7 +422,8 @@ class SafeExtractor:
         if temp is not None:
             os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         self.stats.hardlinks += 1
-        self._restored[parts] = parts[:-1] + (final,)
+        if self._remembers(parts):
+            self._restored[parts] = parts[:-1] + (final,)
 
     def alias(self, member: str | bytes, written_as: str | bytes) -> None:
         """``member``'s data went to ``written_as`` (a hard link restored without its first name)."""

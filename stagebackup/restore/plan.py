@@ -31,6 +31,8 @@ class RestorePlan:
     files_total: int = 0
     link_sources: dict[str, str] = field(default_factory=dict)
     catalogued: bool = True  # False: the backup has no member rows, every archive is read
+    # Every selected hard link and the name it points at: all the extractor must remember (None: everything).
+    linked: set[str] | None = None
 
 
 def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) -> RestorePlan:
@@ -41,7 +43,6 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
     per_archive: dict[int, int] = defaultdict(int)
     bytes_total = files_total = 0
     hardlinks: list[tuple[str, str]] = []
-    selected_paths: set[str] = set()
     seen_any = False
     for archive_id, parent, name, kind, size, link_target in db.session.execute(
         query.execution_options(yield_per=STREAM_ROWS)
@@ -53,15 +54,13 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
         per_archive[archive_id] += 1
         files_total += 1
         bytes_total += size if kind == "file" else 0
-        if kind == "hardlink" and link_target and not selection.everything:
+        if kind == "hardlink" and link_target:
             hardlinks.append((path, link_target.strip("/")))
-        elif kind == "file" and not selection.everything:
-            selected_paths.add(path)
     if not seen_any:
         return RestorePlan(list(archives), sum(a.input_bytes for a in archives), 0, {}, catalogued=False)
     link_sources: dict[str, str] = {}
     for link, source in hardlinks:
-        if source not in selected_paths and source not in link_sources:
+        if not selection(source) and source not in link_sources:
             link_sources[source] = link
     if link_sources:  # the archive holding the data must be read too
         source_rows = db.session.execute(
@@ -72,4 +71,5 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
             if member_path(parent, name) in link_sources:
                 per_archive[archive_id] += 1
     chosen = [a for a in archives if per_archive.get(a.id)]
-    return RestorePlan(chosen, bytes_total, files_total, link_sources)
+    linked = {path for pair in hardlinks for path in pair}
+    return RestorePlan(chosen, bytes_total, files_total, link_sources, linked=linked)

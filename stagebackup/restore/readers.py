@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ..paths import display
-from .extract import Owner, SafeExtractor
+from .extract import Owner, SafeExtractor, SizeOf
 from .sevenzip import extract_7z, list_members, open_7z
-from .tarstream import ArchiveDamaged, kind_of, open_tar, plain_tar_stream
+from .tarstream import ArchiveDamaged, kind_of, members_of, open_tar, plain_tar_stream
 
 COPY_BYTES = 1 << 20
 # Errors that end the whole restore; anything else is reported for its member and the restore goes on.
@@ -31,24 +31,25 @@ class LocalArchive:
 
 
 def extract_archive(archive: LocalArchive, extractor: SafeExtractor, selected: Callable[[str], bool], progress,
-                    *, link_sources: dict[str, str] | None = None) -> None:
-    """``link_sources`` maps a file that was not selected to the selected hard link whose data it holds."""
+                    *, link_sources: dict[str, str] | None = None, size_of: SizeOf | None = None) -> None:
+    """``link_sources`` maps a file that was not selected to the selected hard link whose data it holds;
+    ``size_of`` limits each file to its catalogued size (None: a backup without member rows)."""
     if archive.format == "7z":
-        extract_7z(archive.path, archive.password, extractor, selected, progress)
+        extract_7z(archive.path, archive.password, extractor, selected, progress, size_of)
     else:
-        _extract_tar(archive, extractor, selected, progress, link_sources or {})
+        _extract_tar(archive, extractor, selected, progress, link_sources or {}, size_of)
 
 
 def _extract_tar(archive: LocalArchive, extractor: SafeExtractor, selected: Callable[[str], bool], progress,
-                 link_sources: dict[str, str]) -> None:
+                 link_sources: dict[str, str], size_of: SizeOf | None) -> None:
     """One pass over the archive; a second one only for selected hard links whose data was not selected
     (the plan's ``link_sources`` usually avoids it, but a backup without member rows cannot)."""
     pending: dict[str, list[str]] = {}
-    _tar_pass(archive, extractor, selected, progress, link_sources, pending)
+    _tar_pass(archive, extractor, selected, progress, link_sources, pending, size_of)
     if pending:
         sources = {target: links[0] for target, links in pending.items()}
         again: dict[str, list[str]] = {}
-        _tar_pass(archive, extractor, lambda name: False, progress, sources, again)
+        _tar_pass(archive, extractor, lambda name: False, progress, sources, again, size_of)
         for target, links in pending.items():
             for link in links:
                 if not (extractor.was_restored(link) or extractor.was_skipped(link)):
@@ -56,11 +57,11 @@ def _extract_tar(archive: LocalArchive, extractor: SafeExtractor, selected: Call
 
 
 def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progress, link_sources: dict[str, str],
-              pending: dict[str, list[str]]) -> None:
+              pending: dict[str, list[str]], size_of: SizeOf | None) -> None:
     written_as_link: set[str] = set()
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
         tar = open_tar(stream)
-        for info in tar:
+        for info in members_of(tar):
             progress.checkpoint()
             name = info.name
             alias = None
@@ -72,7 +73,7 @@ def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progres
                 pending.setdefault(info.linkname.strip("/"), []).append(name)
                 continue
             try:
-                _extract_member(tar, info, alias, extractor, progress, written_as_link)
+                _extract_member(tar, info, alias, extractor, progress, written_as_link, size_of)
             except OSError as exc:
                 if exc.errno in FATAL_ERRNOS:
                     raise
@@ -98,13 +99,15 @@ def owner_of(info) -> Owner:
     return Owner(info.uname or None, info.gname or None, info.uid, info.gid)
 
 
-def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, written_as_link: set[str]) -> None:
+def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, written_as_link: set[str],
+                    size_of: SizeOf | None) -> None:
     name = info.name
     kind = kind_of(info)
     progress.advance(files=1, current=name)
     if kind == "file":
         # An unselected file whose selected hard link needs its data is written under the link's name.
-        sink = extractor.begin_file(alias or name, info.mode, mtime_ns(info), owner_of(info))
+        sink = extractor.begin_file(alias or name, info.mode, mtime_ns(info), owner_of(info), size_of=size_of,
+                                    catalogued_as=name)
         if alias is not None:
             written_as_link.add(alias)
         if sink is None:
@@ -172,7 +175,7 @@ def iter_members(archive: LocalArchive) -> Iterator[ListedMember]:
         return
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
         tar = open_tar(stream)
-        for info in tar:
+        for info in members_of(tar):
             kind = kind_of(info)  # the data is read (and skipped) by the next header read
             yield ListedMember(info.name.strip("/"), kind, info.size if kind == "file" else 0)
         tar.close()

@@ -18,7 +18,7 @@ from py7zr.exceptions import Bad7zFile, CrcError, PasswordRequired
 from py7zr.helpers import get_sanitized_output_path
 from py7zr.io import Py7zIO, WriterFactory
 
-from .extract import FileSink, Refused, SafeExtractor, member_parts
+from .extract import FileSink, Refused, SafeExtractor, SizeOf, member_parts
 from .tarstream import ArchiveDamaged, WrongPassword
 
 _FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns units since 1601
@@ -118,7 +118,7 @@ class _Factory(WriterFactory):
 
 
 def extract_7z(path: str, password: str | None, extractor: SafeExtractor, selected: Callable[[str], bool],
-               progress) -> None:
+               progress, size_of: SizeOf | None = None) -> None:
     """Restore the selected members of one 7z archive through ``extractor``."""
     with open_7z(path, password) as archive:
         members = list_members(archive)
@@ -149,12 +149,16 @@ def extract_7z(path: str, password: str | None, extractor: SafeExtractor, select
             if member.kind == "symlink":
                 chunks: list[bytes] = []
                 return _Sink(chunks.append, lambda: extractor.symlink(member.name, b"".join(chunks), member.mtime_ns))
-            sink: FileSink | None = extractor.begin_file(member.name, member.mode, member.mtime_ns)
+            sink: FileSink | None = extractor.begin_file(member.name, member.mode, member.mtime_ns, size_of=size_of)
             if sink is None:
                 return _Sink(lambda data: None, lambda: None)
 
             def write(data: bytes) -> None:
-                sink.write(data)
+                try:
+                    sink.write(data)
+                except BaseException:
+                    sink.abort()  # py7zr still closes the member: that commits nothing now
+                    raise
                 progress.advance(nbytes=len(data))
 
             return _Sink(write, sink.close)

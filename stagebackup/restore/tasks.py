@@ -28,6 +28,7 @@ from .plan import plan_restore
 from .readers import LocalArchive, extract_archive
 from .selection import Selection
 from .service import resolve_target
+from .sizes import MemberSizes
 from .sources import archives_of, local_archive
 from .verify import verify_backup
 
@@ -119,7 +120,8 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
 
     extractor = SafeExtractor(target, conflict, restore_owners=params.get("restore_owners") is True,
                               on_skipped=on_skipped, on_info=lambda path, note: reporter.log_path("INFO", path, note),
-                              on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"))
+                              on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"),
+                              linked=plan.linked)
     _log_owner_policy(extractor, params, reporter)
     cache_dir = config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
@@ -171,14 +173,18 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
     if ref.format == "sync":
         restore_mirror(ref, source_job_id, extractor, selection, reporter)
         return
+    size_of = None
+    if plan.catalogued:
+        size_of = MemberSizes(source_job_id, ref.id, lambda p: selection(p) or p in plan.link_sources).limit
     if path is not None:
-        extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources)
+        extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources,
+                        size_of=size_of)
         return
     reporter.advance(current=ref.label)  # the archive on tape being read, until its first member
     with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial, drive=drive) as pulled:
         reporter.log("INFO", f"archive {ref.label}: read from tape, SHA-256 verified")
         extract_archive(passwords.local(ref, pulled), extractor, selection, reporter,
-                        link_sources=plan.link_sources)
+                        link_sources=plan.link_sources, size_of=size_of)
 
 
 def run_verify(job_id: int, reporter) -> None:

@@ -254,6 +254,9 @@ def test_crafted_archive_in_a_restore_job_writes_nothing_outside_and_reports_ref
         _info("esc/pwned.txt", data=b"x"), _info("ok.txt", data=b"fine"),
     ])
     archive.sha256 = hashlib.sha256(crafted.read_bytes()).hexdigest()  # as if the catalog had been forged too
+    for parent, name in (("", "ok.txt"), ("esc", "pwned.txt")):  # the catalog lists them: safety still holds
+        db.session.add(ArchiveMember(job_id=backup_id, archive_id=archive.id, parent=parent, name=name, kind="file",
+                                     size=4))
     db.session.commit()
     target = restore_root(app) / "crafted"
     job = restore(app, backup_id, target)

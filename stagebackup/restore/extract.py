@@ -393,6 +393,10 @@ class SafeExtractor:
         if where is not None:
             self._restored[member_parts(member)] = where
 
+    def written(self) -> list[str]:
+        """The paths written so far (files and hard links, under the target), in the order they were written."""
+        return [member_text(parts) for parts in dict.fromkeys(self._restored.values())]
+
     def was_restored(self, name: str | bytes) -> bool:
         try:
             return member_parts(name) in self._restored

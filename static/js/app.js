@@ -35,6 +35,12 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (isLogTarget(event.detail.target)) followNext = atBottom();
+    // A form posted in place shows its refusal (400, the form with its errors) instead of dropping it.
+    var form = event.detail.elt;
+    if (event.detail.xhr.status === 400 && form && form.hasAttribute && form.hasAttribute("data-swap-refusal")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

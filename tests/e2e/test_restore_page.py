@@ -150,11 +150,13 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     page.fill("#restore-target", str(outside))
     page.select_option("#restore-conflict", "rename")
     page.fill("input[name=remark]", "客户要旧版")
+    page_url = page.url
     page.locator("#restore-submit").click()
-    error = page.locator("#restore-error")
+    error = page.locator("#restore-target-error")  # on the field it concerns
     expect(error).to_contain_text("不在允许的恢复根目录之内")  # in the page's language
     expect(error).to_contain_text(str(outside))
-    assert "/jobs/" not in page.url
+    expect(page.locator("#restore-target")).to_have_class(re.compile(r"\bis-invalid\b"))
+    assert page.url == page_url  # the page's address, not the POST's: a reload does not post again
     assert stack.query("SELECT COUNT(*) FROM jobs") == jobs_before
     assert not outside.exists()
 
@@ -207,6 +209,7 @@ def test_an_unchanged_mirror_s_second_run_browses_and_restores_like_the_first(st
     target = stack.data / "restore" / "mirror-run2"
     page.fill("#restore-target", str(target))
     page.locator("#restore-submit").click()
+    expect(page).to_have_url(JOB_PAGE)  # htmx posts in place, then goes to the job's page
     assert _wait_for_card(page) == "succeeded", page.locator(".job-card").inner_text()
     assert snapshot(target / src.name) == snapshot(src)
     assert page.csp_errors == []

@@ -230,3 +230,27 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
 
     source_id = source.id
     assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (2, 2)
+
+
+def test_restore_form_errors_sit_on_their_field_at_the_page_s_own_address(app, tmp_path):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    job = backup(app, create_project("p", [src], tmp_path / "dest"))
+    url = f"/restore/backups/{job.id}"
+    token = csrf_token(client, url)
+    htmx = {"HX-Request": "true"}
+    refused = client.post(url, data={"target": "relative/dir", "csrf_token": token}, headers=htmx)
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    error = re.search(r'id="restore-target-error">([^<]*)<', html)
+    assert error and "不是绝对路径" in error.group(1)
+    assert 'id="restore-error"' not in html  # not a banner
+    refused = client.post(url, data={"target": str(restore_root(app) / "x"), "path": [path_token("a/../b")],
+                                     "csrf_token": token}, headers=htmx)
+    assert refused.status_code == 400 and 'id="restore-path-error"' in refused.get_data(as_text=True)
+    started = client.post(url, data={"target": str(restore_root(app) / "ok"), "csrf_token": token}, headers=htmx)
+    assert started.status_code == 204
+    assert re.fullmatch(r"/backup/jobs/\d+", started.headers["HX-Redirect"])

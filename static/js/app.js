@@ -2,6 +2,16 @@
 (function () {
   "use strict";
 
+  // -- copy buttons next to long names, paths and hashes (templates/_names.html) --------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".copy-text");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy") || "").then(function () {
+      button.classList.add("copied");
+      window.setTimeout(function () { button.classList.remove("copied"); }, 1500);
+    });
+  });
+
   // -- confirmation for destructive plain forms (htmx buttons use hx-confirm) --------------------------
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");

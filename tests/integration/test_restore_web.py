@@ -196,7 +196,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     # While it ran: the same card as a backup's, with the restore's own stages, figures and current file
     # (while the archive's checksum is checked, the archive).
     archive_path = db.session.scalar(db.select(Archive.path).where(Archive.job_id == source.id))
-    assert f"<code>{archive_path}</code>" in reporter.reading_card
+    assert f'title="{archive_path}">{archive_path}</code>' in reporter.reading_card  # with its copy button
     assert _badges(reporter.reading_card)[:3] == [("locate", "done", "定位"), ("read", "current", "读取"),
                                                   ("extract", "pending", "解压/还原")]
     live = reporter.live_card
@@ -209,7 +209,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     files_done, files_total = map(int, re.search(r"\((\d+) / (\d+) 个文件\)", live).groups())
     assert 0 < files_done < files_total
     assert 'data-figure="elapsed">0:00:0' in live
-    assert re.search(r'class="small text-truncate current-file".*<code>[^<]*src/[abc]\.bin</code>', live)
+    assert re.search(r'class="small current-file".*<code class="long-text"[^>]*>[^<]*src/[abc]\.bin</code>', live)
     assert '<span class="job-kind">还原</span> · 设计稿' in live
 
     # Ended: every badge green, all bytes and files counted, the average rate; no more polling.

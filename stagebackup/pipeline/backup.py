@@ -35,7 +35,7 @@ from .archive import (
 )
 from .destination import ArchiveSink, Placement
 from .overlap import Copier, CopyReporter, PipelineReporter
-from .scan import FILE, Entry, Rules, read_manifest, walk, write_manifest
+from .scan import DIR, FILE, SYMLINK, Entry, Rules, read_manifest, walk, write_manifest
 from .sevenzip import write_7z
 from .source import READ_CHUNK_BYTES
 from .tgz import write_tgz
@@ -144,7 +144,8 @@ def _scan(ctx: BackupContext, workdir: str) -> tuple[list[grouping.Group], int]:
         with open(manifest, "rb") as fh:
             groups = grouping.split(read_manifest(fh), max_bytes, workdir)
         os.unlink(manifest)
-    reporter.log("INFO", f"scan finished: {count} entries, {human_bytes(total)}, {len(groups)} archive(s)")
+    reporter.log("INFO", f"scan finished: {kinds[FILE]} file(s), {kinds[DIR]} folder(s), {kinds[SYMLINK]} link(s), "
+                         f"{human_bytes(total)}, {len(groups)} archive(s)")
     reporter.stage_finished("scan")
     return groups, total
 

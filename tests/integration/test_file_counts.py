@@ -10,7 +10,7 @@ import pytest
 
 from stagebackup.extensions import db
 from stagebackup.models import Archive
-from tests.integration.test_restore_jobs import backup, create_project, restore, restore_root
+from tests.integration.test_restore_jobs import backup, create_project, log_lines, restore, restore_root
 
 
 def _tree(root):
@@ -35,6 +35,9 @@ def test_the_same_tree_counts_its_regular_files_the_same_way(app, tmp_path, kind
     project = create_project(kind, [src], tmp_path / "dest", excludes=["cache/"], **options)
     job = backup(app, project)
     assert (job.files_done, job.files_total) == (files, files)
+    if kind != "sync":  # the scan names what it found, each kind counted on its own
+        assert any(f"scan finished: {files} file(s), 5 folder(s), 1 link(s)" in line
+                   for line in log_lines(job.id, "INFO")), log_lines(job.id, "INFO")
     if kind == "tgz in groups":
         assert db.session.query(Archive).filter_by(job_id=job.id).count() == 2
     if kind != "sync":

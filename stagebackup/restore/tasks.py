@@ -106,7 +106,10 @@ def _report_failure(extractor: SafeExtractor | None, created: str | None, report
     if written:
         shown = ", ".join(display(path) for path in written[:WRITTEN_SHOWN])
         reporter.log("INFO", f"the restore stopped after writing {len(written)} item(s); the first: {shown}")
-    elif created is not None and remove_empty_tree(created):
+        return
+    if extractor is not None:
+        extractor.remove_created_folders()
+    if created is not None and remove_empty_tree(created):
         reporter.log("INFO", f"nothing was written: removed the empty target folder {display(created)}")
 
 

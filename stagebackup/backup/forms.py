@@ -128,6 +128,8 @@ class ProjectForm(TextForm):
         kind = self.schedule_preset.data
         if kind in cron.PRESET_KINDS:
             at = self._time()
+            if at is None:
+                return None  # validate_schedule_time reports it on its field
             return cron.Preset(kind, at.hour, at.minute, weekday=int(self.schedule_weekday.data or 1),
                                day=self.schedule_day.data or 1).cron()
         return (self.schedule_cron.data or "") if kind == "cron" else None

@@ -37,8 +37,8 @@ def _submit(form: ProjectForm, stored: Project | None, save: Callable[[ProjectSp
     form_ok = all([form.validate(), form.check_password(stored)])  # both run: every error is shown
     if "csrf_token" in form.errors:  # not the operator's form: nothing to check or show
         return None
-    spec = form.to_spec(stored=stored)
     try:
+        spec = form.to_spec(stored=stored)
         if form_ok:
             return save(spec)
         projects.validate(spec)  # only to show its errors too: nothing is saved

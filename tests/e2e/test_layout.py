@@ -3,27 +3,16 @@ to break at), and the navbar collapses into a menu button on a phone."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
 from stagebackup.paths import path_token
+from tests.e2e.test_restore_page import _wait_for_job
 
 pytestmark = pytest.mark.slow
 
 LONG = 250
 WIDTH_JS = "document.documentElement.scrollWidth"
-
-
-def _wait_for_job(stack, job_id: int, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        [(status,)] = stack.query("SELECT status FROM jobs WHERE id = ?", job_id)
-        if status in ("succeeded", "warning", "failed", "cancelled", "interrupted"):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 @pytest.fixture(scope="module")

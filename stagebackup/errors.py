@@ -112,6 +112,29 @@ class ValidationErrors(ValidationError):
                          for error in self.errors)
 
 
+class ErrorCollector:
+    """Runs every check and keeps each ValidationError, so a form shows all of them at once:
+    ``value = check(func, *args, fallback=...)``, then ``check.raise_any()``."""
+
+    def __init__(self) -> None:
+        self.errors: list[ValidationError] = []
+
+    def __call__(self, check, *args, fallback=None, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except ValidationErrors as exc:
+            self.errors.extend(exc.errors)
+        except ValidationError as exc:
+            self.errors.append(exc)
+        return fallback
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ValidationErrors.of(self.errors)
+
+
 class ConflictError(ValidationError):
     """The input is valid but clashes with the current state (a name taken, an active job)."""
 

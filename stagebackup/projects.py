@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from . import audit, keys, pathpolicy
 from .dbtypes import DB_INT_MAX
-from .errors import N_, ConflictError, ProjectNotFound, ValidationError, ValidationErrors
+from .errors import N_, ConflictError, ErrorCollector, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Project
@@ -185,31 +185,9 @@ def _check_pool(pool: str | None) -> None:
         raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
 
 
-class _Collector:
-    """Runs every check and keeps each error, so a form shows all of them at once."""
-
-    def __init__(self) -> None:
-        self.errors: list[ValidationError] = []
-
-    def __call__(self, check, *args, fallback=None, **kwargs):
-        try:
-            return check(*args, **kwargs)
-        except ValidationErrors as exc:
-            self.errors.extend(exc.errors)
-        except ValidationError as exc:
-            self.errors.append(exc)
-        return fallback
-
-    def raise_any(self) -> None:
-        if len(self.errors) == 1:
-            raise self.errors[0]
-        if self.errors:
-            raise ValidationErrors.of(self.errors)
-
-
 def validate(spec: ProjectSpec) -> ProjectSpec:
     """The checked spec; raises one ValidationError, or a ValidationErrors holding every one found."""
-    check = _Collector()
+    check = ErrorCollector()
     name = check(_check_name, spec.name)
     mode = check(_check_choice, spec.mode, MODES, N_("unknown mode '%(value)s' (one of: %(choices)s)"), "mode")
     archive_format = check(_check_choice, spec.archive_format, FORMATS,

@@ -87,6 +87,54 @@ class ValidationError(StageBackupError):
         self.field = field
 
 
+class ValidationErrors(ValidationError):
+    """Several bad inputs found at once (a form with more than one wrong field); ``errors`` holds each one,
+    with its own field. The message is theirs, joined on one line."""
+
+    template = None  # free-form: built from the errors it holds
+
+    def __init__(self, *args, **values):
+        super().__init__(*args, **values)
+        self.errors: list[ValidationError] = [self]
+
+    @classmethod
+    def of(cls, errors: list[ValidationError]) -> ValidationErrors:
+        group = cls(errors[0].template, field=errors[0].field, **errors[0].values)
+        group.errors = list(errors)
+        group.exit_code = max(error.exit_code for error in errors)
+        return group
+
+    def __str__(self) -> str:
+        return "; ".join(fill(error.template, error.values) for error in self.errors)
+
+    def translate(self, gettext: Callable[..., str]) -> str:
+        return "; ".join(translate(gettext, error.template, error.values) or fill(error.template, error.values)
+                         for error in self.errors)
+
+
+class ErrorCollector:
+    """Runs every check and keeps each ValidationError, so a form shows all of them at once:
+    ``value = check(func, *args, fallback=...)``, then ``check.raise_any()``."""
+
+    def __init__(self) -> None:
+        self.errors: list[ValidationError] = []
+
+    def __call__(self, check, *args, fallback=None, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except ValidationErrors as exc:
+            self.errors.extend(exc.errors)
+        except ValidationError as exc:
+            self.errors.append(exc)
+        return fallback
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ValidationErrors.of(self.errors)
+
+
 class ConflictError(ValidationError):
     """The input is valid but clashes with the current state (a name taken, an active job)."""
 

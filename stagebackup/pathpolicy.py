@@ -136,6 +136,9 @@ def check_project_paths(sources: list[str], dest_dir: str | None, policy: Policy
 def check_restore_target(raw: str, policy: Policy) -> str:
     """The real path of a restore target: inside a restore root, outside the cache and the virtual tapes, and
     not holding the data directory (a restore must not replace the database or the keys)."""
+    if not os.path.isabs(raw):  # else resolved against the server's working directory
+        raise PathRefused(N_("%(path)s is not an absolute path (it must start with /)"), field="target",
+                          path=display(raw))
     path = real(raw)
     if not any(is_within(path, root) for root in policy.restore_roots):
         raise PathRefused(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from . import audit, keys, pathpolicy
 from .dbtypes import DB_INT_MAX
-from .errors import N_, ConflictError, ProjectNotFound, ValidationError
+from .errors import N_, ConflictError, ErrorCollector, ProjectNotFound, ValidationError
 from .extensions import db
 from .jobs import queue
 from .models import Project
@@ -25,7 +25,8 @@ FORMATS = ("tgz", "7z")
 STRATEGIES = ("overwrite", "incremental")
 LEVEL_RANGE = {"tgz": (0, 9), "7z": (0, 9)}
 NAME_MAX = 200
-GROUP_MIN_BYTES = 1024 * 1024
+MIB = 1024 * 1024
+GROUP_MIN_BYTES = MIB
 TIMEOUT_MAX_MIN = 30 * 24 * 60  # a month: longer than any single backup should run
 
 
@@ -67,6 +68,15 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _absolute(raw: str, field: str) -> str:
+    """A server path as typed must be absolute: a relative one would be resolved against the server's working
+    directory, which the operator neither sees nor chose."""
+    if not os.path.isabs(raw):
+        raise ValidationError(N_("%(path)s is not an absolute path (it must start with /)"), field=field,
+                              path=display(raw))
+    return os.path.normpath(raw)
+
+
 def _check_sources(sources: list[str]) -> list[str]:
     if not sources:
         raise ValidationError(N_("at least one source is needed (--source PATH)"), field="sources")
@@ -74,7 +84,7 @@ def _check_sources(sources: list[str]) -> list[str]:
     for raw in sources:
         if not raw or "\0" in raw:
             raise ValidationError(N_("a source path is empty"), field="sources")
-        path = os.path.abspath(os.path.expanduser(raw))
+        path = _absolute(raw, "sources")
         if not os.path.exists(path):
             raise ValidationError(N_("source %(path)s does not exist"), field="sources", path=display(path))
         if not (os.path.isdir(path) or os.path.isfile(path)):
@@ -90,7 +100,7 @@ def _check_sources(sources: list[str]) -> list[str]:
 def _check_dest_dir(dest: str, sources: list[str], *, mirror: bool) -> str:
     if not dest or "\0" in dest:
         raise ValidationError(N_("a destination directory is needed (--dest-dir PATH)"), field="dest_dir")
-    path = os.path.abspath(os.path.expanduser(dest))
+    path = _absolute(dest, "dest_dir")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValidationError(N_("destination %(path)s exists and is not a directory"), field="dest_dir",
                               path=display(path))
@@ -135,26 +145,30 @@ def _check_schedule(spec: ProjectSpec) -> tuple[str | None, str | None]:
     return cron.check(spec.schedule_cron, tz), tz
 
 
-def validate(spec: ProjectSpec) -> ProjectSpec:
-    name = _check_name(spec.name)
-    mode = _check_choice(spec.mode, MODES, N_("unknown mode '%(value)s' (one of: %(choices)s)"), "mode")
-    _check_choice(spec.archive_format, FORMATS, N_("unknown archive format '%(value)s' (one of: %(choices)s)"),
-                  "archive_format")
-    _check_choice(spec.sync_strategy, STRATEGIES, N_("unknown sync strategy '%(value)s' (one of: %(choices)s)"),
-                  "sync_strategy")
+def _check_limits(spec: ProjectSpec) -> None:
     low, high = LEVEL_RANGE[spec.archive_format]
     if not isinstance(spec.level, int) or not low <= spec.level <= high:
         raise ValidationError(N_("compression level must be between %(low)s and %(high)s"), field="level",
                               low=low, high=high)
-    if spec.group_max_bytes is not None and spec.group_max_bytes < GROUP_MIN_BYTES:
-        raise ValidationError(N_("the archive group size must be at least %(n)s bytes"), field="group_max_mib",
-                              n=GROUP_MIN_BYTES)
-    if spec.group_max_bytes is not None and spec.group_max_bytes > DB_INT_MAX:
+
+
+def _check_group_size(size: int | None) -> None:
+    if size is not None and size < GROUP_MIN_BYTES:
+        raise ValidationError(N_("the archive group size must be at least %(mib)s MiB (%(n)s bytes)"),
+                              field="group_max_mib", mib=GROUP_MIN_BYTES // MIB, n=GROUP_MIN_BYTES)
+    if size is not None and size > DB_INT_MAX:
         raise ValidationError(N_("the archive group size must be at most %(n)s bytes"), field="group_max_mib",
                               n=DB_INT_MAX)
-    if spec.job_timeout_s is not None and not 60 <= spec.job_timeout_s <= TIMEOUT_MAX_MIN * 60:
+
+
+def _check_timeout(timeout_s: int | None) -> None:
+    if timeout_s is not None and not 60 <= timeout_s <= TIMEOUT_MAX_MIN * 60:
         raise ValidationError(N_("the job time limit must be between 1 and %(n)s minutes"), field="job_timeout_min",
                               n=TIMEOUT_MAX_MIN)
+
+
+def _check_password(spec: ProjectSpec, mode: str) -> bool:
+    """Whether the project is encrypted."""
     if spec.password is not None and not spec.password:
         raise ValidationError(N_("the password is empty"), field="password")
     if spec.password is not None and "\n" in spec.password:
@@ -163,14 +177,36 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     if encrypted and mode == "sync":
         raise ValidationError(N_("sync mode copies files as they are; encryption needs archive mode"),
                               field="encrypted")
-    sources = _check_sources(spec.sources)
-    dest_dir, dest_drive = _check_destination(spec, sources)
-    if mode == "sync":
-        mirror_names(sources)  # a mirror goes to DEST/<source name>: names must differ
-    if spec.dest_pool is not None and not (spec.dest_pool.strip() and len(spec.dest_pool) <= 64):
+    return encrypted
+
+
+def _check_pool(pool: str | None) -> None:
+    if pool is not None and not (pool.strip() and len(pool) <= 64):
         raise ValidationError(N_("the tape pool name must be 1 to 64 characters"), field="dest_pool")
-    Rules(spec.includes, spec.excludes)  # raises on a bad pattern
-    schedule_cron, schedule_timezone = _check_schedule(spec)
+
+
+def validate(spec: ProjectSpec) -> ProjectSpec:
+    """The checked spec; raises one ValidationError, or a ValidationErrors holding every one found."""
+    check = ErrorCollector()
+    name = check(_check_name, spec.name)
+    mode = check(_check_choice, spec.mode, MODES, N_("unknown mode '%(value)s' (one of: %(choices)s)"), "mode")
+    archive_format = check(_check_choice, spec.archive_format, FORMATS,
+                           N_("unknown archive format '%(value)s' (one of: %(choices)s)"), "archive_format")
+    check(_check_choice, spec.sync_strategy, STRATEGIES,
+          N_("unknown sync strategy '%(value)s' (one of: %(choices)s)"), "sync_strategy")
+    if archive_format:
+        check(_check_limits, spec)
+    check(_check_group_size, spec.group_max_bytes)
+    check(_check_timeout, spec.job_timeout_s)
+    encrypted = check(_check_password, spec, mode)
+    sources = check(_check_sources, spec.sources, fallback=[])
+    dest_dir, dest_drive = check(_check_destination, spec, sources, fallback=(None, None))
+    if mode == "sync" and sources:
+        check(mirror_names, sources)  # a mirror goes to DEST/<source name>: names must differ
+    check(_check_pool, spec.dest_pool)
+    check(Rules, spec.includes, spec.excludes)  # raises on a bad pattern
+    schedule_cron, schedule_timezone = check(_check_schedule, spec, fallback=(None, None))
+    check.raise_any()
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
         archive_format=spec.archive_format, level=spec.level, mode=mode, password=spec.password,

@@ -29,10 +29,9 @@ from wtforms.validators import ValidationError as FieldError
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
-from ..projects import LEVEL_RANGE, NAME_MAX, ProjectSpec
+from ..projects import GROUP_MIN_BYTES, LEVEL_RANGE, MIB, NAME_MAX, ProjectSpec
 from ..schedule import cron
 
-MIB = 1024 * 1024
 SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # as Flask-WTF's is_submitted()
 
 try:  # WTForms >= 3.3 wants choice objects; tuples are deprecated there (and all older versions have)
@@ -65,6 +64,10 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+PASSWORD_NEEDED = _l("加密项目需要密码：请输入密码（出于安全，提交被拒后密码不会保留）。")
+PASSWORD_NOT_KEPT = _l("已输入的密码未保留（出于安全不回显）：请重新输入。")
+
+
 class ProjectForm(TextForm):
     name = StringField(_l("名称"), render_kw={"required": True, "maxlength": NAME_MAX})
     sources = TextAreaField(_l("源路径（每行一个）"), render_kw={"required": True})
@@ -77,7 +80,8 @@ class ProjectForm(TextForm):
     })
     encrypted = BooleanField(_l("加密"))
     password = PasswordField(_l("密码"), validators=[Optional()])
-    group_max_mib = IntegerField(_l("归档分组大小 (MiB)"), validators=[Optional(), NumberRange(min=1)])
+    group_max_mib = IntegerField(_l("归档分组大小 (MiB)"), validators=[Optional()],
+                                 render_kw={"min": GROUP_MIN_BYTES // MIB})
     sync_strategy = SelectField(
         _l("同步策略"), choices=choices(("overwrite", _l("覆盖（镜像）")), ("incremental", _l("增量（mtime+大小）"))),
         default="overwrite",
@@ -124,6 +128,8 @@ class ProjectForm(TextForm):
         kind = self.schedule_preset.data
         if kind in cron.PRESET_KINDS:
             at = self._time()
+            if at is None:
+                return None  # validate_schedule_time reports it on its field
             return cron.Preset(kind, at.hour, at.minute, weekday=int(self.schedule_weekday.data or 1),
                                day=self.schedule_day.data or 1).cron()
         return (self.schedule_cron.data or "") if kind == "cron" else None
@@ -156,6 +162,19 @@ class ProjectForm(TextForm):
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
         self._fill_schedule(project)
 
+    def check_password(self, stored: Project | None) -> bool:
+        """An encrypted project needs a password: typed now, or kept from the stored project. Never saved
+        unencrypted because the password field came back empty."""
+        if self.encrypted.data and not self.password.data and not (stored is not None and stored.encrypted):
+            self.password.errors = [*self.password.errors, str(PASSWORD_NEEDED)]
+            return False
+        return True
+
+    def ask_password_again(self) -> None:
+        """A refused form never sends the password back: the field says it must be typed again."""
+        if self.password.data and not self.password.errors:
+            self.password.errors = [str(PASSWORD_NOT_KEPT)]
+
     def to_spec(self, stored: Project | None = None) -> ProjectSpec:
         """The operator's input as a spec. A source shown in its display form (a name with bytes that
         are not UTF-8 appears as ``\\xNN``) and sent back unchanged keeps its exact stored bytes."""
@@ -175,7 +194,7 @@ class ProjectForm(TextForm):
             level=self.level.data if self.level.data is not None else 6,
             password=password,
             encrypted=bool(self.encrypted.data or password),
-            group_max_bytes=self.group_max_mib.data * MIB if self.group_max_mib.data else None,
+            group_max_bytes=self.group_max_mib.data * MIB if self.group_max_mib.data is not None else None,
             sync_strategy=self.sync_strategy.data,
             dest_dir=None if tape else originals.get(dest_dir, dest_dir),
             dest_drive=self.dest_drive.data if tape else None,

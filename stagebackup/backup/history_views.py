@@ -57,7 +57,7 @@ def job_detail(job_id: int):
         select(TapeFile, Tape.label)
         .join(Tape, Tape.id == TapeFile.tape_id)
         .where(TapeFile.job_id == job_id)
-        .order_by(TapeFile.archive_id, TapeFile.piece, Tape.label, TapeFile.file_number)
+        .order_by(Tape.label, TapeFile.file_number)  # tape order: as an operator reads the cartridges
     ).all()
     return render_template(
         "backup/job.html", card=card, stages=stages, archives=archives, tape_files=tape_files,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
@@ -11,22 +13,44 @@ from ..auth.roles import ADMIN, requires
 from ..errors import StageBackupError
 from ..extensions import db
 from ..models import Project
+from ..projects import ProjectSpec
 from ..schedule import cron
 from . import bp
 from .forms import ConfirmForm, ProjectForm
 from .messages import form_error
 
 
-def _place_error(form: ProjectForm, error: StageBackupError) -> None:
-    placed = form_error(error)
-    field = getattr(form, placed.field, None) if placed.field else None
-    if field is not None:
-        field.errors = [*field.errors, placed.message]
-    else:
-        form.form_errors.append(placed.message)
+def _place_errors(form: ProjectForm, error: StageBackupError) -> None:
+    for one in getattr(error, "errors", [error]):
+        placed = form_error(one)
+        field = getattr(form, placed.field, None) if placed.field else None
+        if field is not None:
+            field.errors = [*field.errors, placed.message]
+        else:
+            form.form_errors.append(placed.message)
 
 
-def _render(form: ProjectForm, project: Project | None, status: int = 200):
+def _submit(form: ProjectForm, stored: Project | None, save: Callable[[ProjectSpec], Project]) -> Project | None:
+    """The saved project, or None with every error of the form and of ``projects.validate`` on its field."""
+    if not form.is_submitted():
+        return None
+    form_ok = all([form.validate(), form.check_password(stored)])  # both run: every error is shown
+    if "csrf_token" in form.errors:  # not the operator's form: nothing to check or show
+        return None
+    try:
+        spec = form.to_spec(stored=stored)
+        if form_ok:
+            return save(spec)
+        projects.validate(spec)  # only to show its errors too: nothing is saved
+    except StageBackupError as exc:
+        db.session.rollback()
+        _place_errors(form, exc)
+    form.ask_password_again()
+    return None
+
+
+def _render(form: ProjectForm, project: Project | None):
+    status = 422 if form.errors or form.form_errors else 200
     return render_template("backup/project_form.html", form=form, project=project,
                            server_timezone=cron.server_timezone()), status
 
@@ -35,16 +59,11 @@ def _render(form: ProjectForm, project: Project | None, status: int = 200):
 @requires(ADMIN)
 def new_project():
     form = ProjectForm()
-    if form.validate_on_submit():
-        try:
-            project = projects.create(form.to_spec(), actor=web_actor())
-        except StageBackupError as exc:
-            db.session.rollback()
-            _place_error(form, exc)
-        else:
-            flash(_("已创建项目 %(name)s。", name=project.name), "success")
-            return redirect(url_for("backup.index"))
-    return _render(form, None, 422 if form.errors or form.form_errors else 200)
+    project = _submit(form, None, lambda spec: projects.create(spec, actor=web_actor()))
+    if project is not None:
+        flash(_("已创建项目 %(name)s。", name=project.name), "success")
+        return redirect(url_for("backup.index"))
+    return _render(form, None)
 
 
 @bp.route("/backup/projects/<int:project_id>/edit", methods=["GET", "POST"])
@@ -52,19 +71,14 @@ def new_project():
 def edit_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     form = ProjectForm()
-    if form.validate_on_submit():
-        try:
-            project = projects.update(project.name, form.to_spec(stored=project), actor=web_actor())
-        except StageBackupError as exc:
-            db.session.rollback()
-            project = db.session.get(Project, project_id)
-            _place_error(form, exc)
-        else:
-            flash(_("已保存项目 %(name)s。", name=project.name), "success")
-            return redirect(url_for("backup.index"))
-    elif not form.is_submitted():
+    if not form.is_submitted():
         form.fill_from(project)
-    return _render(form, project, 422 if form.errors or form.form_errors else 200)
+    name = project.name
+    saved = _submit(form, project, lambda spec: projects.update(name, spec, actor=web_actor()))
+    if saved is not None:
+        flash(_("已保存项目 %(name)s。", name=saved.name), "success")
+        return redirect(url_for("backup.index"))
+    return _render(form, db.session.get(Project, project_id))
 
 
 @bp.post("/backup/projects/<int:project_id>/delete")

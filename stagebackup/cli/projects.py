@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
@@ -66,6 +68,13 @@ def _project_options(for_add: bool):
     return apply
 
 
+def _paths_from_here(fields: dict) -> dict:
+    """Relative paths on the command line mean the operator's working directory (the server refuses them)."""
+    sources = fields.get("sources")
+    return {**fields, "sources": tuple(os.path.abspath(s) for s in sources) if sources else sources,
+            "dest_dir": os.path.abspath(fields["dest_dir"]) if fields.get("dest_dir") else fields.get("dest_dir")}
+
+
 @projects_group.command("add")
 @click.argument("name")
 @_project_options(for_add=True)
@@ -74,6 +83,7 @@ def add(name, password_stdin, job_timeout_min, as_json, **fields):
     """Create project NAME."""
     if not (fields["dest_dir"] or fields["dest_drive"]):
         raise click.UsageError("a destination is needed: --dest-dir PATH or --dest-tape DRIVE")
+    fields = _paths_from_here(fields)
     spec = projects.ProjectSpec(
         name=name, **{key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()},
         password=read_password() if password_stdin else None,
@@ -92,6 +102,7 @@ def edit(name, password_stdin, job_timeout_min, as_json, no_schedule, **fields):
     if no_schedule and (fields["schedule_cron"] or fields["schedule_timezone"]):
         raise click.UsageError("--no-schedule cannot be combined with --schedule or --timezone")
     spec = projects.spec_of(projects.get_by_name(name))
+    fields = _paths_from_here(fields)
     given = {key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()
              if value is not None and value != ()}
     if "dest_dir" in given:

@@ -40,7 +40,8 @@ def run(job_id, target, paths, conflict, password_stdin, restore_owners, remark,
     """Queue a restore of backup job JOB_ID into a folder; prints the restore job's id."""
     password = read_password() if password_stdin else None
     job = service.request_restore(
-        job_id, target=_arg_path(target), paths=[_arg_path(p) for p in paths], conflict=conflict,
+        job_id, target=os.path.abspath(_arg_path(target)),  # the CLI's cwd is the operator's
+        paths=[_arg_path(p) for p in paths], conflict=conflict,
         password=password, trigger="cli", actor=actor(), remark=remark, restore_owners=restore_owners,
     )
     data = {"id": job.id, "status": job.status, "source_job": job_id, "target": job.params["target"]}

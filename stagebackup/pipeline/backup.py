@@ -16,7 +16,8 @@ import contextlib
 import errno
 import os
 import shutil
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,7 +35,7 @@ from .archive import (
 )
 from .destination import ArchiveSink, Placement
 from .overlap import Copier, CopyReporter, PipelineReporter
-from .scan import Rules, read_manifest, walk, write_manifest
+from .scan import DIR, FILE, SYMLINK, Entry, Rules, read_manifest, walk, write_manifest
 from .sevenzip import write_7z
 from .source import READ_CHUNK_BYTES
 from .tgz import write_tgz
@@ -119,15 +120,23 @@ def run_archive_backup(ctx: BackupContext) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _counted(entries: Iterable[Entry], kinds: Counter[str]) -> Iterator[Entry]:
+    for entry in entries:
+        kinds[entry.kind] += 1
+        yield entry
+
+
 def _scan(ctx: BackupContext, workdir: str) -> tuple[list[grouping.Group], int]:
     project, reporter = ctx.project, ctx.reporter
     reporter.stage_started("scan")
     manifest = os.path.join(workdir, "manifest")
     rules = Rules(project.includes, project.excludes)
     entries = _checkpointed(walk(project.sources, rules, reporter, ctx.skip_dirs), reporter)
+    kinds: Counter[str] = Counter()
     with open(manifest, "wb") as out:
-        count, total = write_manifest(entries, out)
-    reporter.set_totals(bytes_total=total, files_total=count)
+        count, total = write_manifest(_counted(entries, kinds), out)
+    # The job's file count is regular files: folders (repeated in each archive of a split) and links are not.
+    reporter.set_totals(bytes_total=total, files_total=kinds[FILE])
     max_bytes = ctx.group_max_bytes if project.group_max_bytes is None else project.group_max_bytes
     if not max_bytes or total <= max_bytes:
         groups = [grouping.Group(1, manifest, count, total)]  # one archive: no second pass over the list
@@ -135,7 +144,8 @@ def _scan(ctx: BackupContext, workdir: str) -> tuple[list[grouping.Group], int]:
         with open(manifest, "rb") as fh:
             groups = grouping.split(read_manifest(fh), max_bytes, workdir)
         os.unlink(manifest)
-    reporter.log("INFO", f"scan finished: {count} entries, {human_bytes(total)}, {len(groups)} archive(s)")
+    reporter.log("INFO", f"scan finished: {kinds[FILE]} file(s), {kinds[DIR]} folder(s), {kinds[SYMLINK]} link(s), "
+                         f"{human_bytes(total)}, {len(groups)} archive(s)")
     reporter.stage_finished("scan")
     return groups, total
 

@@ -114,7 +114,7 @@ def write_7z(
             writer = _MemberWriter(archive, folder, reporter, members, step)
             for entry in entries:
                 writer.add(entry)
-                reporter.advance(files=1, current=entry.path)
+                reporter.advance(files=int(entry.kind == FILE), current=entry.path)  # files: regular files only
                 reporter.checkpoint()
             archive.close()
             parallel = None

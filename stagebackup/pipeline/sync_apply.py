@@ -124,7 +124,7 @@ class Applier:
         elif op == plan_ops.LINK:
             self._copy_link(src, dst)
             reporter.log_path("SYNC" if number else "ADD", shown, f"-> {display(os.readlink(dst))}")
-            reporter.advance(files=1, current=src)
+            reporter.advance(current=src)  # a link: the job's file count counts regular files
         elif op == plan_ops.ATTRS:
             self._set_attrs(os.lstat(src), dst)
             reporter.log_path("SYNC", shown, "permissions, owner or time")

@@ -57,6 +57,7 @@ class Root:
 @dataclass
 class PlanCounts:
     copies: int = 0  # files and links to write
+    file_copies: int = 0  # of which regular files: what the job's file count counts
     copy_bytes: int = 0
     deletions: int = 0  # top-level entries removed
     deleted_files: int = 0  # non-directories removed, counting everything inside removed directories
@@ -286,6 +287,7 @@ class Planner:
     def _copy(self, op: bytes, rel: bytes, st: os.stat_result, here: _OpenDir) -> None:
         self._op(op, rel, st.st_size)
         self.counts.copies += 1
+        self.counts.file_copies += 1
         self.counts.copy_bytes += st.st_size
         here.touched = True
         self._member(rel, FILE, st)

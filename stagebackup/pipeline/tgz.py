@@ -128,7 +128,7 @@ def write_tgz(
     try:
         for entry in entries:
             writer.add(entry)
-            reporter.advance(files=1, current=entry.path)
+            reporter.advance(files=int(entry.kind == FILE), current=entry.path)  # files: regular files only
             reporter.checkpoint()
         stream.close()
     except BaseException:

@@ -22,6 +22,7 @@ when the archive records no owner (7z).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -220,6 +221,7 @@ class SafeExtractor:
         self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
         self._skipped: set[Parts] = set()
         self._linked = None if linked is None else set(filter(None, map(_parts_or_none, linked)))
+        self._created: list[Parts] = []  # folders this restore made, so a failed one can take them back
 
     # -- reporting ----------------------------------------------------------------------------------
     def refuse(self, name: str | bytes | Parts, reason: str) -> None:
@@ -263,6 +265,7 @@ class SafeExtractor:
             if not create:
                 raise Refused(f"folder {member_text(parts)} does not exist") from None
             os.mkdir(name, 0o777, dir_fd=parent)  # an implied folder: the umask's usual mode
+            self._created.append(parts)
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -286,6 +289,7 @@ class SafeExtractor:
             parent = self._open_dir(parts[:-1], create=True)
             try:
                 os.mkdir(parts[-1], 0o700, dir_fd=parent)  # writable for us until finish()
+                self._created.append(parts)
             except FileExistsError:
                 st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
                 if not stat.S_ISDIR(st.st_mode):
@@ -430,6 +434,18 @@ class SafeExtractor:
         where = self._restored.get(member_parts(written_as))
         if where is not None:
             self._restored[member_parts(member)] = where
+
+    def remove_created_folders(self) -> None:
+        """Remove the folders this restore made that are still empty, deepest first (a failed restore that
+        wrote nothing leaves nothing behind; a folder that holds anything stays)."""
+        self._close_dir_fds()
+        for parts in sorted(self._created, key=len, reverse=True):
+            with contextlib.suppress(OSError):
+                os.rmdir(b"/".join(parts), dir_fd=self.root_fd)
+
+    def written(self) -> list[str]:
+        """The paths written so far (files and hard links, under the target), in the order they were written."""
+        return [member_text(parts) for parts in dict.fromkeys(self._restored.values())]
 
     def was_restored(self, name: str | bytes) -> bool:
         try:

@@ -88,7 +88,7 @@ def restore_mirror(ref: ArchiveRef, job_id: int, extractor: SafeExtractor, selec
             if not selected(path):
                 continue
             progress.checkpoint()
-            progress.advance(files=1, current=path)
+            progress.advance(files=int(kind == "file"), current=path)  # as the plan counts
             try:
                 parts = member_parts(path)
                 if not parts:

@@ -52,7 +52,7 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
         if not selection(path):
             continue
         per_archive[archive_id] += 1
-        files_total += 1
+        files_total += kind == "file"  # the job's file count is regular files
         bytes_total += size if kind == "file" else 0
         if kind == "hardlink" and link_target:
             hardlinks.append((path, link_target.strip("/")))

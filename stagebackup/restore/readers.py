@@ -103,7 +103,7 @@ def _extract_member(tar, info, alias, extractor: SafeExtractor, progress, writte
                     size_of: SizeOf | None) -> None:
     name = info.name
     kind = kind_of(info)
-    progress.advance(files=1, current=name)
+    progress.advance(files=int(kind == "file"), current=name)  # regular files, as the plan counts
     if kind == "file":
         # An unselected file whose selected hard link needs its data is written under the link's name.
         sink = extractor.begin_file(alias or name, info.mode, mtime_ns(info), owner_of(info), size_of=size_of,

@@ -145,7 +145,7 @@ def extract_7z(path: str, password: str | None, extractor: SafeExtractor, select
         def create(filename: str) -> Py7zIO:
             member = by_key[filename]
             progress.checkpoint()
-            progress.advance(files=1, current=member.name)
+            progress.advance(files=int(member.kind == "file"), current=member.name)  # as the plan counts
             if member.kind == "symlink":
                 chunks: list[bytes] = []
                 return _Sink(chunks.append, lambda: extractor.symlink(member.name, b"".join(chunks), member.mtime_ns))

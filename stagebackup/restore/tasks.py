@@ -33,6 +33,7 @@ from .sources import archives_of, local_archive
 from .verify import verify_backup
 
 MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
+WRITTEN_SHOWN = 10  # a failed restore names this many of the paths it wrote
 
 
 class NothingToRestore(StageBackupError):
@@ -81,10 +82,36 @@ class Passwords:
         return LocalArchive(path, ref.format, password, ref.kdf_iterations or self.iterations_default)
 
 
-def open_target(path: str) -> None:
-    """Create the target and ask the path policy again, on the real path (a link may have appeared)."""
+def open_target(path: str) -> str | None:
+    """Create the target and ask the path policy again, on the real path (a link may have appeared).
+    Returns the topmost folder this created (None: the target existed), so a failed restore can remove it."""
+    created, probe = None, path
+    while not os.path.lexists(probe):
+        created, probe = probe, os.path.dirname(probe)
     os.makedirs(path, exist_ok=True)
     pathpolicy.check_restore_target(path, pathpolicy.current())
+    return created
+
+
+def remove_empty_tree(top: str) -> bool:
+    """Remove ``top`` and the folders under it if none holds anything but folders; whether it is gone."""
+    for folder, _dirs, _files in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):  # not empty: a file is there, and stays
+            os.rmdir(folder)
+    return not os.path.lexists(top)
+
+
+def _report_failure(extractor: SafeExtractor | None, created: str | None, reporter) -> None:
+    """What a failed restore leaves: nothing (folders it created and left empty are removed), or a list."""
+    written = extractor.written() if extractor is not None else []
+    if written:
+        shown = ", ".join(display(path) for path in written[:WRITTEN_SHOWN])
+        reporter.log("INFO", f"the restore stopped after writing {len(written)} item(s); the first: {shown}")
+        return
+    if extractor is not None:
+        extractor.remove_created_folders()
+    if created is not None and remove_empty_tree(created):
+        reporter.log("INFO", f"nothing was written: removed the empty target folder {display(created)}")
 
 
 def run_restore(job_id: int, reporter) -> None:
@@ -93,7 +120,6 @@ def run_restore(job_id: int, reporter) -> None:
 
 
 def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
-    config = current_app.config
     reporter.stage_started("locate")
     target = resolve_target(params["target"])
     selection = Selection(params.get("paths") or [])
@@ -107,9 +133,23 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     what = "everything" if selection.everything else f"{len(selection.patterns)} path(s)"
     reporter.log("INFO", f"restoring {what} of backup job #{source_job_id} from {len(plan.archives)} archive(s) "
                          f"to {display(target)} (existing files: {conflict})")
-    open_target(target)
+    created = open_target(target)
     reporter.stage_finished("locate")
+    extractor = None
+    try:
+        extractor = _extractor(target, conflict, params, reporter)
+        _restore_archives(job_id, plan, source_job_id, extractor, selection, passwords, drive=params.get("_drive"),
+                          reporter=reporter)
+    except BaseException:
+        _report_failure(extractor, created, reporter)
+        raise
+    finally:
+        if extractor is not None:
+            extractor.close()
+    _report_stats(extractor, reporter)
 
+
+def _extractor(target: str, conflict: str, params: dict, reporter) -> SafeExtractor:
     skipped = 0
 
     def on_skipped(path: str, reason: str) -> None:
@@ -117,35 +157,41 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         skipped += 1
         if skipped <= MAX_SKIP_LINES:
             reporter.log_path("SKIP", path, reason)
+        elif skipped == MAX_SKIP_LINES + 1:
+            reporter.log("SKIP", f"more than {MAX_SKIP_LINES} skipped member(s): the others are not listed")
 
     extractor = SafeExtractor(target, conflict, restore_owners=params.get("restore_owners") is True,
                               on_skipped=on_skipped, on_info=lambda path, note: reporter.log_path("INFO", path, note),
                               on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"),
                               linked=plan.linked)
     _log_owner_policy(extractor, params, reporter)
-    cache_dir = config["CACHE_DIR"]
+    return extractor
+
+
+def _restore_archives(job_id: int, plan, source_job_id: int, extractor: SafeExtractor, selection, passwords, *,
+                      drive, reporter) -> None:
+    cache_dir = current_app.config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
-    drive = params.get("_drive")
-    try:
-        reporter.stage_started("read")
-        on_disk = [a for a in plan.archives if a.location_kind == "directory"]
-        with contextlib.ExitStack() as stack:
-            # Directory destinations: every archive's integrity first, so a damaged backup writes nothing.
-            local = {}
-            for ref in on_disk:
-                reporter.advance(current=ref.path or ref.label)  # the card names the archive being read
-                local[ref.id] = stack.enter_context(local_archive(ref, cache_dir=cache_dir, progress=reporter,
-                                                                  register_partial=partial))
-                reporter.log("INFO", f"archive {ref.label}: SHA-256 verified")
-            reporter.stage_started("extract")
-            for ref in plan.archives:
-                _extract_one(ref, local.get(ref.id), source_job_id, extractor, selection, passwords, plan,
-                             reporter, cache_dir, partial, drive)
-            reporter.stage_finished("read")
-        extractor.finish()
-        reporter.stage_finished("extract")
-    finally:
-        extractor.close()
+    reporter.stage_started("read")
+    on_disk = [a for a in plan.archives if a.location_kind == "directory"]
+    with contextlib.ExitStack() as stack:
+        # Directory destinations: every archive's integrity first, so a damaged backup writes nothing.
+        local = {}
+        for ref in on_disk:
+            reporter.advance(current=ref.path or ref.label)  # the card names the archive being read
+            local[ref.id] = stack.enter_context(local_archive(ref, cache_dir=cache_dir, progress=reporter,
+                                                              register_partial=partial))
+            reporter.log("INFO", f"archive {ref.label}: SHA-256 verified")
+        reporter.stage_started("extract")
+        for ref in plan.archives:
+            _extract_one(ref, local.get(ref.id), source_job_id, extractor, selection, passwords, plan,
+                         reporter, cache_dir, partial, drive)
+        reporter.stage_finished("read")
+    extractor.finish()
+    reporter.stage_finished("extract")
+
+
+def _report_stats(extractor: SafeExtractor, reporter) -> None:
     reporter.stage_started("finalize")
     stats = extractor.stats
     reporter.log("INFO", (
@@ -153,8 +199,6 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         f"{stats.bytes} bytes; skipped {stats.existing_skipped} existing, renamed {stats.renamed}, "
         f"overwrote {stats.overwritten}; refused {len(stats.refused)} unsafe member(s)"
     ))
-    if skipped > MAX_SKIP_LINES:
-        reporter.log("SKIP", f"{skipped - MAX_SKIP_LINES} more skipped member(s) not listed")
     if stats.privilege_cleared:
         reporter.log("INFO", f"cleared the set-uid/set-gid bits of {stats.privilege_cleared} file(s): their owners "
                              "were not restored")

@@ -98,9 +98,20 @@ def index():
                            backups=backups, orphans=orphans, orphan_count=browse.orphan_backup_count())
 
 
-def _render_browse(job: Job, *, error: str | None = None, status: int = 200, form=None):
+FIELDS = ("target", "password", "path", "conflict")  # the restore form's fields an error may sit on
+
+
+def _errors(error: StageBackupError | None) -> dict[str, str]:
+    """{field: message}; an error about no field of the form under "form" (shown above the form)."""
+    if error is None:
+        return {}
+    return {error.field if error.field in FIELDS else "form": error.translate(_)}
+
+
+def _render_browse(job: Job, *, error: StageBackupError | None = None, status: int = 200, form=None):
     """The browse page; after a refused restore ``form`` is the submitted form, shown again as it was typed
-    (folder or search, ticked entries, target, conflict policy, remark) so a mistake loses nothing."""
+    (folder or search, ticked entries, target, conflict policy, remark) so a mistake loses nothing, and the
+    error sits on the field it concerns."""
     folder = (_token_arg("p") or "").strip("/")
     query = request.args.get("q", "").strip()
     page = results = None
@@ -109,19 +120,20 @@ def _render_browse(job: Job, *, error: str | None = None, status: int = 200, for
         results = browse.search(catalog, query, cursor=_cursor_arg())
     else:
         page = browse.list_folder(catalog, folder, after=_token_arg("after"), before=_token_arg("before"))
-    template = "restore/_results.html" if request.headers.get("HX-Request") and query else "restore/browse.html"
+    searching = request.method == "GET" and request.headers.get("HX-Request") and query  # the live search
+    template = "restore/_results.html" if searching else "restore/browse.html"
     form = form or MultiDict()
     default_target = os.path.join(pathpolicy.current().restore_roots[0], f"job{job.id}")
-    # The restore form posts to a URL carrying this view's query string: a refused restore shows the same view.
+    # The restore form posts to this page's own URL: a refused restore shows the same view at the same address.
     view = {key: request.args[key] for key in ("p", "q", "after", "before") if request.args.get(key)}
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
-        error=error, display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
+        errors=_errors(error), display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
         roots=[display(r) for r in pathpolicy.current().restore_roots], fmt_time=fmt_time,
         selected=set(form.getlist("path")), target=form.get("target") or default_target,
         conflict=form.get("conflict"), remark=form.get("remark") or "",
         restore_owners=form.get("restore_owners") == "y",
-        restore_action=url_for("restore.start_restore", job_id=job.id, **view),
+        restore_action=url_for("restore.browse_backup", job_id=job.id, **view),
     ), status
 
 
@@ -131,7 +143,8 @@ def browse_backup(job_id: int):
     return _render_browse(_backup_or_404(job_id))
 
 
-@bp.post("/restore/backups/<int:job_id>/restore")
+@bp.post("/restore/backups/<int:job_id>")
+@bp.post("/restore/backups/<int:job_id>/restore")  # the address of earlier versions
 @requires(OPERATOR)
 def start_restore(job_id: int):
     job = _backup_or_404(job_id)
@@ -148,8 +161,16 @@ def start_restore(job_id: int):
         )
     except StageBackupError as exc:
         db.session.rollback()
-        return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400, form=form)
-    return redirect(url_for("backup.job_detail", job_id=restore_job.id))
+        return _render_browse(_backup_or_404(job_id), error=exc, status=400, form=form)
+    return _go_to_job(restore_job.id)
+
+
+def _go_to_job(job_id: int):
+    """To the job's page: htmx (which posted the form in place) is told to go there as a whole page."""
+    location = url_for("backup.job_detail", job_id=job_id)
+    if request.headers.get("HX-Request"):
+        return "", 204, {"HX-Redirect": location}
+    return redirect(location)
 
 
 @bp.post("/restore/backups/<int:job_id>/verify")
@@ -160,7 +181,7 @@ def start_verify(job_id: int):
         verify_job = service.request_verify(job_id, password=request.form.get("password") or None, actor=web_actor())
     except StageBackupError as exc:
         db.session.rollback()
-        return _render_browse(_backup_or_404(job_id), error=exc.translate(_), status=400)
+        return _render_browse(_backup_or_404(job_id), error=exc, status=400)
     return redirect(url_for("backup.job_detail", job_id=verify_job.id))
 
 

@@ -2,6 +2,16 @@
 (function () {
   "use strict";
 
+  // -- copy buttons next to long names, paths and hashes (templates/_names.html) --------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".copy-text");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy") || "").then(function () {
+      button.classList.add("copied");
+      window.setTimeout(function () { button.classList.remove("copied"); }, 1500);
+    });
+  });
+
   // -- confirmation for destructive plain forms (htmx buttons use hx-confirm) --------------------------
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
@@ -35,6 +45,12 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (isLogTarget(event.detail.target)) followNext = atBottom();
+    // A form posted in place shows its refusal (400, the form with its errors) instead of dropping it.
+    var form = event.detail.elt;
+    if (event.detail.xhr.status === 400 && form && form.hasAttribute && form.hasAttribute("data-swap-refusal")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

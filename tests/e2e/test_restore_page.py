@@ -107,7 +107,7 @@ def test_browse_search_and_restore_a_selection(stack, page, hostile_backup, scre
     expect(entries).to_have_count(1)
     expect(entries.first).to_have_attribute("data-kind", "file")
     # The newline is shown as an escape, not as a space that would pass for another file's name.
-    expect(entries.first.locator("td").nth(1)).to_have_text("📄 inner\\nnewline.txt")
+    expect(entries.first.locator("td").nth(1)).to_have_text("inner\\nnewline.txt")
 
     # Back up one level through the breadcrumbs.
     page.locator("#restore-path .breadcrumb-item a", has_text=src.name).click()
@@ -150,11 +150,13 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     page.fill("#restore-target", str(outside))
     page.select_option("#restore-conflict", "rename")
     page.fill("input[name=remark]", "客户要旧版")
+    page_url = page.url
     page.locator("#restore-submit").click()
-    error = page.locator("#restore-error")
+    error = page.locator("#restore-target-error")  # on the field it concerns
     expect(error).to_contain_text("不在允许的恢复根目录之内")  # in the page's language
     expect(error).to_contain_text(str(outside))
-    assert "/jobs/" not in page.url
+    expect(page.locator("#restore-target")).to_have_class(re.compile(r"\bis-invalid\b"))
+    assert page.url == page_url  # the page's address, not the POST's: a reload does not post again
     assert stack.query("SELECT COUNT(*) FROM jobs") == jobs_before
     assert not outside.exists()
 
@@ -198,15 +200,17 @@ def test_an_unchanged_mirror_s_second_run_browses_and_restores_like_the_first(st
     page.locator("#restore-listing tr[data-kind=dir] a", has_text=src.name).click()
     listing = page.locator("#restore-listing tbody")
     names = "td:nth-child(2)"
-    expect(listing.locator(f"tr[data-kind=dir] {names}")).to_have_text(["📁 客户B"])
-    expect(listing.locator(f"tr[data-kind=file] {names}")).to_have_text(["📄 caf\\xe9.txt"])
+    expect(listing.locator(f"tr[data-kind=dir] {names}")).to_have_text(["客户B"])
+    expect(listing.locator("tr[data-kind=dir] i.bi-folder-fill")).to_have_count(1)  # a Bootstrap icon, not an emoji
+    expect(listing.locator(f"tr[data-kind=file] {names}")).to_have_text(["caf\\xe9.txt"])
     page.locator("#restore-listing a", has_text="客户B").click()
-    expect(listing.locator(f"tr[data-kind=file] {names}")).to_have_text(["📄 logo_v3.ai"])
+    expect(listing.locator(f"tr[data-kind=file] {names}")).to_have_text(["logo_v3.ai"])
 
     # Restoring the second run (nothing ticked: everything) reads the mirror the first run catalogued.
     target = stack.data / "restore" / "mirror-run2"
     page.fill("#restore-target", str(target))
     page.locator("#restore-submit").click()
+    expect(page).to_have_url(JOB_PAGE)  # htmx posts in place, then goes to the job's page
     assert _wait_for_card(page) == "succeeded", page.locator(".job-card").inner_text()
     assert snapshot(target / src.name) == snapshot(src)
     assert page.csp_errors == []

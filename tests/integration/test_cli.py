@@ -49,7 +49,7 @@ def test_project_lifecycle(runner, tmp_path, tree):
         (["--source", "{tree}", "--dest-dir", "/tmp/x", "--dest-tape", "vtape0"], "not both"),
         (["--source", "{tree}", "--dest-tape", "nst9"], "unknown tape drive 'nst9'"),
         (["--source", "{tree}", "--dest-tape", "vtape0", "--mode", "sync"], "cannot write to tape"),
-        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--group-max-bytes", "10"], "at least 1048576 bytes"),
+        (["--source", "{tree}", "--dest-dir", "/tmp/x", "--group-max-bytes", "10"], "at least 1 MiB (1048576 bytes)"),
         (["--source", "{tree}", "--dest-dir", "/tmp/x", "--password-stdin"], "empty password"),
         (["--source", "{tree}", "--source", "{tree}/sub", "--dest-dir", "/tmp/x"], "sources overlap"),
         (["--source", "{tree}", "--dest-dir", "/tmp/x", "--format", "zip"], "Invalid value for '--format'"),

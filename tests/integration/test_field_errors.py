@@ -76,6 +76,8 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "no source": ({"sources": []}, "sources"),
         "empty source": ({"sources": [""]}, "sources"),
         "missing source": ({"sources": [str(tmp / "nope")]}, "sources"),
+        "relative source": ({"sources": ["static"]}, "sources"),
+        "relative destination": ({"dest_dir": "backups"}, "dest_dir"),
         "fifo source": ({"sources": [str(tmp / "fifo")]}, "sources"),
         "overlap": ({"sources": [str(src), str(src / "sub")]}, "sources"),
         "same mirror name": ({"mode": "sync", "sources": [str(tmp / "one" / "data"), str(tmp / "two" / "data")]},

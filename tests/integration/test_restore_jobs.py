@@ -141,7 +141,7 @@ def test_corrupted_archive_fails_verify_and_restore_clearly(app, hostile_backup)
     job = restore(app, backup_id, target)
     assert job.status == "failed" and job.error_class == "IntegrityError"
     assert "nothing was extracted" in job.error_message
-    assert not target.exists() or os.listdir(target) == []
+    assert not target.exists()  # the folder the job created is gone with it
     states = {s["code"]: s["state"] for s in job_detail(job)["stage_steps"]}
     assert states == {"locate": "done", "read": "failed", "extract": "pending", "finalize": "pending"}
 
@@ -236,7 +236,8 @@ def test_every_format_round_trips_and_verifies(app, tmp_path, fmt, password):
         wrong = restore(app, job.id, restore_root(app) / "wrong", password="not it")
         assert wrong.status == "failed" and wrong.error_class == "WrongPassword", wrong.error_message
         assert "does not open with this password" in wrong.error_message
-        assert not (restore_root(app) / "wrong").exists() or not any((restore_root(app) / "wrong").rglob("*.txt"))
+        assert not (restore_root(app) / "wrong").exists()  # nothing written: no empty folder left behind
+        assert any("removed the empty target folder" in line for line in log_lines(wrong.id, "INFO"))
 
 
 def test_crafted_archive_in_a_restore_job_writes_nothing_outside_and_reports_refusals(app, hostile_backup, tmp_path):
@@ -246,6 +247,7 @@ def test_crafted_archive_in_a_restore_job_writes_nothing_outside_and_reports_ref
     from tests.unit.test_extract import _info, write_tgz
 
     _, backup_id = hostile_backup
+    app.config["ERROR_FAIL_RATIO"] = 0.5  # 2 refusals among the catalog's few regular files: a warning
     outside = tmp_path / "outside"
     outside.mkdir()
     [archive] = db.session.query(Archive).filter_by(job_id=backup_id).all()
@@ -313,3 +315,30 @@ def test_restore_keeps_mtimes_to_the_nanosecond(app, tmp_path, mode):
     restored = restore(app, job.id, target)
     assert restored.status == "succeeded", (restored.error_message, log_lines(restored.id, "ERROR"))
     assert ns_times(target / restored_under) == ns_times(src)
+
+
+def test_a_restore_failing_midway_lists_what_it_wrote(app, tmp_path):
+    """The archive's bytes damaged past its middle, its recorded SHA-256 made to match (as if damaged before
+    it was hashed): the first files are written, then decompression fails."""
+    import hashlib
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(20):
+        (src / f"file-{n:02}.txt").write_text("".join(f"line {n} {i} {i * i}\n" for i in range(20000)))
+    job = backup(app, create_project("midway", [src], tmp_path / "dest"))
+    [archive] = db.session.query(Archive).filter_by(job_id=job.id).all()
+    data = bytearray(Path(archive.path).read_bytes())
+    for at in range(len(data) * 3 // 4, len(data) * 3 // 4 + 64):
+        data[at] ^= 0xFF
+    Path(archive.path).write_bytes(bytes(data))
+    archive.sha256 = hashlib.sha256(data).hexdigest()
+    db.session.commit()
+    target = restore_root(app) / "midway"
+    failed = restore(app, job.id, target)
+    assert failed.status == "failed", log_lines(failed.id)
+    written = sorted(p for p in target.rglob("*") if p.is_file())
+    assert written, "the restore failed before writing anything: the test damaged the wrong place"
+    [line] = [line for line in log_lines(failed.id, "INFO") if "the restore stopped after writing" in line]
+    assert f"writing {len(written)} item(s)" in line
+    assert str(written[0].relative_to(target)) in line

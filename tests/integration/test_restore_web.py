@@ -196,7 +196,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     # While it ran: the same card as a backup's, with the restore's own stages, figures and current file
     # (while the archive's checksum is checked, the archive).
     archive_path = db.session.scalar(db.select(Archive.path).where(Archive.job_id == source.id))
-    assert f"<code>{archive_path}</code>" in reporter.reading_card
+    assert f'title="{archive_path}">{archive_path}</code>' in reporter.reading_card  # with its copy button
     assert _badges(reporter.reading_card)[:3] == [("locate", "done", "定位"), ("read", "current", "读取"),
                                                   ("extract", "pending", "解压/还原")]
     live = reporter.live_card
@@ -209,7 +209,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     files_done, files_total = map(int, re.search(r"\((\d+) / (\d+) 个文件\)", live).groups())
     assert 0 < files_done < files_total
     assert 'data-figure="elapsed">0:00:0' in live
-    assert re.search(r'class="small text-truncate current-file".*<code>[^<]*src/[abc]\.bin</code>', live)
+    assert re.search(r'class="small current-file".*<code class="long-text"[^>]*>[^<]*src/[abc]\.bin</code>', live)
     assert '<span class="job-kind">还原</span> · 设计稿' in live
 
     # Ended: every badge green, all bytes and files counted, the average rate; no more polling.
@@ -230,3 +230,27 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
 
     source_id = source.id
     assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (2, 2)
+
+
+def test_restore_form_errors_sit_on_their_field_at_the_page_s_own_address(app, tmp_path):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    job = backup(app, create_project("p", [src], tmp_path / "dest"))
+    url = f"/restore/backups/{job.id}"
+    token = csrf_token(client, url)
+    htmx = {"HX-Request": "true"}
+    refused = client.post(url, data={"target": "relative/dir", "csrf_token": token}, headers=htmx)
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    error = re.search(r'id="restore-target-error">([^<]*)<', html)
+    assert error and "不是绝对路径" in error.group(1)
+    assert 'id="restore-error"' not in html  # not a banner
+    refused = client.post(url, data={"target": str(restore_root(app) / "x"), "path": [path_token("a/../b")],
+                                     "csrf_token": token}, headers=htmx)
+    assert refused.status_code == 400 and 'id="restore-path-error"' in refused.get_data(as_text=True)
+    started = client.post(url, data={"target": str(restore_root(app) / "ok"), "csrf_token": token}, headers=htmx)
+    assert started.status_code == 204
+    assert re.fullmatch(r"/backup/jobs/\d+", started.headers["HX-Redirect"])

@@ -125,3 +125,23 @@ def test_a_failed_or_interrupted_job_can_be_rerun_from_its_card(client, tmp_path
     rerun = db.session.scalar(db.select(Job).where(Job.id != job_id))
     assert rerun.remark == f"重新运行 #{job_id}" and rerun.status == "queued"
     assert "job-rerun" not in client.get(f"/backup/jobs/{rerun.id}/card").get_data(as_text=True)
+
+
+def test_job_page_lists_tape_files_in_tape_order(client, tmp_path):
+    """Archives written out of their own order (a second archive first on a new cartridge) are listed as the
+    cartridges hold them: by tape label, then file number."""
+    job_id = running_job(tmp_path, done=("scan", "compress", "copy", "finalize"), current=())
+    first = Archive(job_id=job_id, seq=1, format="tgz", sha256="ab" * 32, path="/b/1", location_kind="tape")
+    second = Archive(job_id=job_id, seq=2, format="tgz", sha256="cd" * 32, path="/b/2", location_kind="tape")
+    tapes = [Tape(label="L00002", uuid="u2"), Tape(label="L00001", uuid="u1")]
+    db.session.add_all([first, second, *tapes])
+    db.session.flush()
+    placed = [(second, tapes[1], 1), (first, tapes[1], 2), (first, tapes[0], 1)]  # (archive, tape, file number)
+    db.session.add_all([TapeFile(tape_id=tape.id, file_number=number, kind="archive", archive_id=archive.id,
+                                 job_id=job_id, block_size=262144, blocks=1, bytes=1)
+                        for archive, tape, number in placed])
+    db.session.commit()
+    queue.finish(job_id, "succeeded")
+    html = client.get(f"/backup/jobs/{job_id}").get_data(as_text=True)
+    rows = re.findall(r"<td><code>(L\d+)</code></td><td>(\d+)</td>", html)
+    assert rows == [("L00001", "1"), ("L00001", "2"), ("L00002", "1")]

@@ -42,7 +42,8 @@ def _history_rows(html: str) -> dict[int, str]:
 
 
 def _card_title(html: str, job_id: int) -> str:
-    heading = re.search(rf'<h3 class="h6 mb-0"><a href="/backup/jobs/{job_id}">#{job_id}</a> (.*?)</h3>', html)
+    heading = re.search(rf'<h3 class="h6 mb-0[^"]*"[^>]*><a href="/backup/jobs/{job_id}">#{job_id}</a> (.*?)</h3>',
+                        html)
     return re.sub(r"<[^>]+>", "", heading.group(1))
 
 

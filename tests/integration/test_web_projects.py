@@ -156,3 +156,51 @@ def test_turning_encryption_off_and_moving_the_destination_are_audited_with_old_
     assert events["project.encryption_off"] == {"old": True, "new": False}
     change = events["project.destination"]
     assert change["old"]["dest_path"] == str(tmp_path / "backups") and change["new"]["dest_path"] == moved
+
+
+def test_an_empty_form_shows_every_error_at_once(client, tmp_path):
+    response = client.post("/backup/projects/new", data={
+        **_form(tmp_path, name="", sources="", dest_dir="", level="12", group_max_mib="0"),
+        "csrf_token": csrf_token(client)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field in ("name", "sources", "dest_dir", "level", "group_max_mib"):
+        assert _field_errors(html, field), field
+    assert any("1 MiB" in error for error in _field_errors(html, "group_max_mib"))
+    assert db.session.scalar(db.select(db.func.count(Project.id))) == 0
+
+
+def test_a_group_size_of_one_mib_is_the_minimum_and_accepted(client, tmp_path):
+    response = client.post("/backup/projects/new", data={**_form(tmp_path, group_max_mib="1"),
+                                                          "csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    assert db.session.scalar(db.select(Project.group_max_bytes)) == 1024 * 1024
+
+
+def test_relative_paths_are_refused_on_their_fields(client, tmp_path):
+    html = client.post("/backup/projects/new", data={**_form(tmp_path, sources="static", dest_dir="backups"),
+                                                      "csrf_token": csrf_token(client)}).get_data(as_text=True)
+    assert any("不是绝对路径" in error for error in _field_errors(html, "sources"))
+    assert any("不是绝对路径" in error for error in _field_errors(html, "dest_dir"))
+
+
+def test_a_refused_encrypted_form_keeps_values_but_asks_for_the_password_again(client, tmp_path):
+    token = csrf_token(client)
+    inside = str(tmp_path / "srv" / "inner")
+    response = client.post("/backup/projects/new", data={
+        **_form(tmp_path, dest_dir=inside, encrypted="y", password="s3cret-pw"), "csrf_token": token})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "s3cret-pw" not in html
+    assert re.search(r'<input[^>]*checked[^>]*id="encrypted"|<input[^>]*id="encrypted"[^>]*checked', html)
+    assert inside in html and "*.tmp" in html
+    assert any("重新输入" in error for error in _field_errors(html, "password"))
+    # The destination fixed, the password not typed again: refused, never saved unencrypted.
+    response = client.post("/backup/projects/new", data={**_form(tmp_path, encrypted="y"), "csrf_token": token})
+    assert response.status_code == 422
+    assert any("需要密码" in error for error in _field_errors(response.get_data(as_text=True), "password"))
+    assert db.session.scalar(db.select(db.func.count(Project.id))) == 0
+    response = client.post("/backup/projects/new", data={**_form(tmp_path, encrypted="y", password="s3cret-pw"),
+                                                          "csrf_token": token})
+    assert response.status_code == 302
+    assert db.session.scalar(db.select(Project.encrypted)) is True

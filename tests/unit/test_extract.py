@@ -282,3 +282,17 @@ def test_tar_member_mtimes_in_nanoseconds(pax, number, expected):
     if pax is not None:
         info.pax_headers = {"mtime": pax}
     assert mtime_ns(info) == expected
+
+
+def test_a_failed_restore_takes_back_only_the_empty_folders_it_made(tmp_path):
+    target = tmp_path / "target"
+    (target / "kept-empty").mkdir(parents=True)  # the operator's own empty folder
+    extractor = SafeExtractor(target)
+    extractor.directory("a/b/c", 0o755, 0)
+    extractor.directory("kept-empty/new", 0o755, 0)
+    extractor.directory("d", 0o755, 0)
+    (target / "d" / "not-ours.txt").write_text("x")  # something else wrote here meanwhile: d stays
+    assert extractor.written() == []
+    extractor.remove_created_folders()
+    extractor.close()
+    assert sorted(p.name for p in target.rglob("*")) == ["d", "kept-empty", "not-ours.txt"]

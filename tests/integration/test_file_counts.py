@@ -1,0 +1,46 @@
+"""A job's file count counts regular files: the same tree counts the same in tgz, 7z and sync jobs, folders
+and links are not files, and an archive split in groups (each repeating its parent folders) never shows
+more done than its total."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from stagebackup.extensions import db
+from stagebackup.models import Archive
+from tests.integration.test_restore_jobs import backup, create_project, log_lines, restore, restore_root
+
+
+def _tree(root):
+    for folder in ("a/b/c", "d", "cache"):
+        (root / folder).mkdir(parents=True)
+    for n in range(5):
+        (root / "a" / "b" / "c" / f"f{n}.txt").write_bytes(os.urandom(300 * 1024))
+        (root / "d" / f"g{n}.txt").write_text("g" * n)
+    (root / "cache" / "skipped.tmp").write_text("x")
+    (root / "top.txt").write_text("top")
+    os.symlink("top.txt", root / "link")
+    return 11  # regular files after the exclusions
+
+
+@pytest.mark.parametrize("kind", ["tgz", "7z", "sync", "tgz in groups"])
+def test_the_same_tree_counts_its_regular_files_the_same_way(app, tmp_path, kind):
+    src = tmp_path / "src"
+    files = _tree(src)
+    options = {"mode": "sync"} if kind == "sync" else {"archive_format": kind.split()[0]}
+    if kind == "tgz in groups":
+        options["group_max_bytes"] = 1024 * 1024  # the 1.5 MB of files go into two archives
+    project = create_project(kind, [src], tmp_path / "dest", excludes=["cache/"], **options)
+    job = backup(app, project)
+    assert (job.files_done, job.files_total) == (files, files)
+    if kind != "sync":  # the scan names what it found, each kind counted on its own
+        assert any(f"scan finished: {files} file(s), 5 folder(s), 1 link(s)" in line
+                   for line in log_lines(job.id, "INFO")), log_lines(job.id, "INFO")
+    if kind == "tgz in groups":
+        assert db.session.query(Archive).filter_by(job_id=job.id).count() == 2
+    if kind != "sync":
+        restored = restore(app, job.id, restore_root(app) / kind.replace(" ", "-"))
+        assert restored.status == "succeeded"
+        assert (restored.files_done, restored.files_total) == (files, files)

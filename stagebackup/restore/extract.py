@@ -119,6 +119,9 @@ def renamed_candidate(name: bytes, n: int) -> bytes:
     return stem + b".restored-%d." % n + ext
 
 
+FIRST_WRITTEN_KEPT = 10  # a failed restore names this many of the paths it wrote
+
+
 @dataclass
 class Stats:
     files: int = 0
@@ -219,6 +222,9 @@ class SafeExtractor:
         self._dir_fds: dict[Parts, int] = {}
         self._dirs: list[tuple[Parts, int, int, Owner | None]] = []  # (parts, mode, mtime_ns, owner) for finish()
         self._restored: dict[Parts, Parts] = {}  # member path -> where its data went (for hard links)
+        # What a failed restore reports: a count and the first few paths, not every path (memory stays flat).
+        self.written_count = 0
+        self._first_written: list[Parts] = []
         self._skipped: set[Parts] = set()
         self._linked = None if linked is None else set(filter(None, map(_parts_or_none, linked)))
         self._created: list[Parts] = []  # folders this restore made, so a failed one can take them back
@@ -373,8 +379,14 @@ class SafeExtractor:
         dir_fd, final, temp = placed
         return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns, owner, limit)
 
+    def _note_written(self, where: Parts) -> None:
+        self.written_count += 1
+        if len(self._first_written) < FIRST_WRITTEN_KEPT:
+            self._first_written.append(where)
+
     def _restored_file(self, parts: Parts, final: bytes) -> None:
         self.stats.files += 1
+        self._note_written(parts[:-1] + (final,))
         if self._remembers(parts):
             self._restored[parts] = parts[:-1] + (final,)
 
@@ -426,6 +438,7 @@ class SafeExtractor:
         if temp is not None:
             os.rename(temp, final, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         self.stats.hardlinks += 1
+        self._note_written(parts[:-1] + (final,))
         if self._remembers(parts):
             self._restored[parts] = parts[:-1] + (final,)
 
@@ -444,8 +457,9 @@ class SafeExtractor:
                 os.rmdir(b"/".join(parts), dir_fd=self.root_fd)
 
     def written(self) -> list[str]:
-        """The paths written so far (files and hard links, under the target), in the order they were written."""
-        return [member_text(parts) for parts in dict.fromkeys(self._restored.values())]
+        """The first paths written (files and hard links, under the target), in the order they were written;
+        ``written_count`` counts them all."""
+        return [member_text(parts) for parts in self._first_written]
 
     def was_restored(self, name: str | bytes) -> bool:
         try:

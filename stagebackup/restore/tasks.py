@@ -33,7 +33,6 @@ from .sources import archives_of, local_archive
 from .verify import verify_backup
 
 MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
-WRITTEN_SHOWN = 10  # a failed restore names this many of the paths it wrote
 
 
 class NothingToRestore(StageBackupError):
@@ -103,10 +102,9 @@ def remove_empty_tree(top: str) -> bool:
 
 def _report_failure(extractor: SafeExtractor | None, created: str | None, reporter) -> None:
     """What a failed restore leaves: nothing (folders it created and left empty are removed), or a list."""
-    written = extractor.written() if extractor is not None else []
-    if written:
-        shown = ", ".join(display(path) for path in written[:WRITTEN_SHOWN])
-        reporter.log("INFO", f"the restore stopped after writing {len(written)} item(s); the first: {shown}")
+    if extractor is not None and extractor.written_count:
+        shown = ", ".join(display(path) for path in extractor.written())
+        reporter.log("INFO", f"the restore stopped after writing {extractor.written_count} item(s); the first: {shown}")
         return
     if extractor is not None:
         extractor.remove_created_folders()
@@ -137,7 +135,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     reporter.stage_finished("locate")
     extractor = None
     try:
-        extractor = _extractor(target, conflict, params, reporter)
+        extractor = _extractor(target, conflict, params, reporter, linked=plan.linked)
         _restore_archives(job_id, plan, source_job_id, extractor, selection, passwords, drive=params.get("_drive"),
                           reporter=reporter)
     except BaseException:
@@ -149,7 +147,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     _report_stats(extractor, reporter)
 
 
-def _extractor(target: str, conflict: str, params: dict, reporter) -> SafeExtractor:
+def _extractor(target: str, conflict: str, params: dict, reporter, *, linked) -> SafeExtractor:
     skipped = 0
 
     def on_skipped(path: str, reason: str) -> None:
@@ -163,7 +161,7 @@ def _extractor(target: str, conflict: str, params: dict, reporter) -> SafeExtrac
     extractor = SafeExtractor(target, conflict, restore_owners=params.get("restore_owners") is True,
                               on_skipped=on_skipped, on_info=lambda path, note: reporter.log_path("INFO", path, note),
                               on_refused=lambda path, reason: reporter.log_path("ERROR", path, f"refused: {reason}"),
-                              linked=plan.linked)
+                              linked=linked)
     _log_owner_policy(extractor, params, reporter)
     return extractor
 

@@ -21,9 +21,12 @@ from .errors import (
     ForeignTape,
     LabelTaken,
     LabelUnreadable,
+    LoadedTapeUnknown,
+    NoMedium,
     TapeError,
     TapeInputError,
     UnknownCartridge,
+    Unlabelled,
     from_os_error,
 )
 from .label import encode_label, new_label, read_label, write_label
@@ -86,7 +89,7 @@ def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
         data.update(online=st.online, door_open=st.door_open, write_protected=st.write_protected,
                     flags=st.flags(), file_number=st.file_number, block_number=st.block_number,
                     block_size=st.block_size, density=st.density, density_name=st.density_name)
-        label = None
+        label, problem = None, None
         if st.online and not st.door_open:
             try:
                 position = tape.tell()
@@ -94,19 +97,20 @@ def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
                 tape.seek(position)
                 st = tape.status()
             except (TapeError, OSError) as exc:
-                data["message"] = str(exc if isinstance(exc, TapeError) else from_os_error(drive, exc))
-            if label is None and data["message"] is None:
-                data["message"] = f"blank tape: label it with `flask tape label {drive} LABEL`"
+                problem = exc if isinstance(exc, TapeError) else from_os_error(drive, exc)
+            if label is None and problem is None:
+                problem = Unlabelled(drive)
         else:
-            data["message"] = "no tape loaded"
+            problem = NoMedium(drive)
         if label is not None:
             data.update(label=label["label"], pool=label["pool"], uuid=label["uuid"])
             row = media.get_tape(label["label"])
             if row is None or row.uuid != label["uuid"]:
-                data["message"] = f"tape {label['label']} is not in the inventory: `flask tape scan {drive}`"
+                problem = LoadedTapeUnknown(drive)
             else:
                 data["tape"] = media.tape_dict(row)
-        media.update_drive(config, drive, status=st, label=data["label"], message=data["message"])
+        data["message"] = None if problem is None else str(problem)
+        media.update_drive(config, drive, status=st, label=data["label"], message=problem)
         db.session.commit()
     return data
 
@@ -165,7 +169,7 @@ def eject(config: Mapping, drive: str) -> None:
             st = tape.status()
         except OSError as exc:
             raise from_os_error(drive, exc) from exc
-    media.update_drive(config, drive, status=st, label=None, message="no tape loaded")
+    media.update_drive(config, drive, status=st, label=None, message=NoMedium(drive))
     db.session.commit()
 
 
@@ -227,5 +231,5 @@ def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:
             status(config, drive, wait_if_busy=False)
         except TapeError as exc:
             db.session.rollback()
-            media.update_drive(config, drive, message=str(exc), keep_label=True)
+            media.update_drive(config, drive, message=exc, keep_label=True)
             db.session.commit()

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Mapping
 
+from ..errors import N_, ConflictError, ValidationError
 from ..extensions import db
 from . import media, vlibrary
 from .drives import device_of, is_virtual, open_drive, open_raw, virtual_drive_dir
@@ -233,3 +234,33 @@ def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:
             db.session.rollback()
             media.update_drive(config, drive, message=exc, keep_label=True)
             db.session.commit()
+
+
+def create_cartridge(config: Mapping, name: str) -> None:
+    """A new blank virtual cartridge on the shelf (the configured capacity)."""
+    vdir = str(config["VTAPE_DIR"])
+    try:
+        vlibrary.check_name(name)
+    except ValueError:
+        raise ValidationError(N_("invalid cartridge name %(name)s: 1-64 letters, digits, '.', '_' or '-'"),
+                              field="name", name=name) from None
+    if vlibrary.find_cartridge(vdir, name) is not None:
+        raise ConflictError(N_("a cartridge named %(name)s already exists"), field="name", name=name)
+    vlibrary.create_cartridge(vdir, name, capacity_bytes=int(config["VTAPE_CAPACITY_BYTES"]),
+                              early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]))
+
+
+def set_write_protect(config: Mapping, name: str, protected: bool) -> None:
+    """Slide a shelf cartridge's write-protect tab; the inventory row of the tape labelled on it follows."""
+    vdir = str(config["VTAPE_DIR"])
+    found = next((c for c in vlibrary.list_cartridges(vdir) if c["name"] == name), None)
+    if found is None:
+        raise ValidationError(N_("there is no virtual cartridge %(name)s"), name=name)
+    drives = vlibrary.loaded_in(vdir, name)
+    if drives:
+        raise ConflictError(N_("cartridge %(name)s is in drive %(drive)s: eject it first"), name=name,
+                            drive=drives[0])
+    vlibrary.set_write_protect(vdir, name, protected)
+    tape = media.get_tape(found["label"]) if found.get("label") else None
+    if tape is not None:
+        tape.write_protected = protected

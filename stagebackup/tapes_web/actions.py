@@ -14,7 +14,7 @@ from flask_babel import gettext
 from .. import audit
 from ..auth.accounts import web_actor
 from ..auth.roles import ADMIN, requires
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError, fill, translate
 from ..extensions import db
 from ..tape import admin, media
 from ..tape.drives import VIRTUAL, configured, is_virtual
@@ -48,13 +48,15 @@ def _field(name: str) -> str:
     return (request.form.get(name) or "").strip()[:MAX_NAME + 1]
 
 
-def _confirmation_for(error: StageBackupError, drive: str) -> str | None:
-    """What the operator must type to overwrite: None when the refusal cannot be overridden."""
-    if isinstance(error, (AlreadyLabelled, LabelTaken)):
-        return error.values.get("label")
-    if isinstance(error, ForeignTape):
-        return drive
-    return None
+# A refusal to overwrite, as the page words it (the CLI's own says "add --force"), and what must be typed.
+OVERWRITE_PROMPTS = {
+    AlreadyLabelled: (N_("磁带机 %(drive)s 中的磁带已有卷标 %(label)s。要覆盖它（其数据将丢失），"
+                         "请在确认框中输入 %(label)s。"), "label"),
+    LabelTaken: (N_("卷标 %(label)s 已属于清单中的另一盘磁带。要仍然使用它（那盘磁带将作废），"
+                    "请在确认框中输入 %(label)s。"), "label"),
+    ForeignTape: (N_("磁带机 %(drive)s 中的磁带不是 StageBackup 写的（%(detail)s）。要覆盖它，"
+                     "请在确认框中输入 %(drive)s。"), "drive"),
+}
 
 
 @bp.post("/tapes/drives/<drive>/label")
@@ -71,10 +73,10 @@ def label_tape(drive: str):
             forced = False
         except (AlreadyLabelled, LabelTaken, ForeignTape) as refusal:
             db.session.rollback()
-            wanted = _confirmation_for(refusal, drive)
-            if not typed or typed != wanted:
-                flash(refusal.translate(gettext) + " " + gettext(
-                    "要覆盖它（其数据将丢失），请在确认框中输入 %(name)s。", name=wanted), "danger")
+            prompt, key = OVERWRITE_PROMPTS[type(refusal)]
+            values = {"drive": drive, **refusal.values}
+            if not typed or typed != values.get(key):
+                flash(translate(gettext, prompt, values) or fill(prompt, values), "danger")
                 return _back()
             tape = admin.label(config, drive, name, pool=pool, force=True)
             forced = True

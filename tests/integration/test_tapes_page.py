@@ -60,8 +60,8 @@ def _free(tape: Tape) -> str:
 def test_label_over_a_labelled_tape_needs_its_label_typed(client):
     _post(client, "/tapes/drives/vtape0/label", label="TAPE001")
     refused = _post(client, "/tapes/drives/vtape0/label", label="TAPE002")
-    assert "磁带机 vtape0 中的磁带已有标签 TAPE001" in _flash(refused)
-    assert "请在确认框中输入 TAPE001" in _flash(refused)
+    assert _flash(refused) == ("磁带机 vtape0 中的磁带已有卷标 TAPE001。要覆盖它（其数据将丢失），"
+                               "请在确认框中输入 TAPE001。")
     wrong = _post(client, "/tapes/drives/vtape0/label", label="TAPE002", confirm="TAPE00")
     assert "请在确认框中输入 TAPE001" in _flash(wrong)
     assert db.session.scalar(db.select(Tape).where(Tape.label == "TAPE002")) is None
@@ -141,3 +141,46 @@ def test_drive_states_in_both_languages(client, app):
     mtio = page[page.index('data-drive="lto-c"'):]
     assert "文件 3，块 0" in mtio and "0x5e" in mtio and "ONLINE EOF" in mtio
     assert "MTIOCGET" not in page[page.index('data-drive="vtape0"'):page.index('data-drive="lto-b"')]
+
+
+def test_busy_and_waiting_drive_states(client, tmp_path):
+    from stagebackup.models import Job, Project, TapeFile
+
+    job_id = running_job(tmp_path, done=("scan", "compress"), current=("copy",))
+    tape = Tape(label="L7", pool="night", uuid="u-7", capacity_bytes=10 << 30, bytes_used=4 << 30)
+    db.session.add(tape)
+    db.session.flush()
+    db.session.add(TapeFile(tape_id=tape.id, file_number=5, kind="archive", job_id=job_id, void=True))
+    db.session.get(Job, job_id).rate_bytes_s = float(100 << 20)  # 6 GiB free at 100 MiB/s: 61 s
+    db.session.add(Drive(name="vtape0", device="virtual", online=True, loaded_label="L7", busy_job_id=job_id,
+                         message=f"job #{job_id} writing"))
+    db.session.commit()
+    state, text = _state(client)
+    assert state == "busy" and text.startswith("正在写入磁带 L7 · 正在写文件 5 · 100.0 MiB/s · 按此速率 ")
+    assert "writing" not in text
+    state, text = _state(client, lang="en")
+    assert state == "busy" and text.startswith("Writing to tape L7 · writing file 5 · 100.0 MiB/s · full in ")
+    job = db.session.get(Job, job_id)
+    job.status = "waiting_media"
+    job.drive = "vtape0"
+    db.session.get(Project, job.project_id).dest_pool = "night"
+    row = db.session.get(Drive, "vtape0")
+    row.busy_job_id, row.message = None, "load a new tape in vtape0 (pool night): tape L7 is full"
+    db.session.commit()
+    state, text = _state(client, lang="zh_CN")
+    assert state == "waiting" and text.startswith("等待装入磁带 · ") and "load a new tape" not in text
+
+
+def test_a_label_the_inventory_has_needs_it_typed(client):
+    _post(client, "/tapes/drives/vtape0/label", label="TAPE001")
+    _post(client, "/tapes/cartridges", name="spare")
+    _post(client, "/tapes/drives/vtape0/load", cartridge="spare")
+    client.set_cookie("lang", "en")
+    refresh()
+    refused = _post(client, "/tapes/drives/vtape0/label", label="TAPE001")
+    assert _flash(refused) == ("Label TAPE001 already belongs to another tape in the inventory. To use it anyway "
+                               "(that tape is retired), type TAPE001 in the confirmation box.")
+    assert db.session.get(Drive, "vtape0").loaded_label is None
+    done = _post(client, "/tapes/drives/vtape0/label", label="TAPE001", confirm="TAPE001")
+    assert _flash(done) == "Labelled the tape in vtape0 as TAPE001 (pool default)."
+    assert db.session.get(Drive, "vtape0").loaded_label == "TAPE001"

@@ -34,6 +34,14 @@ def _refuse(error: StageBackupError):
     return _back()
 
 
+def _done(action: str, target: str, message: str, details: dict | None = None):
+    """The action succeeded: into the audit log, then back to the page with the message."""
+    audit.record(web_actor(), action, target, details=details)
+    db.session.commit()
+    flash(message, "success")
+    return _back()
+
+
 def _drive(name: str) -> str:
     """A configured drive that no job holds (DriveBusy names the job)."""
     if name not in configured(current_app.config):
@@ -82,11 +90,9 @@ def label_tape(drive: str):
             forced = True
     except StageBackupError as exc:
         return _refuse(exc)
-    audit.record(web_actor(), "tape.label", name, details={"drive": drive, "pool": pool, "force": forced})
-    db.session.commit()
-    flash(gettext("已在 %(drive)s 中为磁带写入卷标 %(label)s（池 %(pool)s）。", drive=drive, label=tape["label"],
-                  pool=tape["pool"]), "success")
-    return _back()
+    return _done("tape.label", name, gettext("已在 %(drive)s 中为磁带写入卷标 %(label)s（池 %(pool)s）。", drive=drive,
+                                             label=tape["label"], pool=tape["pool"]),
+                 {"drive": drive, "pool": pool, "force": forced})
 
 
 @bp.post("/tapes/drives/<drive>/load")
@@ -101,11 +107,9 @@ def load_tape(drive: str):
         data = admin.load(config, drive, cartridge if is_virtual(config, drive) else None, create=False)
     except StageBackupError as exc:
         return _refuse(exc)
-    audit.record(web_actor(), "tape.load", drive, details={"cartridge": cartridge})
-    db.session.commit()
     shown = data["label"] or data["cartridge"] or ""
-    flash(gettext("已在 %(drive)s 中装入 %(name)s。", drive=drive, name=shown), "success")
-    return _back()
+    return _done("tape.load", drive, gettext("已在 %(drive)s 中装入 %(name)s。", drive=drive, name=shown),
+                 {"cartridge": cartridge})
 
 
 @bp.post("/tapes/drives/<drive>/eject")
@@ -116,10 +120,7 @@ def eject_tape(drive: str):
         admin.eject(current_app.config, drive)
     except StageBackupError as exc:
         return _refuse(exc)
-    audit.record(web_actor(), "tape.eject", drive)
-    db.session.commit()
-    flash(gettext("已从 %(drive)s 退出磁带。", drive=drive), "success")
-    return _back()
+    return _done("tape.eject", drive, gettext("已从 %(drive)s 退出磁带。", drive=drive))
 
 
 def _need_virtual_drive() -> None:
@@ -136,10 +137,7 @@ def create_cartridge():
         admin.create_cartridge(current_app.config, name)
     except StageBackupError as exc:
         return _refuse(exc)
-    audit.record(web_actor(), "tape.cartridge_create", name)
-    db.session.commit()
-    flash(gettext("已创建空白虚拟磁带 %(name)s。", name=name), "success")
-    return _back()
+    return _done("tape.cartridge_create", name, gettext("已创建空白虚拟磁带 %(name)s。", name=name))
 
 
 @bp.post("/tapes/cartridges/<name>/write-protect")
@@ -151,8 +149,5 @@ def write_protect(name: str):
         admin.set_write_protect(current_app.config, name, protected)
     except StageBackupError as exc:
         return _refuse(exc)
-    audit.record(web_actor(), "tape.write_protect", name, details={"protected": protected})
-    db.session.commit()
-    flash(gettext("虚拟磁带 %(name)s 已设为写保护。", name=name) if protected
-          else gettext("虚拟磁带 %(name)s 已取消写保护。", name=name), "success")
-    return _back()
+    return _done("tape.write_protect", name, gettext("虚拟磁带 %(name)s 已设为写保护。", name=name) if protected
+                 else gettext("虚拟磁带 %(name)s 已取消写保护。", name=name), {"protected": protected})

@@ -169,6 +169,8 @@ def test_busy_and_waiting_drive_states(client, tmp_path):
     db.session.commit()
     state, text = _state(client, lang="zh_CN")
     assert state == "waiting" and text.startswith("等待装入磁带 · ") and "load a new tape" not in text
+    page = client.get("/backup").get_data(as_text=True)
+    assert "请在 vtape0 中装入新磁带（池 night）" in page and "起等待" in page.split('class="waiting-since"')[1][:40]
 
 
 def test_a_label_the_inventory_has_needs_it_typed(client):

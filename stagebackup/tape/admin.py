@@ -233,6 +233,7 @@ def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:
         except TapeError as exc:
             db.session.rollback()
             media.update_drive(config, drive, message=exc, keep_label=True)
+            media.drive_row(drive).online = False  # it could not be read: the card says offline, with why
             db.session.commit()
 
 

@@ -186,3 +186,16 @@ def test_a_label_the_inventory_has_needs_it_typed(client):
     done = _post(client, "/tapes/drives/vtape0/label", label="TAPE001", confirm="TAPE001")
     assert _flash(done) == "Labelled the tape in vtape0 as TAPE001 (pool default)."
     assert db.session.get(Drive, "vtape0").loaded_label == "TAPE001"
+
+
+def test_an_unreadable_drive_is_offline_with_its_reason_translated(client, app, tmp_path):
+    from stagebackup.tape import admin
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    app.config["VTAPE_DIR"] = str(blocker)
+    admin.refresh_drives(app.config)
+    state, text = _state(client)
+    assert state == "offline" and text.startswith("离线 · 虚拟磁带机 vtape0 离线") and str(blocker) in text
+    state, text = _state(client, lang="en")
+    assert state == "offline" and text.startswith(f"offline · virtual drive vtape0 is offline: its directory {blocker}")

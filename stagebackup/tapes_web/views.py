@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
-from ..auth.roles import VIEWER, requires
+from ..auth.roles import ADMIN, VIEWER, allows, requires
 from ..backup.drives import panel
 from ..tape import inventory, media
 from . import bp
@@ -32,7 +33,7 @@ KIND_LABELS = {"label": _l("卷标"), "archive": _l("归档"), "index": _l("索�
 def index():
     return render_template("tapes/index.html", tapes=inventory.summaries(), drive_panel=panel(),
                            shelf=inventory.shelf(current_app.config), state_labels=STATE_LABELS,
-                           state_classes=STATE_CLASSES)
+                           state_classes=STATE_CLASSES, may_act=allows(current_user.role, ADMIN))
 
 
 @bp.get("/tapes/<label>")

@@ -109,7 +109,9 @@ def test_a_busy_drive_is_refused_at_once(client, tmp_path):
 @pytest.mark.parametrize("user", ["viewer", "operator"])
 def test_actions_need_an_admin(app, user):
     client = app.test_client(user=user)
-    assert client.get("/tapes").status_code == 200
+    page = client.get("/tapes")
+    assert page.status_code == 200 and "磁带清单" in page.get_data(as_text=True)
+    assert "label-form" not in page.get_data(as_text=True)  # no buttons that could only answer 403
     token = csrf_token(client, "/tapes")
     for url in ("/tapes/drives/vtape0/label", "/tapes/drives/vtape0/load", "/tapes/drives/vtape0/eject",
                 "/tapes/cartridges", "/tapes/cartridges/vtape0-001/write-protect"):

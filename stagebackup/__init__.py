@@ -83,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .cli import register_cli
     from .explorer import bp as explorer_bp
     from .restore import bp as restore_bp
+    from .tapes_web import bp as tapes_bp
 
     httpguard.init_app(app)  # before the blueprints: their <int:…> routes use its converter
     # Before the sign-in gate (auth_bp) loads the user: a GET's first statement must already be read-only.
@@ -92,6 +93,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(explorer_bp)
     app.register_blueprint(restore_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(tapes_bp)
     register_cli(app)
 
     if app.config["SCHEMA_AUTO_UPGRADE"]:

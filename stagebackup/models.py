@@ -314,7 +314,15 @@ class Drive(db.Model):
     online: Mapped[bool] = mapped_column(Boolean, default=False)
     write_protected: Mapped[bool] = mapped_column(Boolean, default=False)
     busy_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    message: Mapped[str | None] = mapped_column(MessageText, nullable=True)
+    message: Mapped[str | None] = mapped_column(MessageText, nullable=True)  # English
+    # The message as its catalogue template and values (errors.py), for the page's language.
+    message_template: Mapped[str | None] = mapped_column(MessageText, nullable=True)
+    message_values: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+    # What MTIOCGET last said (mtio.DriveStatus): None until a process read the drive's status.
+    file_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    density: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status_flags: Mapped[list | None] = mapped_column(JSONText, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,7 +1,7 @@
 """The backup page's live regions besides the job cards: the drive card, each project's last backup and
 the recently finished jobs. The page renders them in place; the live poll renders the very same partials
 (out of band) in a bounded number of indexed statements whatever the number of projects: the drive card
-two, the last backups one, the recent jobs one.
+two (three with a tape loaded, five while a job holds a drive), the last backups one, the recent jobs one.
 
 The poll answers "nothing changed" (204) when the rendered regions hash to the digest the page already
 shows, so an idle page is not redrawn every second.

@@ -13,8 +13,8 @@ from .. import audit
 from ..dbtypes import utcnow
 from ..errors import human_bytes
 from ..extensions import db
-from ..models import Archive, Tape, TapeFile
-from ..tape import admin, media
+from ..models import Tape
+from ..tape import admin, inventory, media
 from ..tape.drives import is_virtual, resolve
 from ..tape.errors import LoadedTapeUnknown, TapeError, TapeFileNotFound, TapeNotFound, TapeVerifyFailed, WrongTape
 from ..tape.reader import TapeReader
@@ -156,15 +156,7 @@ def _tape_for(name: str) -> Tape:
 def files(drive_or_label, as_json):
     """The catalog of one tape: one line (object) per tape file."""
     tape = _tape_for(drive_or_label)
-    names = dict(db.session.execute(select(Archive.id, Archive.name).join(
-        TapeFile, TapeFile.archive_id == Archive.id).where(TapeFile.tape_id == tape.id)).all())
-    rows = [{
-        "label": tape.label, "file_number": f.file_number, "kind": f.kind, "job": f.job_id,
-        "archive_id": f.archive_id, "archive": names.get(f.archive_id), "piece": f.piece, "bytes": f.bytes,
-        "blocks": f.blocks, "block_size": f.block_size, "sha256": f.sha256,
-        "written_at": f.written_at.isoformat() + "Z" if f.written_at else None,
-        "verified_at": f.verified_at.isoformat() + "Z" if f.verified_at else None, "void": f.void,
-    } for f in media.files_of(tape)]
+    rows = inventory.file_rows(tape)
     if as_json:
         echo_json(rows)
         return

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Mapping
 
+from ..errors import N_, ConflictError, ValidationError
 from ..extensions import db
 from . import media, vlibrary
 from .drives import device_of, is_virtual, open_drive, open_raw, virtual_drive_dir
@@ -21,9 +22,12 @@ from .errors import (
     ForeignTape,
     LabelTaken,
     LabelUnreadable,
+    LoadedTapeUnknown,
+    NoMedium,
     TapeError,
     TapeInputError,
     UnknownCartridge,
+    Unlabelled,
     from_os_error,
 )
 from .label import encode_label, new_label, read_label, write_label
@@ -86,7 +90,7 @@ def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
         data.update(online=st.online, door_open=st.door_open, write_protected=st.write_protected,
                     flags=st.flags(), file_number=st.file_number, block_number=st.block_number,
                     block_size=st.block_size, density=st.density, density_name=st.density_name)
-        label = None
+        label, problem = None, None
         if st.online and not st.door_open:
             try:
                 position = tape.tell()
@@ -94,19 +98,20 @@ def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
                 tape.seek(position)
                 st = tape.status()
             except (TapeError, OSError) as exc:
-                data["message"] = str(exc if isinstance(exc, TapeError) else from_os_error(drive, exc))
-            if label is None and data["message"] is None:
-                data["message"] = f"blank tape: label it with `flask tape label {drive} LABEL`"
+                problem = exc if isinstance(exc, TapeError) else from_os_error(drive, exc)
+            if label is None and problem is None:
+                problem = Unlabelled(drive)
         else:
-            data["message"] = "no tape loaded"
+            problem = NoMedium(drive)
         if label is not None:
             data.update(label=label["label"], pool=label["pool"], uuid=label["uuid"])
             row = media.get_tape(label["label"])
             if row is None or row.uuid != label["uuid"]:
-                data["message"] = f"tape {label['label']} is not in the inventory: `flask tape scan {drive}`"
+                problem = LoadedTapeUnknown(drive)
             else:
                 data["tape"] = media.tape_dict(row)
-        media.update_drive(config, drive, status=st, label=data["label"], message=data["message"])
+        data["message"] = None if problem is None else str(problem)
+        media.update_drive(config, drive, status=st, label=data["label"], message=problem)
         db.session.commit()
     return data
 
@@ -165,7 +170,7 @@ def eject(config: Mapping, drive: str) -> None:
             st = tape.status()
         except OSError as exc:
             raise from_os_error(drive, exc) from exc
-    media.update_drive(config, drive, status=st, label=None, message="no tape loaded")
+    media.update_drive(config, drive, status=st, label=None, message=NoMedium(drive))
     db.session.commit()
 
 
@@ -227,5 +232,36 @@ def refresh_drives(config: Mapping, names: list[str] | None = None) -> None:
             status(config, drive, wait_if_busy=False)
         except TapeError as exc:
             db.session.rollback()
-            media.update_drive(config, drive, message=str(exc), keep_label=True)
+            media.update_drive(config, drive, message=exc, keep_label=True)
+            media.drive_row(drive).online = False  # it could not be read: the card says offline, with why
             db.session.commit()
+
+
+def create_cartridge(config: Mapping, name: str) -> None:
+    """A new blank virtual cartridge on the shelf (the configured capacity)."""
+    vdir = str(config["VTAPE_DIR"])
+    try:
+        vlibrary.check_name(name)
+    except ValueError:
+        raise ValidationError(N_("invalid cartridge name %(name)s: 1-64 letters, digits, '.', '_' or '-'"),
+                              field="name", name=name) from None
+    if vlibrary.find_cartridge(vdir, name) is not None:
+        raise ConflictError(N_("a cartridge named %(name)s already exists"), field="name", name=name)
+    vlibrary.create_cartridge(vdir, name, capacity_bytes=int(config["VTAPE_CAPACITY_BYTES"]),
+                              early_warning_bytes=int(config["VTAPE_EARLY_WARNING_BYTES"]))
+
+
+def set_write_protect(config: Mapping, name: str, protected: bool) -> None:
+    """Slide a shelf cartridge's write-protect tab; the inventory row of the tape labelled on it follows."""
+    vdir = str(config["VTAPE_DIR"])
+    found = next((c for c in vlibrary.list_cartridges(vdir) if c["name"] == name), None)
+    if found is None:
+        raise ValidationError(N_("there is no virtual cartridge %(name)s"), name=name)
+    drives = vlibrary.loaded_in(vdir, name)
+    if drives:
+        raise ConflictError(N_("cartridge %(name)s is in drive %(drive)s: eject it first"), name=name,
+                            drive=drives[0])
+    vlibrary.set_write_protect(vdir, name, protected)
+    tape = media.get_tape(found["label"]) if found.get("label") else None
+    if tape is not None:
+        tape.write_protected = protected

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from sqlalchemy import select, update
 
 from ..dbtypes import utcnow
+from ..errors import StageBackupError
 from ..extensions import db
 from ..models import Drive, Tape, TapeFile
 from .drives import device_of, is_virtual
@@ -64,23 +65,33 @@ def retire_by_uuid(uuid: str) -> None:
 
 
 def update_drive(config: Mapping, drive: str, *, status: DriveStatus | None = None, label: str | None = None,
-                 busy_job_id: int | None = None, message: str | None = None, keep_label: bool = False) -> None:
-    """Record what this process just saw of ``drive`` (the caller commits)."""
+                 busy_job_id: int | None = None, message: str | StageBackupError | None = None,
+                 keep_label: bool = False) -> None:
+    """Record what this process just saw of ``drive`` (the caller commits). A message given as an error keeps
+    its template and values, so the drive card shows it in the page's language; a plain string stays English."""
     row = db.session.get(Drive, drive)
     if row is None:
         row = Drive(name=drive, device=device_of(config, drive))
         db.session.add(row)
     row.device = device_of(config, drive)
     if status is not None:
-        row.online = status.online and not status.door_open
-        row.write_protected = status.write_protected
-        if not row.online:
-            row.loaded_label = None
+        _record_status(row, status)
     if not keep_label and status is not None and row.online:
         row.loaded_label = label
     row.busy_job_id = busy_job_id
-    row.message = message
+    row.message = None if message is None else str(message)
+    row.message_template = message.template if isinstance(message, StageBackupError) else None
+    row.message_values = message.values if isinstance(message, StageBackupError) else None
     row.updated_at = utcnow()
+
+
+def _record_status(row: Drive, status: DriveStatus) -> None:
+    row.online = status.online and not status.door_open
+    row.write_protected = status.write_protected
+    if not row.online:
+        row.loaded_label = None
+    row.file_number, row.block_number, row.density = status.file_number, status.block_number, status.density
+    row.status_flags = status.flags()
 
 
 def drive_row(drive: str) -> Drive | None:

@@ -18,9 +18,9 @@ def test_out_of_the_box_drive_has_a_blank_cartridge(runner):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["online"] and not data["door_open"] and data["label"] is None and data["block_size"] == 0
-    assert "blank tape" in data["message"]
+    assert "has no label" in data["message"]
     row = db.session.get(Drive, "vtape0")
-    assert row.online and row.loaded_label is None and "blank tape" in row.message
+    assert row.online and row.loaded_label is None and "has no label" in row.message
 
 
 def test_label_refuses_a_labelled_tape_without_force(runner):

@@ -29,7 +29,7 @@ from wtforms.validators import ValidationError as FieldError
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
-from ..projects import LEVEL_RANGE, NAME_MAX, ProjectSpec
+from ..projects import KEEP_FIELDS, KEEP_MAX, LEVEL_RANGE, NAME_MAX, ProjectSpec
 from ..schedule import cron
 
 MIB = 1024 * 1024
@@ -104,6 +104,13 @@ class ProjectForm(TextForm):
     schedule_cron = StringField(_l("cron 表达式"), render_kw={"placeholder": "0 2 * * *", "maxlength": 100})
     schedule_timezone = StringField(_l("时区"), render_kw={"maxlength": cron.TIMEZONE_MAX})
     schedule_enabled = BooleanField(_l("启用定时"), default=True)
+    keep_last = IntegerField(_l("保留最近几个备份"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_daily = IntegerField(_l("按天保留（天数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_weekly = IntegerField(_l("按周保留（周数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_monthly = IntegerField(_l("按月保留（月数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_yearly = IntegerField(_l("按年保留（年数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_within_days = IntegerField(_l("保留最近几天内的全部备份"), validators=[Optional()],
+                                    render_kw={"min": 0, "max": KEEP_MAX})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -155,6 +162,8 @@ class ProjectForm(TextForm):
         self.verify_after_write.data = project.verify_after_write
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
         self._fill_schedule(project)
+        for name in KEEP_FIELDS:
+            getattr(self, name).data = getattr(project, name)
 
     def to_spec(self, stored: Project | None = None) -> ProjectSpec:
         """The operator's input as a spec. A source shown in its display form (a name with bytes that
@@ -185,6 +194,7 @@ class ProjectForm(TextForm):
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,
             schedule_enabled=bool(self.schedule_enabled.data),
+            **{name: getattr(self, name).data for name in KEEP_FIELDS},
         )
 
 

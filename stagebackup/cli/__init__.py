@@ -9,6 +9,7 @@ from .jobs import jobs_group
 from .keys import keys_group
 from .projects import projects_group
 from .restore import restore_group
+from .retention import retention_group
 from .scheduler import scheduler_group
 from .tape import tape_group
 from .transfer import export as _export  # noqa: F401  (adds export/import to the projects group)
@@ -18,6 +19,6 @@ from .worker import worker_group
 
 def register_cli(app: Flask) -> None:
     for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group,
-                  scheduler_group, users_group):
+                  scheduler_group, users_group, retention_group):
         app.cli.add_command(group)
     app.cli.add_command(audit_group)

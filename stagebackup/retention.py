@@ -128,7 +128,8 @@ def plan_prune(backups: Iterable[Candidate], policy: Policy, now: datetime, *,
     for index, candidate in enumerate(ordered):
         if candidate.in_use:
             reasons[index].append(("in_use", None))
-    return [(candidate.job, bool(why), why or [("expired", None)]) for candidate, why in zip(ordered, reasons, strict=True)]
+    return [(candidate.job, bool(why), why or [("expired", None)])
+            for candidate, why in zip(ordered, reasons, strict=True)]
 
 
 def reason_texts(reasons: list[tuple[str, int | None]], translate=lambda s: s) -> list[str]:

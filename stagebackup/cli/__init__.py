@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from .audit import audit_group
+from .catalog import backup as _db_backup  # noqa: F401  (adds backup/restore to Flask-Migrate's db group)
 from .jobs import jobs_group
 from .keys import keys_group
 from .projects import projects_group

@@ -2,7 +2,8 @@
 
 The policy is restic's and borg's ``forget``: keep the newest ``last`` backups; for ``daily``, ``weekly``,
 ``monthly`` and ``yearly`` keep the newest backup of each of that many periods that have one, counting back
-from the newest backup; and keep every backup younger than ``within_days``. A backup kept by any rule stays.
+from the newest backup (periods in the server's time zone); and keep every backup younger than ``within_days``.
+A backup kept by any rule stays.
 
 Guard rails, whatever the policy says: the newest good backup is always kept; a backup that an active restore
 or verify reads is kept; and when the project's last finished run failed (or was interrupted) nothing is
@@ -19,7 +20,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -160,11 +161,17 @@ def last_run_failed(project_id: int) -> bool:
     return status is not None and status not in GOOD_STATUSES and status != "cancelled"
 
 
+def _local(at: datetime) -> datetime:
+    """A stored (naive UTC) time in the server's time zone: a day, week or month is the operator's."""
+    return at.replace(tzinfo=UTC).astimezone()
+
+
 def plan_for(project: Project, now: datetime | None = None) -> list[tuple[Job, bool, list]]:
     jobs = _live_backups(project.id)
     used = _in_use([job.id for job in jobs])
-    candidates = [Candidate(job, job.finished_at or job.created_at, job.id in used) for job in jobs]
-    return plan_prune(candidates, Policy.of(project), now or utcnow(), last_run_failed=last_run_failed(project.id))
+    candidates = [Candidate(job, _local(job.finished_at or job.created_at), job.id in used) for job in jobs]
+    return plan_prune(candidates, Policy.of(project), _local(now or utcnow()),
+                      last_run_failed=last_run_failed(project.id))
 
 
 # -- the prune ------------------------------------------------------------------------------------------------

@@ -194,7 +194,8 @@ class ProjectForm(TextForm):
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,
             schedule_enabled=bool(self.schedule_enabled.data),
-            **{name: getattr(self, name).data for name in KEEP_FIELDS},
+            # The retention fields are hidden in sync mode: what they still hold is not applied.
+            **{name: getattr(self, name).data if self.mode.data != "sync" else None for name in KEEP_FIELDS},
         )
 
 

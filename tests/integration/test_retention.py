@@ -13,9 +13,12 @@ from stagebackup import projects, retention
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
-from stagebackup.models import FAILED, Archive, ArchiveMember, AuditEvent, Job
+from stagebackup.models import FAILED, Archive, ArchiveMember, AuditEvent, Job, Project, TapeFile
 from stagebackup.restore import service
 from tests.integration.test_restore_jobs import backup, create_project, log_lines, restore_root
+from tests.integration.test_tape_backup import errors_of, labelled, run_one, tape_project  # noqa: F401
+from tests.integration.test_web_projects import _field_errors, _form
+from tests.integration.web_support import csrf_token
 
 
 @pytest.fixture
@@ -133,3 +136,42 @@ def test_sync_projects_refuse_retention(app, tmp_path, runner):
     assert json.loads(result.output)["retention"] == {"keep_last": 3, "keep_monthly": 6}
     result = runner.invoke(args=["projects", "edit", "a2", "--keep-last", "0", "--json"])
     assert json.loads(result.output)["retention"] == {"keep_monthly": 6}
+
+
+@pytest.mark.usefixtures("labelled")
+def test_tape_archives_are_only_marked_expired(app, tmp_path):
+    src = tmp_path / "tsrc"
+    src.mkdir()
+    (src / "a.txt").write_text("tape data\n" * 1000)
+    project = tape_project("磁带留存", [src], keep_last=1)
+    first, second = run_one(app, project), run_one(app, project)
+    assert (first.status, second.status) == ("succeeded", "succeeded"), errors_of(first.id) + errors_of(second.id)
+    db.session.expire_all()
+    archives = _archives(first.id)
+    assert archives and all(a.location_kind == "tape" and a.expired_at is not None for a in archives)
+    assert _members(first.id)  # the catalog rows stay as history; the tape pools recycle the media
+    pieces = db.session.scalars(select(TapeFile).where(TapeFile.archive_id.in_([a.id for a in archives]))).all()
+    assert pieces and not any(piece.void for piece in pieces)
+    assert all(a.expired_at is None for a in _archives(second.id))
+    listing = app.test_client().get(f"/restore?project={project.id}").get_data(as_text=True)
+    assert f'data-job="{first.id}"' not in listing and f'data-job="{second.id}"' in listing
+
+
+def test_the_form_saves_the_policy_and_places_its_errors(app, client, tmp_path):
+    token = csrf_token(client)
+    response = client.post("/backup/projects/new", data={**_form(tmp_path, keep_last="3", keep_monthly="12"),
+                                                         "csrf_token": token})
+    assert response.status_code == 302
+    project = db.session.scalar(select(Project))
+    assert (project.keep_last, project.keep_monthly, project.keep_daily) == (3, 12, None)
+    html = client.get(f"/backup/projects/{project.id}/edit").get_data(as_text=True)
+    assert 'name="keep_last" type="number" value="3"' in html and "还没有可保留或删除的备份" in html
+    response = client.post("/backup/projects/new", data={
+        **_form(tmp_path, name="镜像", mode="sync", dest_dir=str(tmp_path / "m"), keep_daily="7"),
+        "csrf_token": token})  # the hidden retention fields of a sync project are not applied
+    assert response.status_code == 302
+    assert projects.get_by_name("镜像").keep_daily is None
+    response = client.post(f"/backup/projects/{project.id}/edit", data={
+        **_form(tmp_path, keep_last="-1"), "csrf_token": token})
+    assert response.status_code == 422
+    assert "保留数量必须在 0（不使用）到 100000 之间" in _field_errors(response.get_data(as_text=True), "keep_last")

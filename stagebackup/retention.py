@@ -187,6 +187,10 @@ class PruneResult:
     def pruned(self) -> list[int]:
         return [job.id for job, keep, _ in self.plan if not keep]
 
+    def keep_after_all(self, job_id: int, reason: str) -> None:
+        self.plan = [(job, True, [(reason, None)]) if job.id == job_id else (job, keep, why)
+                     for job, keep, why in self.plan]
+
     def to_dict(self) -> dict:
         return {"project": self.project, "dry_run": self.dry_run, "pruned": self.pruned,
                 "deleted_files": self.deleted_files, "freed_bytes": self.freed_bytes,
@@ -225,13 +229,17 @@ def prune_project(project: Project, *, actor: str, dry_run: bool = False, now: d
     name, pruned = project.name, result.pruned
     db.session.commit()  # never hold a transaction while deleting files
     for job_id in pruned:
+        if _in_use([job_id]):  # a restore asked for since the plan was made: it wins
+            result.keep_after_all(job_id, "in_use")
+            continue
         archives = db.session.scalars(select(Archive).where(Archive.job_id == job_id,
                                                             Archive.expired_at.is_(None))).all()
         for archive in archives:
             _expire_archive(archive, now, result)
-    audit.record(actor, "retention.prune", name, project=name,
-                 details={"jobs": pruned, "deleted_files": result.deleted_files, "freed_bytes": result.freed_bytes})
-    db.session.commit()
+    if result.pruned:
+        audit.record(actor, "retention.prune", name, project=name, details={
+            "jobs": result.pruned, "deleted_files": result.deleted_files, "freed_bytes": result.freed_bytes})
+        db.session.commit()
     return result
 
 

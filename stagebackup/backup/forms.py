@@ -109,7 +109,7 @@ class ProjectForm(TextForm):
     keep_weekly = IntegerField(_l("按周保留（周数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
     keep_monthly = IntegerField(_l("按月保留（月数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
     keep_yearly = IntegerField(_l("按年保留（年数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
-    keep_within_days = IntegerField(_l("保留最近几天内的全部备份"), validators=[Optional()],
+    keep_within_days = IntegerField(_l("全部保留（最近天数）"), validators=[Optional()],
                                     render_kw={"min": 0, "max": KEEP_MAX})
 
     def __init__(self, *args, **kwargs):

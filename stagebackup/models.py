@@ -60,6 +60,13 @@ class Project(db.Model):
     schedule_cron: Mapped[str | None] = mapped_column(String(100), nullable=True)
     schedule_timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Retention (stagebackup/retention.py, the restic/borg "forget" model); all None: keep every backup.
+    keep_last: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keep_daily: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keep_weekly: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keep_monthly: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keep_yearly: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keep_within_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The scheduler polls max(updated_at) to notice schedule edits.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -237,6 +244,8 @@ class Archive(db.Model):
     secret_id: Mapped[int | None] = mapped_column(ForeignKey("secrets.id"), nullable=True)
     kdf_iterations: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Pruned by retention: a directory archive's file and members are gone; a tape archive's rows stay as history.
+    expired_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ArchiveMember(db.Model):

@@ -28,6 +28,8 @@ NAME_MAX = 200
 MIB = 1024 * 1024
 GROUP_MIN_BYTES = MIB
 TIMEOUT_MAX_MIN = 30 * 24 * 60  # a month: longer than any single backup should run
+KEEP_MAX = 100_000  # retention counts and days: beyond any real policy, within an INTEGER column
+KEEP_FIELDS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within_days")
 
 
 @dataclass
@@ -53,6 +55,13 @@ class ProjectSpec:
     schedule_cron: str | None = None  # a 5-field cron expression; None: run only when asked
     schedule_timezone: str | None = None  # an IANA name; None: the server's time zone
     schedule_enabled: bool = True
+    # Retention (stagebackup/retention.py): None or 0 = that rule is off; all off = keep every backup.
+    keep_last: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    keep_within_days: int | None = None
 
 
 def _check_name(name: str) -> str:
@@ -145,6 +154,20 @@ def _check_schedule(spec: ProjectSpec) -> tuple[str | None, str | None]:
     return cron.check(spec.schedule_cron, tz), tz
 
 
+def _check_retention(spec: ProjectSpec) -> dict[str, int | None]:
+    """The retention rules, 0 as None; a sync mirror has no history to keep, so it takes none."""
+    keep: dict[str, int | None] = {}
+    for name in KEEP_FIELDS:
+        value = getattr(spec, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= KEEP_MAX):
+            raise ValidationError(N_("a retention count must be between 0 (off) and %(n)s"), field=name, n=KEEP_MAX)
+        keep[name] = value or None
+    if spec.mode == "sync" and any(keep.values()):
+        raise ValidationError(N_("a sync mirror has no backups to keep or prune: retention needs archive mode"),
+                              field=next(name for name, value in keep.items() if value))
+    return keep
+
+
 def _check_limits(spec: ProjectSpec) -> None:
     low, high = LEVEL_RANGE[spec.archive_format]
     if not isinstance(spec.level, int) or not low <= spec.level <= high:
@@ -206,6 +229,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     check(_check_pool, spec.dest_pool)
     check(Rules, spec.includes, spec.excludes)  # raises on a bad pattern
     schedule_cron, schedule_timezone = check(_check_schedule, spec, fallback=(None, None))
+    keep = check(_check_retention, spec, fallback={})
     check.raise_any()
     return ProjectSpec(
         name=name, sources=sources, dest_dir=dest_dir, includes=list(spec.includes), excludes=list(spec.excludes),
@@ -216,7 +240,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
         # Without a schedule "enabled" means nothing: kept True, so a schedule added later runs.
         schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
-        schedule_enabled=bool(spec.schedule_enabled) or schedule_cron is None,
+        schedule_enabled=bool(spec.schedule_enabled) or schedule_cron is None, **keep,
     )
 
 
@@ -241,6 +265,8 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.job_timeout_s = spec.job_timeout_s
     project.schedule_cron, project.schedule_timezone = spec.schedule_cron, spec.schedule_timezone
     project.schedule_enabled = spec.schedule_enabled
+    for name in KEEP_FIELDS:
+        setattr(project, name, getattr(spec, name))
 
 
 def spec_of(project: Project) -> ProjectSpec:
@@ -254,6 +280,7 @@ def spec_of(project: Project) -> ProjectSpec:
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
         job_timeout_s=project.job_timeout_s, schedule_cron=project.schedule_cron,
         schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
+        **{name: getattr(project, name) for name in KEEP_FIELDS},
     )
 
 
@@ -377,6 +404,7 @@ def to_dict(project: Project) -> dict:
             if project.dest_kind == "tape" else {"kind": "directory", "path": display(project.dest_path or "")}
         ),
         "schedule": schedule_dict(project),
+        "retention": {name: getattr(project, name) for name in KEEP_FIELDS if getattr(project, name)} or None,
         "created_at": project.created_at.isoformat() + "Z",
     }
 

@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from .paths import is_text
-from .projects import ProjectSpec
+from .projects import KEEP_MAX, ProjectSpec
 
 FORMAT = "stagebackup-projects"
 VERSION = 1
@@ -99,6 +99,12 @@ class ProjectEntry(BaseModel):
     schedule_cron: Text | None = _default("schedule_cron")
     schedule_timezone: Text | None = _default("schedule_timezone")
     schedule_enabled: StrictBool = _default("schedule_enabled")
+    keep_last: Annotated[StrictInt, Field(ge=0, le=KEEP_MAX)] | None = _default("keep_last")
+    keep_daily: Annotated[StrictInt, Field(ge=0, le=KEEP_MAX)] | None = _default("keep_daily")
+    keep_weekly: Annotated[StrictInt, Field(ge=0, le=KEEP_MAX)] | None = _default("keep_weekly")
+    keep_monthly: Annotated[StrictInt, Field(ge=0, le=KEEP_MAX)] | None = _default("keep_monthly")
+    keep_yearly: Annotated[StrictInt, Field(ge=0, le=KEEP_MAX)] | None = _default("keep_yearly")
+    keep_within_days: Annotated[StrictInt, Field(ge=0, le=KEEP_MAX)] | None = _default("keep_within_days")
 
     @property
     def needs_password(self) -> bool:

@@ -29,7 +29,7 @@ from wtforms.validators import ValidationError as FieldError
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
-from ..projects import GROUP_MIN_BYTES, LEVEL_RANGE, MIB, NAME_MAX, ProjectSpec
+from ..projects import GROUP_MIN_BYTES, KEEP_FIELDS, KEEP_MAX, LEVEL_RANGE, MIB, NAME_MAX, ProjectSpec
 from ..schedule import cron
 
 SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # as Flask-WTF's is_submitted()
@@ -108,6 +108,13 @@ class ProjectForm(TextForm):
     schedule_cron = StringField(_l("cron 表达式"), render_kw={"placeholder": "0 2 * * *", "maxlength": 100})
     schedule_timezone = StringField(_l("时区"), render_kw={"maxlength": cron.TIMEZONE_MAX})
     schedule_enabled = BooleanField(_l("启用定时"), default=True)
+    keep_last = IntegerField(_l("保留最近几个备份"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_daily = IntegerField(_l("按天保留（天数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_weekly = IntegerField(_l("按周保留（周数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_monthly = IntegerField(_l("按月保留（月数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_yearly = IntegerField(_l("按年保留（年数）"), validators=[Optional()], render_kw={"min": 0, "max": KEEP_MAX})
+    keep_within_days = IntegerField(_l("全部保留（最近天数）"), validators=[Optional()],
+                                    render_kw={"min": 0, "max": KEEP_MAX})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,6 +168,8 @@ class ProjectForm(TextForm):
         self.verify_after_write.data = project.verify_after_write
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
         self._fill_schedule(project)
+        for name in KEEP_FIELDS:
+            getattr(self, name).data = getattr(project, name)
 
     def check_password(self, stored: Project | None) -> bool:
         """An encrypted project needs a password: typed now, or kept from the stored project. Never saved
@@ -204,6 +213,8 @@ class ProjectForm(TextForm):
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,
             schedule_enabled=bool(self.schedule_enabled.data),
+            # The retention fields are hidden in sync mode: what they still hold is not applied.
+            **{name: getattr(self, name).data if self.mode.data != "sync" else None for name in KEEP_FIELDS},
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from .. import projects
+from .. import projects, retention
 from ..auth.accounts import web_actor
 from ..auth.roles import ADMIN, requires
 from ..errors import StageBackupError
@@ -51,7 +51,9 @@ def _submit(form: ProjectForm, stored: Project | None, save: Callable[[ProjectSp
 
 def _render(form: ProjectForm, project: Project | None):
     status = 422 if form.errors or form.form_errors else 200
-    return render_template("backup/project_form.html", form=form, project=project,
+    plan = retention.plan_for(project) if project is not None and project.mode != "sync" else None
+    return render_template("backup/project_form.html", form=form, project=project, retention_plan=plan,
+                           retention_reasons=lambda reasons: retention.reason_texts(reasons, _),
                            server_timezone=cron.server_timezone()), status
 
 

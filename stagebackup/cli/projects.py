@@ -17,6 +17,20 @@ projects_group = AppGroup("projects", help="Manage backup projects.")
 BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would overflow the database
 
 
+def _retention_options() -> list:
+    """Retention (archive mode): each rule is off unless given; 0 turns it off again on ``edit``."""
+    count = click.IntRange(0, projects.KEEP_MAX)
+    periods = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
+    return [
+        click.option("--keep-last", "keep_last", type=count, metavar="N", help="Keep the newest N backups."),
+        *[click.option(f"--keep-{rule}", f"keep_{rule}", type=count, metavar="N",
+                       help=f"Keep the newest backup of each of the last N {unit}s that have one.")
+          for rule, unit in periods.items()],
+        click.option("--keep-within-days", "keep_within_days", type=count, metavar="D",
+                     help="Keep every backup younger than D days."),
+    ]
+
+
 def _project_options(for_add: bool):
     """The options of ``add`` and ``edit``: ``edit`` has no defaults, so an option not given is None (kept)."""
 
@@ -57,6 +71,7 @@ def _project_options(for_add: bool):
                      help="IANA time zone of the schedule, e.g. Asia/Shanghai (default: the server's)."),
         click.option("--enable-schedule/--disable-schedule", "schedule_enabled", default=default(True),
                      help="Pause or resume the schedule without forgetting it."),
+        *_retention_options(),
         click.option("--json", "as_json", is_flag=True),
     ]
 

@@ -14,6 +14,7 @@ from ..errors import N_, JobInterrupted, ProjectRemoved, StageBackupError, Unkno
 from ..extensions import db
 from ..models import FAILED, SUCCEEDED, WARNING, Job, Project
 from ..restore.tasks import run_restore, run_verify
+from ..retention import after_backup
 from . import queue
 from .backup_task import run_backup
 from .progress import JobReporter
@@ -126,6 +127,8 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
         reporter.fail_open_stages(message)
     reporter.flush(force=True)
     queue.finish(job_id, status, error_class=error_class, message=message, template=template, values=values)
+    if task is run_backup and status != FAILED:
+        after_backup(job_id, queue.append_log)  # retention; never changes the job's ending
     return status
 
 

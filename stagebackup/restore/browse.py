@@ -25,6 +25,7 @@ from sqlalchemy import LargeBinary, String, Text, and_, cast, func, literal, or_
 
 from ..extensions import db
 from ..models import SUCCEEDED, WARNING, Archive, ArchiveMember, Job, Project
+from ..retention import pruned_jobs_filter
 
 PAGE_ROWS = 200
 SEARCH_PAGE_ROWS = 100
@@ -73,7 +74,7 @@ def _entry(row) -> Entry:
 def projects_with_backups() -> list[tuple[Project, int]]:
     counts = (
         select(Job.project_id, func.count(Job.id).label("n"))
-        .where(Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)))
+        .where(Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)), pruned_jobs_filter())
         .group_by(Job.project_id).subquery()
     )
     rows = db.session.execute(
@@ -101,7 +102,7 @@ def finished_backups(project_id: int | None, limit: int = 100) -> list[tuple[Job
         select(Job, func.coalesce(sizes.c.n, 0), func.coalesce(sizes.c.size, 0), func.coalesce(sizes.c.members, 0))
         .outerjoin(sizes, sizes.c.job_id == Job.id)
         .where(Job.project_id == project_id if project_id is not None else Job.project_id.is_(None),
-               Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)))
+               Job.kind == "backup", Job.status.in_((SUCCEEDED, WARNING)), pruned_jobs_filter())
         .order_by(Job.id.desc()).limit(limit)
     )
     return [tuple(row) for row in rows]

@@ -18,6 +18,7 @@ from ..extensions import db
 from ..jobs import queue
 from ..models import SUCCEEDED, WARNING, Archive, Job, Project
 from ..paths import display
+from ..retention import count_expired
 from .extract import CONFLICT_POLICIES, SKIP
 from .selection import Selection
 
@@ -45,6 +46,9 @@ def source_backup(job_id: int) -> tuple[Job, Project | None]:
     if job.status not in RESTORABLE_STATUSES:
         raise ValidationError(N_("backup job %(id)s is %(status)s: only finished backups (succeeded or warning) "
                                  "can be restored"), id=job_id, status=job.status)
+    if count_expired(job_id):
+        raise ValidationError(N_("backup job %(id)s was pruned by its project's retention policy: its archives are "
+                                 "gone"), id=job_id)
     project = db.session.get(Project, job.project_id) if job.project_id else None
     count = db.session.scalar(select(func.count(Archive.id)).where(Archive.job_id == job_id))
     if not count:

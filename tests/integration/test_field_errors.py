@@ -109,6 +109,9 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "schedule day and weekday": ({"schedule_cron": "0 2 13 * 5"}, "schedule_cron"),
         "unknown time zone": ({"schedule_cron": "0 2 * * *", "schedule_timezone": "Mars/Olympus"},
                               "schedule_timezone"),
+        "negative retention count": ({"keep_last": -1}, "keep_last"),
+        "huge retention days": ({"keep_within_days": projects.KEEP_MAX + 1}, "keep_within_days"),
+        "retention on a sync mirror": ({"mode": "sync", "keep_daily": 7}, "keep_daily"),
     }
 
 

@@ -1,0 +1,60 @@
+"""``flask db backup`` and ``flask db restore``: added to Flask-Migrate's ``db`` group, beside ``upgrade``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate.cli import db as db_group
+
+from .. import catalog_backup
+from .common import actor, echo_json, operator_errors, read_password
+
+
+@db_group.command("backup")
+@click.option("--to", "to_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to write the copy into (default: DATA_DIR/catalog-backups). Keep it off this disk.")
+@click.option("--with-key-sealed", is_flag=True,
+              help="Also store the master key, encrypted with a passphrase read from standard input.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+@operator_errors
+def backup(to_dir, with_key_sealed, as_json):
+    """Write a consistent copy of the catalog database and the master key's fingerprint (never the key)."""
+    passphrase = read_password() if with_key_sealed else None
+    target = to_dir or str(Path(str(current_app.config["DATA_DIR"])) / "catalog-backups")
+    folder = catalog_backup.backup_catalog(target, passphrase=passphrase, actor=actor())
+    _, manifest = catalog_backup.read_manifest(str(folder))
+    if as_json:
+        echo_json({"folder": str(folder), **manifest})
+        return
+    click.echo(f"catalog copied to {folder}")
+    click.echo(f"master key {manifest['master_key_id']}: "
+               + ("sealed with your passphrase in the same folder" if with_key_sealed else
+                  "NOT in the copy: keep DATA_DIR/master.key safe elsewhere (or use --with-key-sealed)"))
+
+
+@db_group.command("restore")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--key-passphrase-stdin", is_flag=True,
+              help="Unseal the master key stored by --with-key-sealed with the passphrase on standard input.")
+@with_appcontext
+@operator_errors
+def restore(path, key_passphrase_stdin):
+    """Load a catalog copy (its folder or a file in it) into this EMPTY data directory and database."""
+    passphrase = read_password() if key_passphrase_stdin else None
+    outcome = catalog_backup.restore_catalog(path, passphrase=passphrase, actor=actor())
+    key_file = Path(str(current_app.config["DATA_DIR"])) / "master.key"
+    click.echo(f"catalog restored ({outcome.database}); schema upgraded to this version")
+    if outcome.key_unsealed:
+        click.echo(f"master key {outcome.backup_key_id} unsealed into {key_file}")
+    elif outcome.key_matches:
+        click.echo(f"master key {outcome.local_key_id} in {key_file} is the catalog's")
+    else:
+        click.echo(f"master key: the catalog's passwords are encrypted with key {outcome.backup_key_id}, but "
+                   f"{key_file} is {outcome.local_key_id}. Copy your saved master.key (fingerprint "
+                   f"{outcome.backup_key_id}) over it before starting StageBackup, or run this restore again on an "
+                   "empty data directory with --key-passphrase-stdin if the copy was made --with-key-sealed. "
+                   "Without it, encrypted projects need their passwords typed again.")

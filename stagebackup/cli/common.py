@@ -37,6 +37,15 @@ class File(click.File):
         return super().convert(value, param, ctx)
 
 
+class Path(click.Path):
+    """``click.Path`` that answers a NUL in the name with a usage error instead of a ValueError."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and "\0" in value:
+            self.fail("the path contains a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 NAME = PlainText()
 
 

@@ -10,11 +10,11 @@ from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
 
 from .. import catalog_backup
-from .common import Path, actor, echo_json, operator_errors, read_password
+from .common import PathArg, actor, echo_json, operator_errors, read_password
 
 
 @db_group.command("backup")
-@click.option("--to", "to_dir", type=Path(file_okay=False), default=None,
+@click.option("--to", "to_dir", type=PathArg(file_okay=False), default=None,
               help="Folder to write the copy into (default: DATA_DIR/catalog-backups). Keep it off this disk.")
 @click.option("--with-key-sealed", is_flag=True,
               help="Also store the master key, encrypted with a passphrase read from standard input.")
@@ -37,7 +37,7 @@ def backup(to_dir, with_key_sealed, as_json):
 
 
 @db_group.command("restore")
-@click.argument("path", type=Path(exists=True))
+@click.argument("path", type=PathArg(exists=True))
 @click.option("--key-passphrase-stdin", is_flag=True,
               help="Unseal the master key stored by --with-key-sealed with the passphrase on standard input.")
 @with_appcontext

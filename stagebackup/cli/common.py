@@ -37,7 +37,7 @@ class File(click.File):
         return super().convert(value, param, ctx)
 
 
-class Path(click.Path):
+class PathArg(click.Path):
     """``click.Path`` that answers a NUL in the name with a usage error instead of a ValueError."""
 
     def convert(self, value, param, ctx):

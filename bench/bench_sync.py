@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Incremental sync with nothing changed vs ``rsync -a SRC/ DST/``, measured in the same run.
+"""A first mirror vs ``rsync -a SRC/ DST/ && sync -f DST``, and an incremental sync with nothing changed vs
+``rsync -a SRC/ DST/``, measured in the same run.
 
     .venv/bin/python bench/bench_sync.py [--corpus DIR] [--files 50000 --total-mb 400] [--rounds 5]
                                           [--database-url URL]
@@ -78,9 +79,13 @@ def main() -> None:
         spec = projects.ProjectSpec(name="bench-sync", sources=[str(corpus)], dest_dir=str(ours_dest),
                                     mode="sync", sync_strategy="incremental")
         project_id = projects.create(spec, actor="bench").id
-        first, _ = run_sync_job(app, project_id)
+        first, first_job = run_sync_job(app, project_id)
+        # rsync promises nothing about durability: its baseline includes the `sync -f` that makes the mirror
+        # durable, which our job does before it records the run.
         first_rsync = timed(["rsync", "-a", f"{corpus}/", f"{rsync_dest}/"])
-        print(f"initial mirror: ours {first:.2f}s (fsync per file), rsync {first_rsync:.2f}s", flush=True)
+        first_rsync += timed(["sync", "-f", str(rsync_dest)])
+        print(f"initial mirror: ours {first:.2f}s ({stage_split(first_job)}), rsync -a + sync -f {first_rsync:.2f}s",
+              flush=True)
 
         ours, theirs, splits = [], [], []
         for i in range(args.rounds):
@@ -100,8 +105,8 @@ def main() -> None:
     print(f"no-change incremental sync, median of {args.rounds}: ours {ours_s:.3f}s, rsync -a {rsync_s:.3f}s")
     print(f"ratio ours/rsync = {ours_s / rsync_s:.2f} (target <= 1.0)")
     result("sync", [
-        row(f"first mirror ({corpus.name})", first, baseline="rsync -a (no sync)", theirs=first_rsync,
-            ratio="ours/baseline"),
+        row(f"first mirror ({corpus.name})", first, baseline="rsync -a && sync -f", theirs=first_rsync,
+            ratio="ours/baseline", goal="<= 1.5"),
         row(f"no-change sync ({corpus.name})", ours_s, baseline="rsync -a", theirs=rsync_s, ratio="ours/baseline",
             goal="<= 1.0"),
     ])

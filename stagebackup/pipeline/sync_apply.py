@@ -1,10 +1,11 @@
 """Sync, copy stage: carry out the plan written by ``sync_plan`` in the mirror.
 
-Every file and link is first made under a temporary name in its final directory, its data fsynced and its
-metadata set, then renamed over its real name: a crash leaves the old version or the new one under the real
-name, never a half-written file (the temporary file is removed by the next run). Sparse files stay sparse
-(only their data segments are copied, found with ``SEEK_DATA``/``SEEK_HOLE``); ``copy_file_range`` lets the
-kernel copy (or reflink) the data without passing it through Python.
+Every file and link is first made under a temporary name in its final directory with its metadata set, then
+renamed over its real name; a file's rename waits until its data is durable, which ``durable`` does a batch of
+files at a time (one ``syncfs`` instead of an ``fsync`` per file). A crash leaves the old version or the new
+one under the real name, never a half-written file (temporary files are removed by the next run). Sparse files
+stay sparse (only their data segments are copied, found with ``SEEK_DATA``/``SEEK_HOLE``); ``copy_file_range``
+lets the kernel copy (or reflink) the data without passing it through Python.
 
 A source file that cannot be read is an ``[ERROR]`` line and leaves the mirror's copy as it was; a full or
 read-only destination fails the job, since every later file would fail the same way.
@@ -23,6 +24,7 @@ from typing import BinaryIO
 from ..errors import DestinationError
 from ..paths import display
 from . import sync_plan as plan_ops
+from .durable import Batch, Deferred
 from .report import Reporter
 from .sync_plan import TEMP_PREFIX, Root
 
@@ -88,9 +90,24 @@ class Applier:
         self.uncertain: set[bytes] = set()  # catalog paths whose planned state may not have been reached
         self._names = itertools.count(1)
         self._copy_state: dict = {}
+        self.batch = Batch(dest, self._deferred_failed)
 
     # -- driving ---------------------------------------------------------------------------------
     def apply(self, records) -> None:
+        """Carry out the plan; on return everything it changed is durable."""
+        try:
+            self._apply(records)
+            self.batch.finish()
+        except OSError as exc:
+            self.batch.discard()
+            if exc.errno in FATAL_ERRNOS or exc.errno == errno.EIO:  # syncfs: the data may not be on disk
+                raise DestinationError(display(self.dest), exc.strerror) from exc
+            raise
+        except BaseException:
+            self.batch.discard()
+            raise
+
+    def _apply(self, records) -> None:
         for op, index, number, rel in records:
             self.reporter.checkpoint()
             root = self.roots[index]
@@ -107,19 +124,24 @@ class Applier:
                     # writable for now; its own permissions are set again after its contents.
                     self._one(op, number, src, dst, shown, is_root=not rel)
             except OSError as exc:
-                if exc.errno in FATAL_ERRNOS:
-                    raise DestinationError(display(self.dest), exc.strerror) from exc
-                self.uncertain.add(shown)
                 where = src if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE, plan_ops.LINK, plan_ops.ATTRS) else dst
-                if exc.filename is not None:
-                    where = os.fsencode(exc.filename)
-                self.reporter.log_path("ERROR", where, f"cannot sync: {exc.strerror or exc}")
+                self._failed(shown, where, exc)
+
+    def _failed(self, shown: bytes, where: bytes, exc: OSError) -> None:
+        if exc.errno in FATAL_ERRNOS:
+            raise DestinationError(display(self.dest), exc.strerror) from exc
+        self.uncertain.add(shown)
+        if exc.filename is not None:
+            where = os.fsencode(exc.filename)
+        self.reporter.log_path("ERROR", where, f"cannot sync: {exc.strerror or exc}")
+
+    def _deferred_failed(self, action: Deferred, exc: OSError) -> None:
+        self._failed(action.shown, action.src, exc)
 
     def _one(self, op: bytes, number: int, src: bytes, dst: bytes, shown: bytes, *, is_root: bool) -> None:
         reporter = self.reporter
         if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE):
-            if self._copy_file(src, dst, shown):
-                reporter.log_path("ADD" if op == plan_ops.NEW_FILE else "SYNC", shown)
+            self._copy_file(src, dst, shown, "ADD" if op == plan_ops.NEW_FILE else "SYNC")
             reporter.advance(files=1, current=src)
         elif op == plan_ops.LINK:
             self._copy_link(src, dst)
@@ -133,8 +155,9 @@ class Applier:
             if not os.path.isdir(dst):
                 os.mkdir(dst, 0o700)  # writable for us until its own metadata is set after its contents
         elif op == plan_ops.DIR_ATTRS:
-            self._set_attrs(os.stat(src) if is_root else os.lstat(src), dst)  # a root is followed, as in scan
-            _fsync_dir(dst)  # the renames inside it are durable now
+            st = os.stat(src) if is_root else os.lstat(src)  # a root is followed, as in scan
+            if not self.batch.add_after_files(lambda: self._set_attrs(st, dst)):
+                self._set_attrs(st, dst)
         elif op == plan_ops.DELETE:
             _remove(dst)
             reporter.log_path("SYNC", shown, "removed" + (f" ({number} files)" if number > 1 else ""))
@@ -168,8 +191,9 @@ class Applier:
             except FileExistsError:  # left by an earlier attempt of this job: removed by the next scan
                 continue
 
-    def _copy_file(self, src: bytes, dst: bytes, shown: bytes) -> bool:
-        """Copy one file atomically; False (with an [ERROR] line) when the source cannot be read."""
+    def _copy_file(self, src: bytes, dst: bytes, shown: bytes, tag: str) -> None:
+        """Copy one file to a temporary name and queue its rename (logged as ``tag`` when it happens); an
+        [ERROR] line instead when the source cannot be read."""
         try:
             fin = _open_source(src)
         except OSError as exc:
@@ -178,16 +202,16 @@ class Applier:
             else:
                 self.reporter.log_path("ERROR", src, f"cannot open: {exc.strerror}")
             self.uncertain.add(shown)
-            return False
+            return
         try:
             st = os.fstat(fin)
             if not stat.S_ISREG(st.st_mode):
                 self.reporter.log_path("ERROR", src, "is no longer a regular file")
                 self.uncertain.add(shown)
-                return False
+                return
             temp, fout = self._create_temp(dst, lambda path: os.open(
                 path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-            renamed = False
+            queued = False
             try:
                 try:
                     self._copy_data(fin, fout, st)
@@ -196,18 +220,24 @@ class Applier:
                         raise
                     self.reporter.log_path("ERROR", src, f"read error, the mirror keeps its old copy: {exc.strerror}")
                     self.uncertain.add(shown)
-                    return False
+                    return
                 self._set_attrs(st, temp, fd=fout)
-                os.fsync(fout)
-                os.rename(temp, dst)
-                renamed = True
+                queued = True
             finally:
                 os.close(fout)
-                if not renamed:  # an error, a cancel or a stop: the partial copy goes, the old one stays
+                if not queued:  # an error, a cancel or a stop: the partial copy goes, the old one stays
                     os.unlink(temp)
-            return True
         finally:
             os.close(fin)
+        self.batch.add_file(Deferred(lambda: self._rename(temp, dst, shown, tag), temp, shown, src), st.st_size)
+
+    def _rename(self, temp: bytes, dst: bytes, shown: bytes, tag: str) -> None:
+        try:
+            os.rename(temp, dst)
+        except OSError:
+            os.unlink(temp)  # the old copy stays; the error is logged by the batch's caller
+            raise
+        self.reporter.log_path(tag, shown)
 
     def _copy_data(self, fin: int, fout: int, st: os.stat_result) -> None:
         size = st.st_size
@@ -259,14 +289,6 @@ def _make_parent_writable(path: bytes) -> bool:
         return False
     os.chmod(parent, mode | stat.S_IRWXU)
     return True
-
-
-def _fsync_dir(path: bytes) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(path: bytes) -> None:

@@ -75,10 +75,35 @@ def shell_seconds(command: str) -> float:
     return time.perf_counter() - start
 
 
-def _flask(env: dict, *args: str, stdin: str | None = None) -> str:
+def flask_cli(env: dict, *args: str, stdin: str | None = None) -> str:
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "stagebackup", *args], env=env, input=stdin,
                           capture_output=True, text=True, check=True)
     return done.stdout
+
+
+def job_env(work: Path, settings: dict | None = None) -> dict:
+    """The environment of `flask` commands on a fresh data directory under ``work``, with this checkout."""
+    env = dict(os.environ, STAGEBACKUP_DATA_DIR=str(work / "data"), FLASK_APP="stagebackup",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env.update({f"STAGEBACKUP_{k}": str(v) for k, v in (settings or {}).items()})
+    return env
+
+
+def run_worker(env: dict) -> int:
+    """Run `flask worker run --burst` until the queue is empty; returns its peak RSS in bytes."""
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run", "--burst"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "worker failed"
+    return usage.ru_maxrss * 1024
+
+
+def finished_job(env: dict, job_id: int) -> dict:
+    """`flask jobs show --json` of a job that must have succeeded, with its own duration in ``seconds``."""
+    job = json.loads(flask_cli(env, "jobs", "show", str(job_id), "--json"))
+    assert job["status"] == "succeeded", job["error"]
+    took = datetime.fromisoformat(job["finished_at"][:-1]) - datetime.fromisoformat(job["started_at"][:-1])
+    return dict(job, seconds=took.total_seconds())
 
 
 def run_backup_job(source: Path, *, fmt: str = "tgz", level: int = 6, password: str | None = None,
@@ -89,25 +114,17 @@ def run_backup_job(source: Path, *, fmt: str = "tgz", level: int = 6, password: 
     the archives. The worker's start-up and the project setup are not counted.
     """
     work = Path(tempfile.mkdtemp(prefix="job-", dir=BENCH_DIR))
-    env = dict(os.environ, STAGEBACKUP_DATA_DIR=str(work / "data"), FLASK_APP="stagebackup",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))  # this checkout
-    env.update({f"STAGEBACKUP_{k}": str(v) for k, v in (settings or {}).items()})
+    env = job_env(work, settings)
     args = ["projects", "add", "bench", "--source", str(source), "--dest-dir", str(work / "dest"),
             "--format", fmt, "--level", str(level)]
     if password:
         args.append("--password-stdin")
-    _flask(env, *args, stdin=(password + "\n") if password else None)
-    job_id = json.loads(_flask(env, "jobs", "run", "bench", "--json"))["id"]
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run", "--burst"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "worker failed"
-    job = json.loads(_flask(env, "jobs", "show", str(job_id), "--json"))
-    assert job["status"] == "succeeded", job["error"]
-    seconds = (datetime.fromisoformat(job["finished_at"][:-1]) - datetime.fromisoformat(job["started_at"][:-1]))
-    result = {"seconds": seconds.total_seconds(), "peak_rss": usage.ru_maxrss * 1024, "archives": job["archives"],
-              "work": work}
-    return result
+    flask_cli(env, *args, stdin=(password + "\n") if password else None)
+    job_id = json.loads(flask_cli(env, "jobs", "run", "bench", "--json"))["id"]
+    peak_rss = run_worker(env)
+    job = finished_job(env, job_id)
+    return {"seconds": job["seconds"], "peak_rss": peak_rss, "archives": job["archives"], "work": work,
+            "id": job_id, "env": env}
 
 
 def cleanup(path: Path) -> None:

@@ -5,7 +5,7 @@
    ``dd if=archive of=cartridge bs=256K conv=fsync`` on the same disk. Target: ratio ≥ 0.95.
    (``conv=fsync`` because the mover's filemark is a sync point: both end with the data on disk.)
 2. A compress-and-move job of several archive groups, real pipeline stages (scan.walk → write_tgz on
-   pgzip, then the tape writer), with the stages overlapped (group k+1 compresses while group k is
+   threaded gzip, then the tape writer), with the stages overlapped (group k+1 compresses while group k is
    written to tape) versus the same stages one after the other. The overlapped one must be faster.
 
     .venv/bin/python bench/bench_tape.py [--size-mib 1024] [--groups 4] [--group-mib 96] [--dir DIR]

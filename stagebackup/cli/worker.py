@@ -24,7 +24,7 @@ def run(burst, drive):
     if drive is not None and drive not in app.config["DRIVES"]:
         known = ", ".join(sorted(app.config["DRIVES"])) or "none"
         raise click.UsageError(f"unknown drive {drive!r} (configured drives: {known}; see STAGEBACKUP_DRIVES)")
-    # The compressing threads (pgzip, LZMA2) hold the GIL between their C calls; after each small-file read
+    # The compressing threads (gzip, LZMA2) hold the GIL between their C calls; after each small-file read
     # the main thread waits up to the switch interval to get it back (a "convoy"). When other processes take
     # the cores, Python's default 5 ms made reads of 50,000 small files wait 26 s in all; 0.5 ms removes
     # most of that (on an idle machine it changes nothing measurable).

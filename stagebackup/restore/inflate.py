@@ -1,4 +1,5 @@
-"""gunzip of every gzip member (pgzip writes many), as a function and as a stand-alone child process.
+"""gunzip of every gzip member (archives written by pgzip, before 2026-12, have many), as a function and as a
+stand-alone child process.
 
 Run as a script (``python inflate.py [ARCHIVE]``, stdin when no path) it writes the plain bytes to stdout:
 restore runs it as a separate process so decompression and the tar parsing/writing in the worker use two

@@ -107,11 +107,13 @@ def recycle(*, actor: str, dry_run: bool = False, now: datetime | None = None) -
 
 
 def may_overwrite(tape: Tape, *, actor: str, now: datetime | None = None) -> bool:
-    """Whether the tape may lose its data: expired, blank, or expirable now (then it is marked)."""
+    """Whether the tape may lose its data: expired, blank, or expirable now. An expirable tape is marked
+    expired at once (committed: that is a fact whether or not the operator goes on to overwrite it)."""
     if tape.state in (media.EXPIRED, media.RETIRED) or is_blank(tape):
         return True
     if tape.state in EXPIRABLE_STATES and tape in expirable(now):
         mark_expired(tape, now or utcnow())
         audit.record(actor, "tape.recycle", tape.label, details={"pool": tape.pool})
+        db.session.commit()
         return True
     return False

@@ -193,6 +193,7 @@ def test_per_job_pool_waits_for_a_new_tape_naming_the_pool(app, tmp_path):
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    assert db.session.get(Job, second.id).plan["pool_tapes"] == 0  # the plan knew TAPE001 was not for it
     jobs_on = {f.job_id for f in db.session.scalars(select(TapeFile).join(Tape).where(Tape.label == "TAPE002"))}
     assert jobs_on == {None, second.id}  # the label, and this job's files only
     assert os.path.isdir(Path(app.config["VTAPE_DIR"]) / "cartridges" / "fresh")

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from .. import audit
 from ..dbtypes import utcnow
 from ..extensions import db
-from ..models import Archive, Tape, TapeFile
+from ..models import ACTIVE_STATUSES, Archive, Job, Tape, TapeFile
 from . import media, pools
 
 #: Inventory states a tape may expire from (an expired or retired tape is done).
@@ -54,11 +54,19 @@ def _all_expired(files: list, retention_days: int | None, now: datetime) -> bool
     return bool(files) and all(kind == "index" or past(at, fx, ax) for kind, _job, at, fx, ax in files)
 
 
+def _being_written() -> set[int]:
+    """Tapes a job still running (or waiting) is writing to: the file it has open is void until it is done."""
+    return set(db.session.scalars(select(TapeFile.tape_id).join(Job, Job.id == TapeFile.job_id).where(
+        TapeFile.void.is_(True), Job.status.in_(ACTIVE_STATUSES)).distinct()))
+
+
 def expirable(now: datetime | None = None) -> list[Tape]:
-    """Tapes still labelled or full whose every data file has expired, by pool and label."""
+    """Tapes still labelled or full whose every data file has expired, by pool and label (never one a job
+    is writing to: its new file does not count until it is complete)."""
     now = now or utcnow()
-    tapes = list(db.session.scalars(select(Tape).where(Tape.state.in_(EXPIRABLE_STATES))
-                                    .order_by(Tape.pool, Tape.label)))
+    busy = _being_written()
+    tapes = [t for t in db.session.scalars(select(Tape).where(Tape.state.in_(EXPIRABLE_STATES))
+                                           .order_by(Tape.pool, Tape.label)) if t.id not in busy]
     files = _data_files(t.id for t in tapes)
     retention = {p.name: p.retention_days for p in pools.all_policies()}
     return [t for t in tapes if _all_expired(files[t.id], retention.get(t.pool), now)]

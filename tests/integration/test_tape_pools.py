@@ -109,6 +109,19 @@ def test_a_tape_expires_when_retention_pruned_every_archive_on_it(app, runner, t
                                          "reusable": [{"label": "TAPE001", "pool": "default"}]}
 
 
+def test_a_tape_a_job_is_writing_to_never_expires(app, tmp_path):
+    pools.create("short", retention_days=1)
+    admin.label(app.config, "vtape0", "TAPE001", pool="short")
+    backup(app, tmp_path, "w1", pool="short")
+    later = written_at("TAPE001") + timedelta(days=2)
+    assert [t.label for t in recycle.expirable(later)] == ["TAPE001"]
+    writing = queue.enqueue(projects.get_by_name("w1"), actor="test")
+    db.session.add(TapeFile(tape_id=tape("TAPE001").id, file_number=99, kind="archive", job_id=writing.id,
+                            void=True, written_at=later))  # what a job's open tape file looks like
+    db.session.commit()
+    assert recycle.expirable(later) == [] and recycle.recycle(actor="test", now=later) == []
+
+
 def test_erase_needs_an_expired_tape_and_its_label(app, runner, tmp_path):
     pools.create("short", retention_days=1)
     admin.label(app.config, "vtape0", "TAPE001", pool="short")

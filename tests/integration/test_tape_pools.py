@@ -99,10 +99,11 @@ def test_a_tape_expires_when_retention_pruned_every_archive_on_it(app, runner, t
     assert recycle.recycle(actor="test") == []
     second = backup(app, tmp_path, "kept", pool=None)  # the prune after it expires the first backup
     assert retention.count_expired(first.id) == 1 and retention.count_expired(second.id) == 0
+    pruned = db.session.scalars(select(TapeFile).where(TapeFile.job_id == first.id, TapeFile.kind == "archive")).all()
+    assert pruned and all(f.expired_at is not None for f in pruned)  # the prune marked its tape files too
     assert recycle.expirable() == []  # the second backup is on the same tape: it stays
-    with db.session.no_autoflush:
-        for archive in db.session.scalars(select(Archive).where(Archive.job_id == second.id)):
-            archive.expired_at = archive.created_at
+    for archive in db.session.scalars(select(Archive).where(Archive.job_id == second.id)):
+        archive.expired_at = archive.created_at  # as a later prune would
     db.session.commit()
     result = cli(runner, "recycle", "--json")
     assert json.loads(result.output) == {"dry_run": False, "newly_expired": ["TAPE001"],

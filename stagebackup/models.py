@@ -281,7 +281,8 @@ class Tape(db.Model):
     label: Mapped[str] = mapped_column(String(64), unique=True)
     pool: Mapped[str] = mapped_column(String(64), default="default")
     uuid: Mapped[str] = mapped_column(String(36))
-    state: Mapped[str] = mapped_column(String(16), default="labelled")  # labelled | full | error | retired
+    # labelled | full | expired (every file past its pool's retention: may be labelled over) | retired (history)
+    state: Mapped[str] = mapped_column(String(16), default="labelled")
     capacity_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
     write_protected: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -308,8 +309,23 @@ class TapeFile(db.Model):
     written_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
     void: Mapped[bool] = mapped_column(Boolean, default=False)  # a partial file left by an interrupted job
+    # Past its pool's retention, or its archive was pruned or deleted with its project: the row stays as history.
+    expired_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (UniqueConstraint("tape_id", "file_number"),)
+
+
+class TapePool(db.Model):
+    """How a pool's tapes are used: how long their files are kept and which tape a backup writes to.
+    A pool a tape or project names without a row here keeps files forever and appends."""
+
+    __tablename__ = "tape_pools"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: files never expire
+    allocation: Mapped[str] = mapped_column(String(8), default="append")  # append | job | day
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Drive(db.Model):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from flask import current_app
 from sqlalchemy import select
 
-from . import audit, keys, pathpolicy
+from . import audit, keys, pathpolicy, retention
 from .dbtypes import DB_INT_MAX
 from .errors import N_, ConflictError, ErrorCollector, ProjectNotFound, ValidationError
 from .extensions import db
@@ -354,16 +354,21 @@ def _audit_guarded_changes(actor: str, project: Project, before: dict) -> None:
             "old": {key: before[key] for key in destination}, "new": {key: after[key] for key in destination}})
 
 
-def remove(name: str, *, actor: str) -> None:
+def remove(name: str, *, actor: str, delete_backups: bool = False) -> None:
+    """Remove the project; its backups stay restorable unless ``delete_backups`` (retention.delete_backups)."""
     project = get_by_name(name)
     active = queue.active_job_for_project(project.id)
     if active is not None:
         raise ConflictError(N_("project '%(name)s' has job #%(id)s %(status)s; cancel it first"),
                             name=name, id=active.id, status=active.status)
+    details = {"backups": "kept"}
+    if delete_backups:
+        details = {"backups": "deleted", **retention.delete_backups(project)}
+        project = get_by_name(name)  # the deletion committed as it went
     # History keeps the jobs (they carry the project's name); they just lose the link.
     queue.detach_project(project.id)
     db.session.delete(project)
-    audit.record(actor, "project.remove", name)
+    audit.record(actor, "project.remove", name, details=details)
     db.session.commit()
 
 

@@ -30,6 +30,7 @@ from .dbtypes import utcnow
 from .errors import N_
 from .extensions import db
 from .models import ACTIVE_STATUSES, FINAL_STATUSES, SUCCEEDED, WARNING, Archive, ArchiveMember, Job, Project
+from .tape import recycle
 
 log = logging.getLogger(__name__)
 GOOD_STATUSES = (SUCCEEDED, WARNING)
@@ -216,6 +217,8 @@ def _expire_archive(archive: Archive, now: datetime, result: PruneResult) -> Non
             result.deleted_files += 1
             result.freed_bytes += archive.size or 0
         _delete_members(archive.id)
+    else:
+        recycle.expire_archive_files([archive.id], now)  # its tapes may be recycled once all else expired
     archive.expired_at = now
     db.session.commit()
 
@@ -241,6 +244,22 @@ def prune_project(project: Project, *, actor: str, dry_run: bool = False, now: d
             "jobs": result.pruned, "deleted_files": result.deleted_files, "freed_bytes": result.freed_bytes})
         db.session.commit()
     return result
+
+
+def delete_backups(project: Project, *, now: datetime | None = None) -> dict:
+    """The project is removed with its backups: each archive expires as a prune expires it (a directory
+    archive's file and members deleted, a tape archive and its tape files marked expired for recycling).
+    The caller makes sure no job of the project (a restore or verify reading them) is active. Answers what
+    went, for the caller's audit row."""
+    now = now or utcnow()
+    result = PruneResult(project.name, dry_run=False)
+    job_ids = list(db.session.scalars(select(Job.id).where(Job.project_id == project.id, Job.kind == "backup")))
+    archives = db.session.scalars(select(Archive).where(Archive.job_id.in_(job_ids),
+                                                        Archive.expired_at.is_(None))).all()
+    db.session.commit()  # never hold a transaction while deleting files
+    for archive in archives:
+        _expire_archive(archive, now, result)
+    return {"archives": len(archives), "deleted_files": result.deleted_files, "freed_bytes": result.freed_bytes}
 
 
 def projects_with_policy(name: str | None = None) -> list[Project]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from .. import projects, retention
@@ -89,12 +89,13 @@ def delete_project(project_id: int):
     project = db.session.get(Project, project_id) or abort(404)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    name = project.name
+    name, delete_backups = project.name, request.form.get("backups") == "delete"
     try:
-        projects.remove(name, actor=web_actor())
+        projects.remove(name, actor=web_actor(), delete_backups=delete_backups)
     except StageBackupError as exc:
         db.session.rollback()
         flash(form_error(exc).message, "danger")
     else:
-        flash(_("已删除项目 %(name)s；它的任务历史保留。", name=name), "success")
+        flash(_("已删除项目 %(name)s 及其备份；任务历史保留。", name=name) if delete_backups
+              else _("已删除项目 %(name)s；它的备份和任务历史保留，仍可恢复和校验。", name=name), "success")
     return redirect(url_for("backup.index"))

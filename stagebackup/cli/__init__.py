@@ -15,6 +15,7 @@ from .restore import restore_group
 from .retention import retention_group
 from .scheduler import scheduler_group
 from .tape import tape_group
+from .tape_pools import pools_group as _pools  # noqa: F401  (adds pools, recycle and erase to the tape group)
 from .transfer import export as _export  # noqa: F401  (adds export/import to the projects group)
 from .users import users_group
 from .worker import worker_group

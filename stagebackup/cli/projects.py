@@ -183,8 +183,11 @@ def show(name, as_json):
 
 @projects_group.command("remove")
 @click.argument("name")
+@click.option("--delete-backups", is_flag=True,
+              help="Delete its backups too: archive files in directories are removed, tape files marked expired. "
+                   "Without it the backups stay restorable and verifiable.")
 @operator_errors
-def remove(name):
-    """Remove a project (its job history stays)."""
-    projects.remove(name, actor=actor())
-    click.echo(f"project {name} removed")
+def remove(name, delete_backups):
+    """Remove a project (its job history stays; its backups too, unless --delete-backups)."""
+    projects.remove(name, actor=actor(), delete_backups=delete_backups)
+    click.echo(f"project {name} removed" + (" with its backups" if delete_backups else "; its backups are kept"))

@@ -25,7 +25,7 @@ tape_group = AppGroup("tape", help="Tape drives, cartridges and the tape catalog
 FILE_NUMBER = click.IntRange(0, 2**31 - 1)
 
 
-def _drive(name: str) -> str:
+def resolve_drive(name: str) -> str:
     return resolve(current_app.config, name)
 
 
@@ -35,7 +35,7 @@ def _drive(name: str) -> str:
 @operator_errors
 def status(drive, as_json):
     """Show what DRIVE reports (as `mt status`) and the label of its tape."""
-    data = admin.status(current_app.config, _drive(drive))
+    data = admin.status(current_app.config, resolve_drive(drive))
     if as_json:
         echo_json(data)
         return
@@ -60,15 +60,16 @@ def status(drive, as_json):
 @click.argument("drive", type=NAME)
 @click.argument("label", type=NAME)
 @click.option("--pool", type=NAME, default="default", show_default=True, help="Pool the tape joins.")
-@click.option("--force", is_flag=True, help="Overwrite a tape that already has a label (its data is lost).")
+@click.option("--force", is_flag=True, help="Overwrite a labelled tape that is blank or expired, or a foreign one.")
 @operator_errors
 def label(drive, label, pool, force):
     """Write LABEL as file 0 of the tape in DRIVE and add it to the inventory."""
     if not pool.strip() or len(pool) > 64:
         raise click.UsageError("--pool must be 1 to 64 characters")
-    drive = _drive(drive)
-    tape = admin.label(current_app.config, drive, label, pool=pool.strip(), force=force)
-    audit.record(actor(), "tape.label", label, details={"drive": drive, "pool": pool, "force": force})
+    drive = resolve_drive(drive)
+    tape = admin.label(current_app.config, drive, label, pool=pool.strip(), force=force, actor=actor())
+    audit.record(actor(), "tape.label", label, details={"drive": drive, "pool": pool, "force": force,
+                                                        "over": tape["over"]})
     db.session.commit()
     click.echo(f"tape {tape['label']} labelled in {drive} (pool {tape['pool']}, "
                f"{human_bytes(tape['capacity_bytes'])})")
@@ -79,7 +80,7 @@ def label(drive, label, pool, force):
 @operator_errors
 def rewind(drive):
     """Rewind the tape in DRIVE."""
-    admin.rewind(current_app.config, _drive(drive))
+    admin.rewind(current_app.config, resolve_drive(drive))
     click.echo("rewound")
 
 
@@ -88,7 +89,7 @@ def rewind(drive):
 @operator_errors
 def eject(drive):
     """Rewind and unload the tape in DRIVE."""
-    drive = _drive(drive)
+    drive = resolve_drive(drive)
     admin.eject(current_app.config, drive)
     audit.record(actor(), "tape.eject", drive)
     db.session.commit()
@@ -106,7 +107,7 @@ def eject(drive):
 def load(drive, cartridge, capacity, write_protected):
     """Load a tape. Virtual drives: insert CARTRIDGE (by name or label; a blank one is created if new).
     Real drives: load the inserted cartridge (CARTRIDGE, if given, must be its label)."""
-    drive = _drive(drive)
+    drive = resolve_drive(drive)
     data = admin.load(current_app.config, drive, cartridge, capacity=capacity, write_protected=write_protected)
     if cartridge and not is_virtual(current_app.config, drive) and data["label"] != cartridge:
         raise WrongTape(drive, data["label"] or "unlabelled", cartridge)
@@ -136,7 +137,7 @@ def _tape_for(name: str) -> Tape:
     if tape is not None:
         return tape
     try:
-        drive = _drive(name)
+        drive = resolve_drive(name)
     except TapeError:
         raise TapeNotFound(name) from None
     row = media.drive_row(drive)
@@ -174,7 +175,7 @@ def files(drive_or_label, as_json):
 @operator_errors
 def read(drive, file_number, out):
     """Copy tape file N, as written, to a file or standard output."""
-    drive = _drive(drive)
+    drive = resolve_drive(drive)
     with TapeReader(current_app.config, drive) as reader:
         if out == "-":
             size, sha = reader.copy_file(file_number, sys.stdout.buffer)
@@ -194,7 +195,7 @@ def read(drive, file_number, out):
 @operator_errors
 def verify(drive, file_number):
     """Read tape file N back and compare its SHA-256 with the catalog."""
-    drive = _drive(drive)
+    drive = resolve_drive(drive)
 
     class _Null:
         def write(self, _data):
@@ -223,7 +224,7 @@ def verify(drive, file_number):
 @operator_errors
 def scan(drive, as_json):
     """Read the whole tape and rebuild its catalog (inventory, files, jobs, archives, members)."""
-    drive = _drive(drive)
+    drive = resolve_drive(drive)
     summary = scan_tape(current_app.config, drive, echo=(lambda _m: None) if as_json else click.echo,
                         error=lambda message: click.echo(message, err=True))
     audit.record(actor(), "tape.scan", summary["label"], details=summary)

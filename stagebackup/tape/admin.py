@@ -13,18 +13,21 @@ from collections.abc import Mapping
 
 from ..errors import N_, ConflictError, ValidationError
 from ..extensions import db
-from . import media, vlibrary
+from ..models import Tape
+from . import media, recycle, vlibrary
 from .drives import device_of, is_virtual, open_drive, open_raw, virtual_drive_dir
 from .errors import (
     AlreadyLabelled,
     CartridgeMissing,
     DriveBusy,
+    EraseNotConfirmed,
     ForeignTape,
     LabelTaken,
     LabelUnreadable,
     LoadedTapeUnknown,
     NoMedium,
     TapeError,
+    TapeHasData,
     TapeInputError,
     UnknownCartridge,
     Unlabelled,
@@ -116,7 +119,18 @@ def status(config: Mapping, drive: str, *, wait_if_busy: bool = True) -> dict:
     return data
 
 
-def label(config: Mapping, drive: str, name: str, *, pool: str = "default", force: bool = False) -> dict:
+def _check_overwrite(drive: str, old: dict | None, existing: Tape | None, actor: str) -> None:
+    """Only a blank or expired tape loses its data, whatever ``force`` says: the tape in the drive, and
+    the inventory's tape whose label is being taken (its catalog would be retired)."""
+    loaded = media.tape_by_uuid(old["uuid"]) if old is not None else None
+    for tape in (loaded, existing):
+        if tape is not None and not recycle.may_overwrite(tape, actor=actor):
+            raise TapeHasData(drive, tape.label)
+
+
+def label(config: Mapping, drive: str, name: str, *, pool: str = "default", force: bool = False,
+          actor: str = "system") -> dict:
+    """Label the tape in ``drive``; the answer is the inventory row, with ``over``: the label written over."""
     try:
         fresh = new_label(name, pool, int(config["TAPE_BLOCK_SIZE"]))
     except ValueError as exc:
@@ -130,6 +144,7 @@ def label(config: Mapping, drive: str, name: str, *, pool: str = "default", forc
                 if not force:
                     raise
                 old = None
+            _check_overwrite(drive, old, existing, actor)
             if old is not None and not force:
                 raise AlreadyLabelled(drive, old["label"])
             if existing is not None and (old is None or old["uuid"] != existing.uuid) and not force:
@@ -152,7 +167,37 @@ def label(config: Mapping, drive: str, name: str, *, pool: str = "default", forc
                                   encoded=encode_label(fresh))
     media.update_drive(config, drive, status=st, label=name, message=None)
     db.session.commit()
-    return media.tape_dict(tape_row)
+    return {**media.tape_dict(tape_row), "over": old["label"] if old is not None else None}
+
+
+def erase(config: Mapping, drive: str, *, confirm: str, actor: str = "system") -> dict:
+    """Erase the expired (or blank) tape in ``drive`` once ``confirm`` is its label: a short erase from the
+    beginning (MTERASE; a virtual cartridge is truncated), so the tape is blank and unlabelled. Its
+    inventory row and files stay as history, retired. Answers the erased tape's row as it was."""
+    with _open(config, drive, write=True) as tape:
+        try:
+            old = read_label(tape, drive)
+            if old is None:
+                raise Unlabelled(drive)
+            row = media.tape_by_uuid(old["uuid"])
+            if row is None:
+                raise LoadedTapeUnknown(drive)
+            if not recycle.may_overwrite(row, actor=actor):
+                raise TapeHasData(drive, row.label)
+            if confirm != old["label"]:
+                raise EraseNotConfirmed(drive, old["label"])
+            tape.rewind()
+            tape.erase()
+            st = tape.status()
+        except OSError as exc:
+            raise from_os_error(drive, exc) from exc
+    if is_virtual(config, drive):
+        vlibrary.set_sticker(str(config["VTAPE_DIR"]), _sticker(config, drive), None)
+    erased = media.tape_dict(row)
+    media.retire(row)
+    media.update_drive(config, drive, status=st, label=None, message=Unlabelled(drive))
+    db.session.commit()
+    return erased
 
 
 def rewind(config: Mapping, drive: str) -> None:

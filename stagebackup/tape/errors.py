@@ -121,6 +121,19 @@ class LabelTaken(TapeError):
     exit_code = EXIT_CONFLICT
 
 
+class TapeHasData(TapeError):
+    template = N_("tape %(label)s holds data that has not expired: only a blank or expired tape is labelled over "
+                  "or erased (`flask tape recycle --dry-run` lists the reusable ones)")
+    params = ("drive", "label")
+    exit_code = EXIT_CONFLICT
+
+
+class EraseNotConfirmed(TapeError):
+    template = N_("the tape in drive %(drive)s is %(label)s: type its label to erase it")
+    params = ("drive", "label")
+    exit_code = EXIT_BAD_INPUT
+
+
 class LabelUnreadable(TapeError):
     template = N_("the label written to the tape in drive %(drive)s does not read back: try another tape")
     params = ("drive",)

@@ -17,7 +17,8 @@ from . import media, vlibrary
 from .drives import VIRTUAL
 
 # What the page calls a tape's state (the inventory's ``state`` plus its fill and write-protect tab).
-BLANK, APPENDABLE, FULL, RETIRED, WRITE_PROTECTED = "blank", "appendable", "full", "retired", "write_protected"
+BLANK, APPENDABLE, FULL, EXPIRED, RETIRED, WRITE_PROTECTED = (
+    "blank", "appendable", "full", "expired", "retired", "write_protected")
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,19 @@ class TapeSummary:
         return min(100, round(100 * (self.tape.bytes_used or 0) / cap)) if cap else 0
 
 
-def page_state(tape: Tape) -> str:
-    if tape.state == media.RETIRED:
-        return RETIRED
+def page_state(tape: Tape, data_files: int) -> str:
+    """``data_files``: the tape's archive and index files (none: labelled but blank)."""
+    if tape.state in (media.RETIRED, media.EXPIRED):
+        return RETIRED if tape.state == media.RETIRED else EXPIRED
     if tape.write_protected:
         return WRITE_PROTECTED
     if tape.state == media.FULL or (tape.capacity_bytes and tape.bytes_used >= tape.capacity_bytes):
         return FULL
-    return APPENDABLE
+    return APPENDABLE if data_files else BLANK
 
 
-def summaries() -> list[TapeSummary]:
-    """Every tape of the inventory, by pool and label, with its catalog counts (one query for them all)."""
+def summaries(pool: str | None = None) -> list[TapeSummary]:
+    """Every tape of the inventory (of one pool), by pool and label, with its catalog counts (one query)."""
     counts = {row.tape_id: row for row in db.session.execute(
         select(TapeFile.tape_id, func.count().label("files"), func.min(TapeFile.written_at).label("first"),
                func.max(TapeFile.written_at).label("last"), func.max(TapeFile.verified_at).label("verified"))
@@ -55,9 +57,11 @@ def summaries() -> list[TapeSummary]:
     in_drive = {label: name for name, label in db.session.execute(
         select(Drive.name, Drive.loaded_label).where(Drive.loaded_label.is_not(None)))}
     result = []
-    for tape in db.session.scalars(select(Tape).order_by(Tape.pool, Tape.label)):
+    query = select(Tape).order_by(Tape.pool, Tape.label)
+    for tape in db.session.scalars(query if pool is None else query.where(Tape.pool == pool)):
         c = counts.get(tape.id)
-        result.append(TapeSummary(tape, page_state(tape), c.files if c else 0, c.first if c else None,
+        files = c.files if c else 0
+        result.append(TapeSummary(tape, page_state(tape, files), files, c.first if c else None,
                                   c.last if c else None, c.verified if c else None, in_drive.get(tape.label)))
     return result
 
@@ -72,6 +76,7 @@ def file_rows(tape: Tape) -> list[dict]:
         "blocks": f.blocks, "block_size": f.block_size, "sha256": f.sha256,
         "written_at": f.written_at.isoformat() + "Z" if f.written_at else None,
         "verified_at": f.verified_at.isoformat() + "Z" if f.verified_at else None, "void": f.void,
+        "expired_at": f.expired_at.isoformat() + "Z" if f.expired_at else None,
     } for f in media.files_of(tape)]
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, select, update
 from ..dbtypes import utcnow
 from ..extensions import db
 from ..models import Tape, TapeFile
-from . import media
+from . import media, pools
 from .mtio import DriveStatus
 
 
@@ -77,6 +77,11 @@ class MediaLedger:
                 TapeFile.tape_id == tape_id, TapeFile.file_number >= next_file, TapeFile.void.is_(True)))
             last = db.session.scalar(select(func.max(TapeFile.file_number)).where(TapeFile.tape_id == tape_id))
         return last if last is not None and last >= next_file else None
+
+    def allocation_refusal(self, tape_id: int, pool: str) -> str | None:
+        """Why the pool's allocation policy keeps this job off the tape (pools.py), or None."""
+        with self._transaction():
+            return pools.refusal(tape_id, pools.policy(pool), self.job_id, utcnow())
 
     def mark_full(self, tape_id: int) -> None:
         with self._transaction():

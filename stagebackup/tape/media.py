@@ -21,11 +21,15 @@ from .mtio import DriveStatus
 # Native capacities by density code, for the inventory and the tape plan (LTO-5…9).
 NATIVE_CAPACITY = {0x58: 1_500 * 10**9, 0x5A: 2_500 * 10**9, 0x5C: 6 * 10**12, 0x5D: 9 * 10**12,
                    0x5E: 12 * 10**12, 0x60: 18 * 10**12}
-LABELLED, FULL, RETIRED = "labelled", "full", "retired"
+LABELLED, FULL, EXPIRED, RETIRED = "labelled", "full", "expired", "retired"
 
 
 def get_tape(label: str) -> Tape | None:
     return db.session.scalar(select(Tape).where(Tape.label == label))
+
+
+def tape_by_uuid(uuid: str) -> Tape | None:
+    return db.session.scalar(select(Tape).where(Tape.uuid == uuid))
 
 
 def capacity_for(config: Mapping, drive: str, status: DriveStatus | None, medium_capacity: int | None) -> int:
@@ -41,10 +45,7 @@ def record_label(label: dict, *, capacity: int, encoded: bytes) -> Tape:
     row (renamed, its files void) so the catalog history stays and the label can be reused."""
     old = get_tape(label["label"])
     if old is not None:
-        old.label = f"{old.label}~{old.uuid[:8]}"[:64]
-        old.state = RETIRED
-        db.session.execute(update(TapeFile).where(TapeFile.tape_id == old.id).values(void=True))
-        db.session.flush()
+        retire(old)
     tape = Tape(label=label["label"], pool=label["pool"], uuid=label["uuid"], state=LABELLED,
                 capacity_bytes=capacity, bytes_used=len(encoded), write_protected=False)
     db.session.add(tape)
@@ -56,12 +57,21 @@ def record_label(label: dict, *, capacity: int, encoded: bytes) -> Tape:
 
 def retire_by_uuid(uuid: str) -> None:
     """The tape with this uuid was overwritten by a new label."""
-    tape = db.session.scalar(select(Tape).where(Tape.uuid == uuid))
+    tape = tape_by_uuid(uuid)
     if tape is not None and tape.state != RETIRED:
-        tape.label = f"{tape.label}~{tape.uuid[:8]}"[:64]
-        tape.state = RETIRED
-        db.session.execute(update(TapeFile).where(TapeFile.tape_id == tape.id).values(void=True))
-        db.session.flush()
+        retire(tape)
+
+
+def retire(tape: Tape) -> None:
+    """The tape's data is gone (labelled over or erased): its row and files stay as history, renamed so the
+    label can be used again, the files void and expired."""
+    tape.label = f"{tape.label}~{tape.uuid[:8]}"[:64]
+    tape.state = RETIRED
+    now = utcnow()
+    db.session.execute(update(TapeFile).where(TapeFile.tape_id == tape.id).values(void=True))
+    db.session.execute(update(TapeFile).where(TapeFile.tape_id == tape.id, TapeFile.expired_at.is_(None))
+                       .values(expired_at=now))
+    db.session.flush()
 
 
 def update_drive(config: Mapping, drive: str, *, status: DriveStatus | None = None, label: str | None = None,

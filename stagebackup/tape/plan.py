@@ -1,8 +1,8 @@
 """The tape plan recorded when the scan ends: bytes to write, tapes needed, hours at the drive's rate.
 
 The archive sizes are not known before compressing, so the plan takes the scanned input bytes (an upper
-bound for compressible data). Tapes needed: the pool's writable tapes, fullest-free first, then as many
-blank cartridges of the drive's capacity as the rest needs.
+bound for compressible data). Tapes needed: the pool's writable tapes (those its allocation policy lets
+this job write to), fullest-free first, then as many blank cartridges of the drive's capacity as the rest needs.
 """
 
 from __future__ import annotations
@@ -12,17 +12,21 @@ from collections.abc import Mapping
 
 from sqlalchemy import select
 
+from ..dbtypes import utcnow
 from ..errors import human_bytes
 from ..extensions import db
 from ..models import Tape
+from . import pools
 from .drives import is_virtual
 from .media import LABELLED
 
 DEFAULT_NEW_TAPE_BYTES = 12 * 10**12  # an LTO-8 cartridge, when nothing better is known
 
 
-def make_plan(config: Mapping, drive: str, pool: str, bytes_to_write: int) -> dict:
-    tapes = db.session.scalars(select(Tape).where(Tape.pool == pool, Tape.state == LABELLED)).all()
+def make_plan(config: Mapping, drive: str, pool: str, bytes_to_write: int, job_id: int) -> dict:
+    policy, now = pools.policy(pool), utcnow()
+    tapes = [t for t in db.session.scalars(select(Tape).where(Tape.pool == pool, Tape.state == LABELLED))
+             if pools.refusal(t.id, policy, job_id, now) is None]  # the tapes its allocation lets this job use
     free = sorted((max(0, t.capacity_bytes - t.bytes_used) for t in tapes), reverse=True)
     pool_free = sum(free)
     new_tape = (int(config["VTAPE_CAPACITY_BYTES"]) if is_virtual(config, drive)

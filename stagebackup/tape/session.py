@@ -1,7 +1,8 @@
 """A backup job's hold on a drive: mount a suitable tape, append at end of data, swap at end of medium.
 
 A tape is suitable when it carries our label, is in the inventory with the same uuid, belongs to the
-project's pool, is not full or retired, and is not write-protected. At the start of a job an unsuitable
+project's pool, is not full, expired or retired, is not write-protected, and the pool's allocation policy
+lets this job write to it (``pools.py``: a new tape per job or per day). At the start of a job an unsuitable
 tape is an error with the reason (no medium, write-protected, unlabelled, foreign, drive busy…), except a
 full tape or one from another pool: then, as at end of medium, the job waits (``waiting_media``, yellow
 badge, "load a new tape in DRIVE") with the drive closed so the operator can load and label a tape, and
@@ -83,12 +84,17 @@ class DriveSession:
         row = self.ledger.tape(label["label"])
         if row is None or row.uuid != label["uuid"]:
             raise UnknownTape(label["label"], f": run `flask tape scan {self.drive}` to add it")
+        if row.state == media.EXPIRED:
+            raise NeedMedia(f"tape {row.label} is expired: label it again (into pool {self.pool}) to reuse it")
         if row.state != media.LABELLED or label["label"] in exclude:
             raise NeedMedia(f"tape {row.label} is {row.state if row.state != 'labelled' else 'full'}")
         if row.pool != self.pool:
             raise NeedMedia(f"tape {row.label} belongs to pool {row.pool}, not {self.pool}")
         if row.capacity_bytes and row.capacity_bytes - row.bytes_used < MIN_FREE_BYTES:
             raise NeedMedia(f"tape {row.label} is full")
+        refusal = self.ledger.allocation_refusal(row.id, self.pool)
+        if refusal is not None:
+            raise NeedMedia(f"tape {row.label}: {refusal}")
         return row.id
 
     def release(self, message: str | None = None) -> None:

@@ -55,7 +55,7 @@ class TapeSink:
     # -- the plan (when the scan ends, on the job's thread) -------------------------------------------
     def plan(self, bytes_to_write: int) -> dict:
         """The tape plan for this job, returned for the job's reporter to record."""
-        plan = make_plan(self.config, self.session.drive, self.pool, bytes_to_write)
+        plan = make_plan(self.config, self.session.drive, self.pool, bytes_to_write, self.session.job_id)
         db.session.commit()  # make_plan read the inventory: end that transaction before the work starts
         # Mount now, before the first group is compressed: a write-protected, unlabelled or foreign tape
         # fails the job (or a full one makes it wait) at once, not after an hour of compressing.

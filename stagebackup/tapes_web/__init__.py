@@ -5,4 +5,4 @@ from flask import Blueprint
 
 bp = Blueprint("tapes", __name__)
 
-from . import actions, views  # noqa: E402,F401
+from . import actions, pool_actions, views  # noqa: E402,F401

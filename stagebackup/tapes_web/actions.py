@@ -2,8 +2,9 @@
 tape/vlibrary.py), each a short operation that opens the device and closes it before the answer.
 
 A drive a job holds is refused at once with the job's number. Labelling over a labelled or foreign tape,
-or with a label the inventory already has, destroys data: it goes ahead only when the operator typed the
-name the refusal asks for (the old label, the taken label, or the drive for a tape of unknown origin).
+or with a label the inventory already has, destroys data: a tape of ours goes only when it is blank or
+expired (``tape/recycle.py``), and then only when the operator typed the name the refusal asks for (the
+old label, the taken label, or the drive for a tape of unknown origin). Erasing asks for the label too.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def label_tape(drive: str):
         if len(pool) > MAX_NAME:
             raise TapeInputError(drive, "the pool name is longer than 64 characters")
         try:
-            tape = admin.label(config, drive, name, pool=pool, force=False)
+            tape = admin.label(config, drive, name, pool=pool, force=False, actor=web_actor())
             forced = False
         except (AlreadyLabelled, LabelTaken, ForeignTape) as refusal:
             db.session.rollback()
@@ -86,13 +87,27 @@ def label_tape(drive: str):
             if not typed or typed != values.get(key):
                 flash(translate(gettext, prompt, values) or fill(prompt, values), "danger")
                 return _back()
-            tape = admin.label(config, drive, name, pool=pool, force=True)
+            tape = admin.label(config, drive, name, pool=pool, force=True, actor=web_actor())
             forced = True
     except StageBackupError as exc:
         return _refuse(exc)
     return _done("tape.label", name, gettext("已在 %(drive)s 中为磁带写入卷标 %(label)s（池 %(pool)s）。", drive=drive,
                                              label=tape["label"], pool=tape["pool"]),
-                 {"drive": drive, "pool": pool, "force": forced})
+                 {"drive": drive, "pool": pool, "force": forced, "over": tape["over"]})
+
+
+@bp.post("/tapes/drives/<drive>/erase")
+@requires(ADMIN)
+def erase_tape(drive: str):
+    """Erase the expired tape in the drive once the operator typed its label (EraseNotConfirmed asks)."""
+    try:
+        drive = _drive(drive)
+        erased = admin.erase(current_app.config, drive, confirm=_field("confirm"), actor=web_actor())
+    except StageBackupError as exc:
+        return _refuse(exc)
+    return _done("tape.erase", erased["label"], gettext("已擦除 %(drive)s 中的磁带 %(label)s，它现在是空白磁带。",
+                                                        drive=drive, label=erased["label"]),
+                 {"drive": drive, "pool": erased["pool"]})
 
 
 @bp.post("/tapes/drives/<drive>/load")

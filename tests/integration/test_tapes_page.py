@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
 from flask_babel import refresh
 
 from stagebackup.extensions import db
-from stagebackup.models import Drive, Tape
+from stagebackup.models import AuditEvent, Drive, Tape, TapeFile
 from stagebackup.tape import cartridge, vlibrary
 
 from .web_support import csrf_token, running_job
@@ -44,7 +45,8 @@ def test_label_the_blank_tape_and_see_it_in_the_inventory_and_its_files(client, 
     page = client.get("/tapes").get_data(as_text=True)
     row = page[page.index('data-label="TAPE001"'):]
     row = row[:row.index("</tr>")]
-    assert "可追加" in row and "night" in row and "磁带机 vtape0" in row and "progress-bar pct-0" in row
+    # Labelled, nothing written yet: blank.
+    assert "空白" in row and "night" in row and "磁带机 vtape0" in row and "progress-bar pct-0" in row
     files = client.get("/tapes/TAPE001").get_data(as_text=True)
     assert 'data-file="0"' in files and "卷标" in files
     assert client.get("/tapes/NOPE").status_code == 404
@@ -114,7 +116,8 @@ def test_actions_need_an_admin(app, user):
     assert "label-form" not in page.get_data(as_text=True)  # no buttons that could only answer 403
     token = csrf_token(client, "/tapes")
     for url in ("/tapes/drives/vtape0/label", "/tapes/drives/vtape0/load", "/tapes/drives/vtape0/eject",
-                "/tapes/cartridges", "/tapes/cartridges/vtape0-001/write-protect"):
+                "/tapes/cartridges", "/tapes/cartridges/vtape0-001/write-protect", "/tapes/drives/vtape0/erase",
+                "/tapes/pools", "/tapes/recycle"):
         assert client.post(url, data={"csrf_token": token, "label": "A", "name": "c"}).status_code == 403, url
     assert db.session.scalar(db.select(Tape)) is None
 
@@ -201,3 +204,72 @@ def test_an_unreadable_drive_is_offline_with_its_reason_translated(client, app, 
     assert state == "offline" and text.startswith("离线 · 虚拟磁带机 vtape0 离线") and str(blocker) in text
     state, text = _state(client, lang="en")
     assert state == "offline" and text.startswith(f"offline · virtual drive vtape0 is offline: its directory {blocker}")
+
+
+def _row(page: str, label: str, kind: str = "tape-row") -> str:
+    row = page[page.index(f'<tr class="{kind}" data-label="{label}"'):]
+    return row[:row.index("</tr>")]
+
+
+def test_pools_expiry_recycle_erase_and_label_over_on_the_page(client, app, tmp_path):
+    from tests.integration.test_tape_pools import backup
+
+    saved = _post(client, "/tapes/pools", name="weekly", retention_days="7", allocation="append")
+    assert "已保存磁带池 weekly" in _flash(saved)
+    assert "天数" in _flash(_post(client, "/tapes/pools", name="bad", retention_days="-3"))
+    _post(client, "/tapes/drives/vtape0/label", label="TAPE001", pool="weekly")
+    job = backup(app, tmp_path, "p1", pool="weekly")
+    page = client.get("/tapes").get_data(as_text=True)
+    assert "可追加" in _row(page, "TAPE001") and 'data-pool="weekly"' in page and "7 天" in page
+    assert "没有可重复使用的磁带" in page
+
+    refused = _post(client, "/tapes/drives/vtape0/label", label="TAPE002", confirm="TAPE001")
+    assert "TAPE001" in _flash(refused) and "未过期" in _flash(refused)
+    assert "未过期" in _flash(_post(client, "/tapes/drives/vtape0/erase", confirm="TAPE001"))
+
+    # Eight days later (the rows aged, as a clock would): every file is past the pool's 7 days.
+    for f in db.session.scalars(db.select(TapeFile).where(TapeFile.job_id == job.id)):
+        f.written_at -= timedelta(days=8)
+    db.session.commit()
+    page = client.get("/tapes").get_data(as_text=True)
+    assert "全部文件已过期，待标记" in _row(page, "TAPE001", "reusable-row") and 'id="recycle-tapes"' in page
+    assert "已标记为过期的磁带：TAPE001" in _flash(_post(client, "/tapes/recycle"))
+    page = client.get("/tapes").get_data(as_text=True)
+    assert "已过期" in _row(page, "TAPE001") and 'id="recycle-tapes"' not in page
+    assert "tape-file-expired" in client.get("/tapes/TAPE001").get_data(as_text=True)
+    assert "没有新过期的磁带" in _flash(_post(client, "/tapes/recycle"))
+
+    wrong = _post(client, "/tapes/drives/vtape0/erase", confirm="TAPE00")
+    assert "输入其卷标" in _flash(wrong)
+    erased = _post(client, "/tapes/drives/vtape0/erase", confirm="TAPE001")
+    assert "已擦除 vtape0 中的磁带 TAPE001" in _flash(erased)
+    assert _state(client)[0] == "blank"
+    events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action.like("tape.%"))
+                                .order_by(AuditEvent.id)).all()
+    assert [(e.action, e.target) for e in events][-2:] == [("tape.recycle", "TAPE001"), ("tape.erase", "TAPE001")]
+
+    _post(client, "/tapes/drives/vtape0/label", label="OTHER1", pool="other")
+    only = client.get("/tapes?pool=weekly").get_data(as_text=True)
+    assert 'data-label="OTHER1"' not in only and "TAPE001~" in only
+    everything = client.get("/tapes?pool=nonesuch").get_data(as_text=True)
+    assert 'data-label="OTHER1"' in everything
+
+
+def test_label_over_an_expired_tape_needs_its_label_typed(client, app, tmp_path):
+    from tests.integration.test_tape_pools import backup
+
+    _post(client, "/tapes/drives/vtape0/label", label="TAPE001", pool="short")
+    _post(client, "/tapes/pools", name="short", retention_days="1")
+    job = backup(app, tmp_path, "p1", pool="short")
+    for f in db.session.scalars(db.select(TapeFile).where(TapeFile.job_id == job.id)):
+        f.written_at -= timedelta(days=2)
+    db.session.commit()
+    refused = _post(client, "/tapes/drives/vtape0/label", label="TAPE001", pool="short")
+    assert "请在确认框中输入 TAPE001" in _flash(refused)
+    assert db.session.scalar(db.select(Tape).where(Tape.label == "TAPE001")).state == "expired"  # marked on the way
+    done = _post(client, "/tapes/drives/vtape0/label", label="TAPE001", pool="short", confirm="TAPE001")
+    assert "写入卷标 TAPE001" in _flash(done)
+    events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action.like("tape.%"))
+                                .order_by(AuditEvent.id)).all()
+    assert [(e.action, e.target) for e in events][-2:] == [("tape.recycle", "TAPE001"), ("tape.label", "TAPE001")]
+    assert events[-1].details["over"] == "TAPE001"

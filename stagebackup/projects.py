@@ -15,6 +15,7 @@ from .errors import N_, ConflictError, ErrorCollector, ProjectNotFound, Validati
 from .extensions import db
 from .jobs import queue
 from .models import Project
+from .notify.targets import forget_project as forget_notification_targets
 from .paths import display, is_text
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
@@ -362,6 +363,7 @@ def remove(name: str, *, actor: str) -> None:
                             name=name, id=active.id, status=active.status)
     # History keeps the jobs (they carry the project's name); they just lose the link.
     queue.detach_project(project.id)
+    forget_notification_targets(project.id)
     db.session.delete(project)
     audit.record(actor, "project.remove", name)
     db.session.commit()

@@ -54,6 +54,8 @@ class Project(db.Model):
     dest_drive: Mapped[str | None] = mapped_column(String(100), nullable=True)
     dest_pool: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verify_after_write: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Tape: after each session's index, append a copy of the catalog (tape/catalog_copy.py) to the same tape.
+    catalog_copy_to_tape: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # A job of this project running longer than this ends failed (None: no limit).
     job_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A 5-field cron expression (None: no schedule), read in ``schedule_timezone`` (an IANA name).

@@ -1,4 +1,5 @@
-"""Notifications (targets and their outbox) and server settings (the master key's escrow confirmation).
+"""Notifications (targets and their outbox), server settings (the master key's escrow confirmation), and a
+tape project's option to append a catalog copy after each session.
 
 Revision ID: unattended
 Revises: retention (re-chain at merge)
@@ -15,6 +16,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("projects") as batch:
+        batch.add_column(sa.Column("catalog_copy_to_tape", sa.Boolean(), nullable=False,
+                                   server_default=sa.text("false")))
     op.create_table(
         "notification_targets",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -71,3 +75,5 @@ def downgrade():
     op.drop_index("ix_notification_outbox_pending", table_name="notification_outbox")
     op.drop_table("notification_outbox")
     op.drop_table("notification_targets")
+    with op.batch_alter_table("projects") as batch:
+        batch.drop_column("catalog_copy_to_tape")

@@ -77,3 +77,24 @@ def test_scan_recognises_a_catalog_copy_and_a_full_or_unknown_tape_is_refused(tm
         assert both.exit_code == 2
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_tape_project_with_the_option_appends_a_catalog_copy_after_each_session(app, tmp_path):
+    from stagebackup.tape import admin
+
+    from .test_tape_backup import errors_of, run_one, tape_project
+
+    admin.label(app.config, "vtape0", "TAPE001")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a\n")
+    project = tape_project("带目录库副本", [tmp_path / "src"], catalog_copy_to_tape=True)
+    assert project.catalog_copy_to_tape
+    job = run_one(app, project)
+    assert job.status == "succeeded", errors_of(job.id)
+    files = db.session.scalars(select(TapeFile).order_by(TapeFile.file_number))
+    kinds = [(f.file_number, f.kind, f.void) for f in files]
+    assert kinds == [(0, "label", False), (1, "archive", False), (2, "index", False), (3, "catalog", False)]
+    plain = tape_project("无副本", [tmp_path / "src"])
+    assert run_one(app, plain).status == "succeeded"  # a project without the option appends no copy
+    later = db.session.scalars(select(TapeFile).where(TapeFile.file_number > 3).order_by(TapeFile.file_number))
+    assert [f.kind for f in later] == ["archive", "index"]

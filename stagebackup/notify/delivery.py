@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-import apprise
 from flask import current_app
 from sqlalchemy import select
 
@@ -29,6 +28,8 @@ def backoff_s(attempts: int) -> float:
 
 def send(url: str, message: messages.Message) -> str | None:
     """Send through Apprise; None on success, else what Apprise logged about the failure."""
+    import apprise  # here: loading its ~200 modules costs every process a third of a second at start
+
     sender = apprise.Apprise()
     if not sender.add(url):
         return "Apprise does not understand this URL"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import apprise
 from flask import current_app, url_for
 from flask_babel import force_locale, gettext
 
@@ -19,7 +18,7 @@ from .events import FAILED_EVENT, STALE_EVENT, SUCCEEDED_EVENT, WAITING_EVENT, W
 class Message:
     title: str
     body: str
-    kind: str  # an apprise.NotifyType
+    kind: str  # an Apprise NotifyType value (info, success, warning, failure)
 
 
 TITLES = {
@@ -40,9 +39,8 @@ BODIES = {
                     "backup: %(last)s)."),
     "test": N_("This is a test message from StageBackup to target %(target)s."),
 }
-KINDS = {FAILED_EVENT: apprise.NotifyType.FAILURE, WARNING_EVENT: apprise.NotifyType.WARNING,
-         WAITING_EVENT: apprise.NotifyType.WARNING, SUCCEEDED_EVENT: apprise.NotifyType.SUCCESS,
-         STALE_EVENT: apprise.NotifyType.FAILURE, "test": apprise.NotifyType.INFO}
+KINDS = {FAILED_EVENT: "failure", WARNING_EVENT: "warning", WAITING_EVENT: "warning", SUCCEEDED_EVENT: "success",
+         STALE_EVENT: "failure", "test": "info"}
 OPEN_JOB = N_("Open the job: %(url)s")
 OPEN_PAGE = N_("Open StageBackup: %(url)s")
 

@@ -3,7 +3,6 @@ back only in Apprise's privacy form, scoped to one project or all, with the even
 
 from __future__ import annotations
 
-import apprise
 from sqlalchemy import delete, select
 
 from .. import audit, keys
@@ -26,6 +25,8 @@ class TargetNotFound(StageBackupError):
 
 def _masked(url: str) -> str:
     """The URL with its secrets starred by Apprise, without the query (options, sometimes tokens)."""
+    import apprise  # here, as in delivery.send: only the commands and pages that need it load it
+
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         raise ValidationError(N_("Apprise does not understand this URL (see the list of services in "

@@ -27,7 +27,7 @@ def _masked(url: str) -> str:
     """The URL with its secrets starred by Apprise, without the query (options, sometimes tokens)."""
     import apprise  # here, as in delivery.send: only the commands and pages that need it load it
 
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = apprise.Apprise.instantiate(url) if url.isprintable() and is_text(url) else None
     if plugin is None:
         raise ValidationError(N_("Apprise does not understand this URL (see the list of services in "
                                  "docs/configuration.md)"), field="url")
@@ -35,7 +35,7 @@ def _masked(url: str) -> str:
 
 
 def _check(name: str, events: list[str], stale_after_hours: int | None, language: str) -> None:
-    if not name.strip() or len(name) > NAME_MAX or not is_text(name):
+    if not name.strip() or len(name) > NAME_MAX or not is_text(name) or not name.isprintable():
         raise ValidationError(N_("a target needs a name of 1 to %(n)s characters"), field="name", n=NAME_MAX)
     unknown = sorted(set(events) - set(EVENTS))
     if unknown or not events:

@@ -32,8 +32,8 @@ def _refuse(error: StageBackupError):
     return _back()
 
 
-def _field(name: str) -> str:
-    return (request.form.get(name) or "").strip()[:FIELD_MAX]
+def _text(value: str | None) -> str:
+    return (value or "").strip()[:FIELD_MAX]
 
 
 @bp.app_context_processor
@@ -58,15 +58,18 @@ def index():
 @bp.post("/settings/notifications")
 @requires(ADMIN)
 def add_target():
+    # Each field named literally: tests/integration/test_http_fuzz.py finds a view's parameters this way.
+    name, url, project_name = (_text(request.form.get("name")), _text(request.form.get("url")),
+                               _text(request.form.get("project")))
+    hours, language = _text(request.form.get("stale_after_hours")), _text(request.form.get("language"))
     try:
-        project = projects.get_by_name(_field("project")) if _field("project") else None
-        hours = _field("stale_after_hours")
-        targets.add(_field("name"), _field("url"), project=project, events=request.form.getlist("events"),
-                    stale_after_hours=int(hours) if hours.isdigit() and len(hours) < 7 else None,
-                    language=_field("language") or "zh_CN", actor=web_actor())
+        project = projects.get_by_name(project_name) if project_name else None
+        targets.add(name, url, project=project, events=request.form.getlist("events"),
+                    stale_after_hours=int(hours) if hours.isascii() and hours.isdigit() and len(hours) < 7 else None,
+                    language=language or "zh_CN", actor=web_actor())
     except StageBackupError as error:
         return _refuse(error)
-    flash(gettext("Notification target %(name)s added.", name=_field("name")), "success")
+    flash(gettext("Notification target %(name)s added.", name=name), "success")
     return _back()
 
 

@@ -41,6 +41,8 @@ class Courier:
             delivery.deliver_due()
         except SQLAlchemyError:
             log.exception("notifications: database error; trying again")
+        except Exception:  # noqa: BLE001 - the courier thread must outlive any one bad round
+            log.exception("notifications: unexpected error; trying again")
         finally:
             db.session.rollback()
 

@@ -53,7 +53,10 @@ def deliver_due(now: datetime | None = None, limit: int = 20) -> tuple[int, int]
     """Send what is due; returns (delivered, failed)."""
     delivered = failed = 0
     for row_id in _due(now or utcnow(), limit):
-        error = _deliver(row_id)
+        try:
+            error = _deliver(row_id)
+        except LookupError:  # its target was removed meanwhile
+            continue
         if error is None:
             delivered += 1
         else:
@@ -63,6 +66,8 @@ def deliver_due(now: datetime | None = None, limit: int = 20) -> tuple[int, int]
 
 def _deliver(row_id: int) -> str | None:
     row = db.session.get(Notification, row_id)
+    if row is None:
+        raise LookupError(row_id)
     target = db.session.get(NotificationTarget, row.target_id)
     try:
         url = targets.url_of(target)
@@ -78,6 +83,9 @@ def _deliver(row_id: int) -> str | None:
 
 def _record(row_id: int, error: str | None) -> None:
     row = db.session.get(Notification, row_id)
+    if row is None:  # its target was removed while it was being sent
+        db.session.rollback()
+        return
     target = db.session.get(NotificationTarget, row.target_id)
     now = utcnow()
     row.attempts += 1

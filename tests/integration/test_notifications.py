@@ -27,6 +27,8 @@ from stagebackup.models import FAILED, SUCCEEDED, Job, Notification, Project, Se
 from stagebackup.notify import delivery, targets
 from stagebackup.notify.courier import Courier
 
+from .test_scheduler_processes import schedulers  # noqa: F401 - the fixture
+from .test_worker_processes import wait_for
 from .web_support import make_project, running_job
 
 BASE_URL = "https://backup.example.org/sb"
@@ -237,3 +239,19 @@ def test_notify_cli_stores_the_url_encrypted_and_shows_it_masked(app, receiver):
     assert bad.exit_code == 2 and "Apprise" in bad.output
     assert runner.invoke(args=["notify", "remove", "ops"]).exit_code == 0
     assert runner.invoke(args=["notify", "remove", "ops"]).exit_code == 3
+
+
+def test_a_running_scheduler_process_delivers_what_a_job_left_in_the_outbox(
+        app, tmp_path, receiver, schedulers, monkeypatch):  # noqa: F811 - the fixture imported above
+    monkeypatch.setenv("STAGEBACKUP_NOTIFY_POLL_INTERVAL_S", "0.2")
+    monkeypatch.setenv("STAGEBACKUP_BASE_URL", BASE_URL)
+    targets.add("hook", receiver.url, project=None, language="en", actor="test")
+    job = queue.enqueue(failing_project(tmp_path), actor="test")
+    run_worker(app)
+    assert not receiver.bodies  # the worker never sends
+    schedulers(app)
+    wait_for(lambda: receiver.bodies, timeout=30)
+    [hook] = receiver.bodies
+    assert hook["title"] == f"[StageBackup] 设计稿: job #{job.id} failed"
+    assert f"{BASE_URL}/backup/jobs/{job.id}/log" in hook["message"]
+    assert wait_for(lambda: db.session.scalar(select(Notification.delivered_at)), timeout=10)

@@ -35,6 +35,7 @@ run: install
 	mkdir -p "$(STAGEBACKUP_DATA_DIR)"
 	$(BIN)/flask db upgrade
 	@$(BIN)/flask users needs-admin
+	@$(BIN)/flask keys where --unsaved-only
 	@echo "StageBackup on http://127.0.0.1:5555 (data in $(STAGEBACKUP_DATA_DIR)); Ctrl-C stops everything"
 	exec $(BIN)/honcho start -f Procfile --port 5555
 

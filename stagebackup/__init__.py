@@ -83,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .cli import register_cli
     from .explorer import bp as explorer_bp
     from .restore import bp as restore_bp
+    from .settings_web import bp as settings_bp
     from .tapes_web import bp as tapes_bp
 
     httpguard.init_app(app)  # before the blueprints: their <int:…> routes use its converter
@@ -94,6 +95,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(restore_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(tapes_bp)
+    app.register_blueprint(settings_bp)
     register_cli(app)
 
     if app.config["SCHEMA_AUTO_UPGRADE"]:

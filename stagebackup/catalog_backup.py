@@ -37,6 +37,7 @@ from .models import Archive, AuditEvent, Job, Project, Secret
 from .schema import current_revisions, upgrade_to_head
 
 FORMAT = "stagebackup-catalog"
+FOLDER_PREFIX = "stagebackup-catalog-"
 MANIFEST = "manifest.json"
 SEALED_KEY = "master.key.sealed"
 FILES = {"sqlite": "catalog.sqlite3", "postgresql": "catalog.pgdump"}
@@ -137,7 +138,7 @@ def backup_catalog(to_dir: str, *, passphrase: str | None, actor: str) -> Path:
     """Write the catalog copy folder into ``to_dir``; returns the folder."""
     kind = _kind()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(to_dir).expanduser().resolve() / f"stagebackup-catalog-{stamp}"
+    folder = Path(to_dir).expanduser().resolve() / f"{FOLDER_PREFIX}{stamp}"
     try:
         folder.mkdir(parents=True, mode=0o700)
     except OSError as exc:

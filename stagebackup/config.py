@@ -87,6 +87,13 @@ DEFAULTS: dict[str, object] = {
     # each web process's memory unless RATELIMIT_STORAGE_URI names a shared store (redis://…).
     "SIGNIN_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Notifications (stagebackup/notify): the address people open the pages at, for the link in each message;
+    # how often the scheduler's courier delivers, how often it looks for projects without a good backup, and
+    # how many times a message is tried before it is given up (backoff 30 s, 1 min, 2 min, … up to 1 h).
+    "BASE_URL": "http://127.0.0.1:5555",
+    "NOTIFY_POLL_INTERVAL_S": 5.0,
+    "NOTIFY_STALE_CHECK_S": 300.0,
+    "NOTIFY_MAX_ATTEMPTS": 10,
 }
 
 

@@ -54,6 +54,8 @@ class Project(db.Model):
     dest_drive: Mapped[str | None] = mapped_column(String(100), nullable=True)
     dest_pool: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verify_after_write: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Tape: after each session's index, append a copy of the catalog (tape/catalog_copy.py) to the same tape.
+    catalog_copy_to_tape: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # A job of this project running longer than this ends failed (None: no limit).
     job_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A 5-field cron expression (None: no schedule), read in ``schedule_timezone`` (an IANA name).
@@ -367,3 +369,56 @@ class User(db.Model):
     session_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class NotificationTarget(db.Model):
+    """Where notifications go: an Apprise URL (a secret: encrypted in ``secrets``, shown back only masked).
+
+    ``project_id`` None: every project. ``events`` lists the ticked ones (notify/events.py);
+    ``stale_after_hours`` is X in "no good backup for longer than X".
+    """
+
+    __tablename__ = "notification_targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    secret_id: Mapped[int] = mapped_column(ForeignKey("secrets.id"))
+    masked_url: Mapped[str] = mapped_column(String(255))  # Apprise's privacy form, safe to show
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), nullable=True)
+    events: Mapped[list] = mapped_column(JSONText, default=list)
+    stale_after_hours: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    language: Mapped[str] = mapped_column(String(16), default="zh_CN")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Notification(db.Model):
+    """The outbox: one message to one target, written in the transaction of the event, delivered later by the
+    scheduler process with retries (notify/outbox.py). A failed delivery never touches the job."""
+
+    __tablename__ = "notification_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("notification_targets.id"))
+    event: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the stale check's dedup key
+    details: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    gave_up_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(MessageText, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_notification_outbox_pending", "delivered_at", "gave_up_at", "next_attempt_at"),
+                      Index("ix_notification_outbox_target_event", "target_id", "event", "project_id"))
+
+
+class Setting(db.Model):
+    """Small server-wide facts, e.g. when an admin confirmed the master key was saved (key escrow)."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

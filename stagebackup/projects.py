@@ -15,6 +15,7 @@ from .errors import N_, ConflictError, ErrorCollector, ProjectNotFound, Validati
 from .extensions import db
 from .jobs import queue
 from .models import Project
+from .notify.targets import forget_project as forget_notification_targets
 from .paths import display, is_text
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
@@ -51,6 +52,7 @@ class ProjectSpec:
     dest_drive: str | None = None
     dest_pool: str | None = None
     verify_after_write: bool = True
+    catalog_copy_to_tape: bool = False  # tape: a catalog copy after each session
     job_timeout_s: int | None = None  # a job running longer ends failed; None: no limit
     schedule_cron: str | None = None  # a 5-field cron expression; None: run only when asked
     schedule_timezone: str | None = None  # an IANA name; None: the server's time zone
@@ -238,6 +240,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         group_max_bytes=spec.group_max_bytes, dest_drive=dest_drive,
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
+        catalog_copy_to_tape=bool(spec.catalog_copy_to_tape) and dest_drive is not None,
         # Without a schedule "enabled" means nothing: kept True, so a schedule added later runs.
         schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
         schedule_enabled=bool(spec.schedule_enabled) or schedule_cron is None, **keep,
@@ -262,6 +265,7 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.dest_kind = "tape" if spec.dest_drive else "directory"
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
     project.verify_after_write = spec.verify_after_write
+    project.catalog_copy_to_tape = spec.catalog_copy_to_tape
     project.job_timeout_s = spec.job_timeout_s
     project.schedule_cron, project.schedule_timezone = spec.schedule_cron, spec.schedule_timezone
     project.schedule_enabled = spec.schedule_enabled
@@ -278,6 +282,7 @@ def spec_of(project: Project) -> ProjectSpec:
         encrypted=project.encrypted, sync_strategy=project.sync_strategy,
         group_max_bytes=project.group_max_bytes,
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
+        catalog_copy_to_tape=project.catalog_copy_to_tape,
         job_timeout_s=project.job_timeout_s, schedule_cron=project.schedule_cron,
         schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
         **{name: getattr(project, name) for name in KEEP_FIELDS},
@@ -367,6 +372,7 @@ def remove(name: str, *, actor: str, delete_backups: bool = False) -> None:
         project = get_by_name(name)  # the deletion committed as it went
     # History keeps the jobs (they carry the project's name); they just lose the link.
     queue.detach_project(project.id)
+    forget_notification_targets(project.id)
     db.session.delete(project)
     audit.record(actor, "project.remove", name, details=details)
     db.session.commit()
@@ -405,7 +411,7 @@ def to_dict(project: Project) -> dict:
         "job_timeout_min": project.job_timeout_s // 60 if project.job_timeout_s else None,
         "destination": (
             {"kind": "tape", "drive": project.dest_drive, "pool": project.dest_pool,
-             "verify": project.verify_after_write}
+             "verify": project.verify_after_write, "catalog_copy": project.catalog_copy_to_tape}
             if project.dest_kind == "tape" else {"kind": "directory", "path": display(project.dest_path or "")}
         ),
         "schedule": schedule_dict(project),

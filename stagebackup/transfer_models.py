@@ -95,6 +95,7 @@ class ProjectEntry(BaseModel):
     dest_drive: Text | None = _default("dest_drive")
     dest_pool: Text | None = _default("dest_pool")
     verify_after_write: StrictBool = _default("verify_after_write")
+    catalog_copy_to_tape: StrictBool = _default("catalog_copy_to_tape")
     job_timeout_s: Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)] | None = _default("job_timeout_s")
     schedule_cron: Text | None = _default("schedule_cron")
     schedule_timezone: Text | None = _default("schedule_timezone")

@@ -93,6 +93,7 @@ class ProjectForm(TextForm):
     dest_drive = SelectField(_l("磁带机"), choices=[], validate_choice=False)
     dest_pool = StringField(_l("磁带池"), default="default")
     verify_after_write = BooleanField(_l("写入后校验"), default=True)
+    catalog_copy_to_tape = BooleanField(_l("每次写完后把目录库副本也写到磁带"), default=False)
     job_timeout_min = IntegerField(_l("任务时限（分钟）"), validators=[Optional()])
     schedule_preset = RadioField(_l("定时计划"), default="", choices=choices(
         ("", _l("不定时")), ("daily", _l("每天")), ("weekly", _l("每周")), ("monthly", _l("每月")),
@@ -166,6 +167,7 @@ class ProjectForm(TextForm):
         self.dest_dir.data = display(project.dest_path) if project.dest_path else ""
         self.dest_drive.data, self.dest_pool.data = project.dest_drive, project.dest_pool or "default"
         self.verify_after_write.data = project.verify_after_write
+        self.catalog_copy_to_tape.data = project.catalog_copy_to_tape
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
         self._fill_schedule(project)
         for name in KEEP_FIELDS:
@@ -209,6 +211,7 @@ class ProjectForm(TextForm):
             dest_drive=self.dest_drive.data if tape else None,
             dest_pool=((self.dest_pool.data or "").strip() or None) if tape else None,
             verify_after_write=bool(self.verify_after_write.data),
+            catalog_copy_to_tape=bool(self.catalog_copy_to_tape.data) and tape,
             job_timeout_s=self.job_timeout_min.data * 60 if self.job_timeout_min.data is not None else None,
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,

@@ -10,6 +10,7 @@ from .catalog import backup as _db_backup  # noqa: F401  (adds backup/restore to
 from .common import third_party_errors
 from .jobs import jobs_group
 from .keys import keys_group
+from .notify import notify_group
 from .projects import projects_group
 from .restore import restore_group
 from .retention import retention_group
@@ -23,7 +24,7 @@ from .worker import worker_group
 
 def register_cli(app: Flask) -> None:
     for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group,
-                  scheduler_group, users_group, retention_group):
+                  scheduler_group, users_group, retention_group, notify_group):
         app.cli.add_command(group)
     app.cli.add_command(audit_group)
     for command in migrate_group.commands.values():

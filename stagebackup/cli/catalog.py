@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -10,20 +11,29 @@ from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
 
 from .. import catalog_backup
-from .common import PathArg, actor, echo_json, operator_errors, read_password
+from ..tape import catalog_copy
+from ..tape.drives import resolve
+from .common import NAME, PathArg, actor, echo_json, operator_errors, read_password
 
 
 @db_group.command("backup")
 @click.option("--to", "to_dir", type=PathArg(file_okay=False), default=None,
               help="Folder to write the copy into (default: DATA_DIR/catalog-backups). Keep it off this disk.")
+@click.option("--to-tape", "to_tape", type=NAME, default=None,
+              help="Append the copy (one tar file) to the labelled tape in this drive instead of a folder.")
 @click.option("--with-key-sealed", is_flag=True,
               help="Also store the master key, encrypted with a passphrase read from standard input.")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 @operator_errors
-def backup(to_dir, with_key_sealed, as_json):
+def backup(to_dir, to_tape, with_key_sealed, as_json):
     """Write a consistent copy of the catalog database and the master key's fingerprint (never the key)."""
+    if to_dir and to_tape:
+        raise click.UsageError("--to and --to-tape exclude each other")
     passphrase = read_password() if with_key_sealed else None
+    if to_tape:
+        _backup_to_tape(to_tape, passphrase, as_json)
+        return
     target = to_dir or str(Path(str(current_app.config["DATA_DIR"])) / "catalog-backups")
     folder = catalog_backup.backup_catalog(target, passphrase=passphrase, actor=actor())
     _, manifest = catalog_backup.read_manifest(str(folder))
@@ -34,6 +44,18 @@ def backup(to_dir, with_key_sealed, as_json):
     click.echo(f"master key {manifest['master_key_id']}: "
                + ("sealed with your passphrase in the same folder" if with_key_sealed else
                   "NOT in the copy: keep DATA_DIR/master.key safe elsewhere (or use --with-key-sealed)"))
+
+
+def _backup_to_tape(drive: str, passphrase: str | None, as_json: bool) -> None:
+    app = current_app._get_current_object()
+    copy = catalog_copy.copy_to_tape(app, app.config, resolve(app.config, drive), passphrase=passphrase, actor=actor())
+    if as_json:
+        echo_json({"drive": drive, **dataclasses.asdict(copy)})
+        return
+    click.echo(f"catalog copied to tape {copy.label} file {copy.file_number} ({copy.bytes} bytes, sha256 "
+               f"{copy.sha256}); master key " + ("sealed in it" if passphrase else "NOT in it: keep it safe elsewhere"))
+    click.echo(f"restore: flask tape read {drive} --file {copy.file_number} --out copy.tar && tar xf copy.tar && "
+               f"flask db restore {copy.folder_name}")
 
 
 @db_group.command("restore")

@@ -63,6 +63,8 @@ def _project_options(for_add: bool):
         click.option("--pool", "dest_pool", help="Tape pool to take cartridges from (with --dest-tape)."),
         click.option("--verify/--no-verify", "verify_after_write", default=default(True), show_default=for_add,
                      help="Read every tape file back and compare its SHA-256 after writing."),
+        click.option("--catalog-copy/--no-catalog-copy", "catalog_copy_to_tape", default=default(False),
+                     show_default=for_add, help="Append a copy of the catalog to the tape after each session."),
         click.option("--job-timeout-min", type=click.IntRange(1, projects.TIMEOUT_MAX_MIN), default=None,
                      help="A job running longer than this many minutes ends failed (default: no limit)."),
         click.option("--schedule", "schedule_cron", metavar="CRON",

@@ -28,6 +28,7 @@ def _settings(project: Project) -> ProjectSettings:
         compression_level=project.compression_level, dest_kind=project.dest_kind,
         dest_path=project.dest_path, encrypted=bool(project.encrypted), group_max_bytes=project.group_max_bytes,
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
+        catalog_copy_to_tape=project.catalog_copy_to_tape,
     )
 
 
@@ -48,7 +49,7 @@ def make_sink(settings: ProjectSettings, job_id: int, reporter) -> ArchiveSink:
 
         return TapeSink(current_app._get_current_object(), current_app.config, job_id=job_id,
                         drive=settings.dest_drive, pool=settings.dest_pool, reporter=reporter,
-                        verify=settings.verify_after_write)
+                        verify=settings.verify_after_write, catalog_copy=settings.catalog_copy_to_tape)
     raise ValidationError(f"destination {settings.dest_kind!r} is not supported yet")
 
 

@@ -40,6 +40,7 @@ from ..models import (
     Secret,
     Worker,
 )
+from ..notify import outbox
 from ..paths import is_text
 from ..stages import flow_for
 from . import state
@@ -245,6 +246,7 @@ def close(job: Job, status: str, error_class: str | None, message: str | None, n
     job.error_template = job.error_values = None
     job.current_file = None
     _forget_job_secret(job)
+    outbox.job_ended(job)  # an outbox row in this transaction; sent later by the scheduler's courier
     return removed
 
 

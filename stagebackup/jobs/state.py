@@ -18,6 +18,7 @@ from ..bulk import insert_rows
 from ..dbtypes import utcnow
 from ..extensions import db
 from ..models import RUNNING, WAITING_MEDIA, Job, JobLog, JobStage
+from ..notify import outbox
 
 LOG_COLUMNS = ("job_id", "at", "tag", "message")
 
@@ -70,11 +71,14 @@ def record_plan(job_id: int, plan: dict) -> None:
 
 
 def set_waiting_for_media(job_id: int, waiting: bool, stage: str, message: str | None) -> None:
-    """``waiting_media`` (yellow badge, the prompt on the stage) or back to ``running``."""
-    db.session.execute(
-        update(Job).where(Job.id == job_id, Job.status.in_((RUNNING, WAITING_MEDIA)))
-        .values(status=WAITING_MEDIA if waiting else RUNNING)
-    )
+    """``waiting_media`` (yellow badge, the prompt on the stage) or back to ``running``. Starting to wait
+    queues the "waiting for media" notification (once, not for each new prompt)."""
+    started = db.session.execute(
+        update(Job).where(Job.id == job_id, Job.status == (RUNNING if waiting else WAITING_MEDIA))
+        .values(status=WAITING_MEDIA if waiting else RUNNING).returning(Job.project_id)
+    ).one_or_none()
+    if waiting and started is not None:
+        outbox.job_waiting(job_id, started.project_id, message)
     db.session.execute(
         update(JobStage).where(JobStage.job_id == job_id, JobStage.code == stage).values(message=message)
     )

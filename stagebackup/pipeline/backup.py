@@ -60,6 +60,7 @@ class ProjectSettings:
     dest_drive: str | None = None  # tape destinations
     dest_pool: str | None = None
     verify_after_write: bool = True
+    catalog_copy_to_tape: bool = False
 
 
 @dataclass(frozen=True)

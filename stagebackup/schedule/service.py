@@ -38,6 +38,7 @@ from ..errors import AlreadyQueued, ValidationError
 from ..extensions import db
 from ..jobs import queue
 from ..models import Job, Project
+from ..notify.courier import Courier
 from . import cron, lease
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,14 @@ class Scheduler:
         """Until ``stop`` is set (SIGTERM): then stop at once and hand the lease back."""
         self.aps.start(paused=True)
         log.info("scheduler %s started", self.holder)
+        courier = Courier(self.app, lambda: self.holding).start(stop)  # notifications, off this loop
         try:
             while not stop.is_set():
                 self.tick()
                 stop.wait(self.poll_s)
         finally:
             self.aps.shutdown(wait=False)
+            courier.join(timeout=10)
             if self.holding:
                 self._release()
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import human_bytes
+from .catalog_copy import is_catalog_copy
 from .handle import TapeHandle
 from .label import READ_BUFFER
 from .schemas import INDEX_FORMAT, Malformed, parse_json, validate_index
@@ -36,9 +37,12 @@ class ScannedFile:
     largest_block: int
     index: dict | None  # a valid session index
     problem: str | None  # why a file that looks like an index is not one
+    catalog_copy: bool = False  # ``flask db backup --to-tape`` wrote it (tape/catalog_copy.py)
 
     @property
     def kind(self) -> str:
+        if self.catalog_copy:
+            return "catalog"
         return "index" if self.index is not None or self.problem is not None else "archive"
 
 
@@ -91,9 +95,10 @@ def scan_files(tape: TapeHandle, limit: int) -> Iterator[ScannedFile]:
     number = 1
     while True:
         digest, blocks, size, largest = hashlib.sha256(), 0, 0, 0
-        collector = IndexCollector(limit)
+        collector, catalog = IndexCollector(limit), False
         try:
             while block := tape.read(READ_BUFFER):
+                catalog = catalog or (blocks == 0 and is_catalog_copy(block))
                 digest.update(block)
                 blocks, size, largest = blocks + 1, size + len(block), max(largest, len(block))
                 collector.add(block)
@@ -101,9 +106,9 @@ def scan_files(tape: TapeHandle, limit: int) -> Iterator[ScannedFile]:
             if exc.errno != errno.EIO:
                 raise
             if blocks:
-                yield ScannedFile(number, blocks, size, digest.hexdigest(), largest, *collector.result())
+                yield ScannedFile(number, blocks, size, digest.hexdigest(), largest, *collector.result(), catalog)
             return
         if blocks == 0 and tape.status().eod:
             return
-        yield ScannedFile(number, blocks, size, digest.hexdigest(), largest, *collector.result())
+        yield ScannedFile(number, blocks, size, digest.hexdigest(), largest, *collector.result(), catalog)
         number += 1

@@ -64,6 +64,9 @@ def scan(config: Mapping, drive: str, echo=print, error: Callable[[str], None] =
                                         block_size=found.largest_block, blocks=found.blocks, bytes=found.bytes,
                                         sha256=found.sha256, written_at=utcnow(), void=found.kind == "archive"))
                 summary["added"] += 1
+                if found.kind == "catalog":
+                    echo(f"file {found.number}: a catalog copy (flask db backup --to-tape): `flask tape read {drive} "
+                         f"--file {found.number} --out copy.tar`, untar it, then `flask db restore` the folder")
                 if found.index is not None:
                     indexes.append(found.index)
         except OSError as exc:

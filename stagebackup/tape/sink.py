@@ -25,6 +25,7 @@ from ..errors import N_, StageBackupError, human_bytes
 from ..extensions import db
 from ..models import Archive, ArchiveMember, Job, Project, Tape, TapeFile
 from ..pipeline.destination import Placement
+from . import catalog_copy
 from .errors import TapeVerifyFailed, from_os_error
 from .label import READ_BUFFER, encode_index
 from .plan import make_plan
@@ -41,8 +42,9 @@ class TapeSink:
     kind = "tape"
 
     def __init__(self, app: Flask, config: Mapping, *, job_id: int, drive: str, pool: str | None, reporter,
-                 verify: bool = True):
+                 verify: bool = True, catalog_copy: bool = False):
         self.config, self.job_id, self.reporter, self.verify = config, job_id, reporter, verify
+        self.catalog_copy = catalog_copy
         self.block_size = int(config["TAPE_BLOCK_SIZE"])
         self.pool = pool or "default"
         self.session = DriveSession(app, config, drive=drive, pool=self.pool, job_id=job_id, reporter=reporter)
@@ -162,6 +164,8 @@ class TapeSink:
         try:
             if ok and self.archives_written and self.session.tape is not None:
                 self._write_index()
+                if self.catalog_copy:
+                    self._write_catalog_copy()
         finally:
             self.session.release()
 
@@ -185,6 +189,23 @@ class TapeSink:
         session.ledger.file_written(row_id, session.tape_id, blocks=result.blocks, nbytes=result.bytes,
                                     sha256=result.sha256, verified=False, valid=True)
         self.reporter.log("INFO", f"index of this session written as {session.label['label']} file {file_number}")
+
+
+    def _write_catalog_copy(self) -> None:
+        """The project's option: a catalog copy after the index. A failure is an [ERROR] line (the job ends
+        with a warning), never a failed backup: the archives and the index are on tape already."""
+        session = self.session
+        file_number = session.next_file
+        try:
+            with catalog_copy.packed_copy(self.config, passphrase=None, actor=f"job:{self.job_id}") as (packed, _):
+                result = catalog_copy.append(session.tape, session.ledger, tape_id=session.tape_id,
+                                             file_number=file_number, packed=packed, block_size=self.block_size)
+        except (OSError, StageBackupError) as exc:
+            self.reporter.log("ERROR", f"catalog copy not written to tape: {exc}")
+            return
+        session.next_file += 1
+        self.reporter.log("INFO", f"catalog copy ({human_bytes(result.bytes)}) written as {session.label['label']} "
+                                  f"file {file_number}")
 
 
 class StreamAborted(Exception):

@@ -87,6 +87,7 @@ def test_edit_refuses_contradictions_bad_schedules_and_unknown_projects(runner, 
 def test_edit_can_move_the_destination_to_tape_and_back(runner, tmp_path, tree):  # noqa: F811
     assert add(runner, tmp_path, tree).exit_code == 0
     assert invoke(runner, "projects", "edit", "设计稿", "--dest-tape", "vtape0", "--pool", "p1").exit_code == 0
-    assert shown(runner)["destination"] == {"kind": "tape", "drive": "vtape0", "pool": "p1", "verify": True}
+    assert shown(runner)["destination"] == {"kind": "tape", "drive": "vtape0", "pool": "p1", "verify": True,
+                                                 "catalog_copy": False}
     assert invoke(runner, "projects", "edit", "设计稿", "--dest-dir", str(tmp_path / "d2")).exit_code == 0
     assert shown(runner)["destination"] == {"kind": "directory", "path": str(tmp_path / "d2")}

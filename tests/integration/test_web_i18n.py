@@ -50,7 +50,8 @@ def test_the_switch_sets_a_cookie_and_english_follows(client):
 
 
 @pytest.mark.parametrize("page", ["/backup", "/backup/jobs/{job}", "/backup/history", "/backup/projects/new",
-                                  "/backup/projects/{project}/edit", "/backup/jobs/{job}/card", "/explorer"])
+                                  "/backup/projects/{project}/edit", "/backup/jobs/{job}/card", "/explorer",
+                                  "/settings"])
 def test_english_pages_have_no_chinese_left(client, tmp_path, page):
     job_id = running_job(tmp_path, "night-run", done=("scan", "compress", "copy"), current=("finalize",))
     job = db.session.get(Job, job_id)

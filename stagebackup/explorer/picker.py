@@ -30,8 +30,8 @@ def _usable(path: str) -> bool:
 
 
 def _node(path: str, label: str | None = None) -> dict:
-    return {"path": path, "shown": display(path), "label": label or display(os.path.basename(path) or path), "token": path_token(path),
-            "usable": _usable(path)}
+    return {"path": path, "shown": display(path), "label": label or display(os.path.basename(path) or path),
+            "token": path_token(path), "usable": _usable(path)}
 
 
 @bp.get("/explorer/picker")

@@ -37,7 +37,7 @@ def test_states_follow_the_schedule_interval_or_the_configured_age(app, client, 
     _job(stale, hours_ago=40)  # past 1.5 × 24 h
     old = make_project(tmp_path, "old", **daily)
     _job(old, hours_ago=80)  # past 3 × 24 h
-    never = make_project(tmp_path, "never", **daily)
+    make_project(tmp_path, "never", **daily)
     manual = make_project(tmp_path, "manual")  # no schedule: 48 h, red past 96 h
     _job(manual, hours_ago=50)
     verified = _job(fresh, kind="verify", status="failed", hours_ago=2)

@@ -96,6 +96,7 @@ class ProjectEntry(BaseModel):
     dest_pool: Text | None = _default("dest_pool")
     verify_after_write: StrictBool = _default("verify_after_write")
     job_timeout_s: Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)] | None = _default("job_timeout_s")
+    max_age_h: Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)] | None = _default("max_age_h")
     schedule_cron: Text | None = _default("schedule_cron")
     schedule_timezone: Text | None = _default("schedule_timezone")
     schedule_enabled: StrictBool = _default("schedule_enabled")

@@ -94,6 +94,7 @@ class ProjectForm(TextForm):
     dest_pool = StringField(_l("磁带池"), default="default")
     verify_after_write = BooleanField(_l("写入后校验"), default=True)
     job_timeout_min = IntegerField(_l("任务时限（分钟）"), validators=[Optional()])
+    max_age_h = IntegerField(_l("无定时计划时的备份期限（小时）"), validators=[Optional()], render_kw={"min": 1})
     schedule_preset = RadioField(_l("定时计划"), default="", choices=choices(
         ("", _l("不定时")), ("daily", _l("每天")), ("weekly", _l("每周")), ("monthly", _l("每月")),
         ("cron", _l("自定义 (cron)")),
@@ -167,6 +168,7 @@ class ProjectForm(TextForm):
         self.dest_drive.data, self.dest_pool.data = project.dest_drive, project.dest_pool or "default"
         self.verify_after_write.data = project.verify_after_write
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
+        self.max_age_h.data = project.max_age_h
         self._fill_schedule(project)
         for name in KEEP_FIELDS:
             getattr(self, name).data = getattr(project, name)
@@ -210,6 +212,7 @@ class ProjectForm(TextForm):
             dest_pool=((self.dest_pool.data or "").strip() or None) if tape else None,
             verify_after_write=bool(self.verify_after_write.data),
             job_timeout_s=self.job_timeout_min.data * 60 if self.job_timeout_min.data is not None else None,
+            max_age_h=self.max_age_h.data,
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,
             schedule_enabled=bool(self.schedule_enabled.data),

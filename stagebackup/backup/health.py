@@ -2,8 +2,9 @@
 
 Per project the age of its last good backup (green; yellow past 1.5× its schedule's interval; red past 3×
 or when it has none), its last verify and its destination's free space; per tape pool the free capacity.
-A project without an enabled schedule is held to ``HEALTH_MAX_AGE_H`` instead (yellow past it, red past
-twice it). One statement for the projects with their last backup and last verify, one for the pools.
+A project without an enabled schedule is held to its own ``max_age_h``, else ``HEALTH_MAX_AGE_H``
+(yellow past it, red past twice it). One statement for the projects with their last backup and last
+verify, one for the pools.
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def schedule_interval(project: Project) -> timedelta | None:
     return max(gaps) if gaps else None
 
 
-def _limit(interval: timedelta | None) -> timedelta:
+def _limit(project: Project, interval: timedelta | None) -> timedelta:
     if interval is None:
-        return timedelta(hours=current_app.config["HEALTH_MAX_AGE_H"])
+        return timedelta(hours=project.max_age_h or current_app.config["HEALTH_MAX_AGE_H"])
     return interval * 1.5
 
 
@@ -114,7 +115,7 @@ def _projects() -> list[ProjectHealth]:
     result = []
     for project, last_good_at, last_verify in rows:
         interval = schedule_interval(project)
-        result.append(ProjectHealth(project, last_good_at, interval, _limit(interval), last_verify,
+        result.append(ProjectHealth(project, last_good_at, interval, _limit(project, interval), last_verify,
                                     _dest_space(project)))
     return result
 

@@ -52,6 +52,20 @@ def test_states_follow_the_schedule_interval_or_the_configured_age(app, client, 
     assert "无计划：48 小时内" in html
 
 
+def test_a_project_without_a_schedule_has_its_own_age_limit(app, client, tmp_path):
+    project = make_project(tmp_path, "own-limit", max_age_h=10)
+    _job(project, hours_ago=12)
+    assert _states(client.get("/backup").get_data(as_text=True)) == {"own-limit": "yellow"}
+    result = app.test_cli_runner().invoke(args=["projects", "edit", "own-limit", "--max-age-h", "24"])
+    assert result.exit_code == 0, result.output
+    html = client.get("/backup").get_data(as_text=True)
+    assert _states(html) == {"own-limit": "green"} and "无计划：24 小时内" in html
+    refused = app.test_cli_runner().invoke(args=["projects", "edit", "own-limit", "--max-age-h", "0"])
+    assert refused.exit_code == 2
+    form = client.get(f"/backup/projects/{project.id}/edit").get_data(as_text=True)
+    assert 'name="max_age_h"' in form and 'value="24"' in form
+
+
 def test_a_weekday_schedule_is_held_to_its_longest_gap(app, tmp_path):
     weekdays = make_project(tmp_path, "weekdays", schedule_cron="0 2 * * 1-5", schedule_timezone="UTC")
     assert health.schedule_interval(weekdays) == timedelta(days=3)

@@ -13,7 +13,7 @@ from ..auth.roles import VIEWER, requires
 from ..paths import display, path_token
 from . import bp
 from .listing import list_folders
-from .mounts import read_mounts, visible
+from .mounts import SYSTEM, read_mounts, visible
 from .present import browsable, mount_dict
 from .views import paging, requested_path
 
@@ -52,10 +52,13 @@ def picker():
 @bp.get("/explorer/picker/folders")
 @requires(VIEWER)
 def picker_folders():
-    """One level of the tree: the sub-folders of ``p``, a page at a time (a "more" row fetches the next)."""
+    """One level of the tree: the sub-folders of ``p``, a page at a time (a "more" row fetches the next);
+    the mount points of system file systems are left out."""
     path = requested_path()
     offset, _ = paging()
     folders, total = list_folders(path, offset=offset, limit=PICKER_PAGE)
-    return render_template("explorer/_picker_level.html", folders=[_node(f) for f in folders if browsable(f)],
+    system = {m.path for m in read_mounts() if m.kind == SYSTEM}  # /proc, /sys, /dev, /run: nothing to pick
+    shown = [_node(f) for f in folders if f not in system and browsable(f)]
+    return render_template("explorer/_picker_level.html", folders=shown,
                            token=path_token(path), next_offset=offset + PICKER_PAGE if total > offset + PICKER_PAGE
                            else None)

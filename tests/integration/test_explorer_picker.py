@@ -51,6 +51,11 @@ def test_a_big_level_pages_with_a_more_row(client, tmp_path, monkeypatch):
     assert _nodes(html) == [str(tmp_path / "e")] and "picker-more" not in html
 
 
+def test_system_mount_points_are_not_offered(client):
+    top = _nodes(client.get("/explorer/picker/folders", query_string={"path": "/"}).get_data(as_text=True))
+    assert "/proc" not in top and "/sys" not in top and "/usr" in top
+
+
 def test_a_folder_that_cannot_be_opened_says_why_in_the_tree(client, app):
     missing = client.get("/explorer/picker/folders", query_string={"path": "/no/such/folder"})
     assert missing.status_code == 404 and "picker-error" in missing.get_data(as_text=True)

@@ -62,6 +62,9 @@ DEFAULTS: dict[str, object] = {
     # one is reported as damaged (a tape is input: it must not take the scan's memory with it).
     "TAPE_INDEX_MAX_BYTES": 256 * 1024**2,
     "TAPE_RATE_BYTES_S": 300 * 1024**2,  # for the tape plan's time estimate (LTO-8 native)
+    # The backup page's health panel holds a project without an enabled schedule to this age of its last
+    # good backup (yellow past it, red past twice it); a scheduled one to 1.5× / 3× its interval.
+    "HEALTH_MAX_AGE_H": 7 * 24,
     # `flask projects import` and the import form refuse a file larger than this (the file is read whole).
     "IMPORT_MAX_BYTES": 5 * 1024**2,
     # Restore targets must lie inside one of these (empty means DATA_DIR/restore).

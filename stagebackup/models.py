@@ -58,6 +58,9 @@ class Project(db.Model):
     catalog_copy_to_tape: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # A job of this project running longer than this ends failed (None: no limit).
     job_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Without an enabled schedule, the health panel holds the last good backup to this age (None: the server's
+    # HEALTH_MAX_AGE_H); a scheduled project is held to its schedule's interval.
+    max_age_h: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A 5-field cron expression (None: no schedule), read in ``schedule_timezone`` (an IANA name).
     schedule_cron: Mapped[str | None] = mapped_column(String(100), nullable=True)
     schedule_timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -29,6 +29,7 @@ NAME_MAX = 200
 MIB = 1024 * 1024
 GROUP_MIN_BYTES = MIB
 TIMEOUT_MAX_MIN = 30 * 24 * 60  # a month: longer than any single backup should run
+MAX_AGE_MAX_H = 10 * 366 * 24  # ten years
 KEEP_MAX = 100_000  # retention counts and days: beyond any real policy, within an INTEGER column
 KEEP_FIELDS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within_days")
 
@@ -54,6 +55,7 @@ class ProjectSpec:
     verify_after_write: bool = True
     catalog_copy_to_tape: bool = False  # tape: a catalog copy after each session
     job_timeout_s: int | None = None  # a job running longer ends failed; None: no limit
+    max_age_h: int | None = None  # unscheduled: the health panel's age limit; None: HEALTH_MAX_AGE_H
     schedule_cron: str | None = None  # a 5-field cron expression; None: run only when asked
     schedule_timezone: str | None = None  # an IANA name; None: the server's time zone
     schedule_enabled: bool = True
@@ -192,6 +194,12 @@ def _check_timeout(timeout_s: int | None) -> None:
                               n=TIMEOUT_MAX_MIN)
 
 
+def _check_max_age(hours: int | None) -> None:
+    if hours is not None and not 1 <= hours <= MAX_AGE_MAX_H:
+        raise ValidationError(N_("the backup age limit must be between 1 and %(n)s hours"), field="max_age_h",
+                              n=MAX_AGE_MAX_H)
+
+
 def _check_password(spec: ProjectSpec, mode: str) -> bool:
     """Whether the project is encrypted."""
     if spec.password is not None and not spec.password:
@@ -223,6 +231,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         check(_check_limits, spec)
     check(_check_group_size, spec.group_max_bytes)
     check(_check_timeout, spec.job_timeout_s)
+    check(_check_max_age, spec.max_age_h)
     encrypted = check(_check_password, spec, mode)
     sources = check(_check_sources, spec.sources, fallback=[])
     dest_dir, dest_drive = check(_check_destination, spec, sources, fallback=(None, None))
@@ -241,6 +250,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
         catalog_copy_to_tape=bool(spec.catalog_copy_to_tape) and dest_drive is not None,
+        max_age_h=spec.max_age_h,
         # Without a schedule "enabled" means nothing: kept True, so a schedule added later runs.
         schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
         schedule_enabled=bool(spec.schedule_enabled) or schedule_cron is None, **keep,
@@ -266,7 +276,7 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.dest_path, project.dest_drive, project.dest_pool = spec.dest_dir, spec.dest_drive, spec.dest_pool
     project.verify_after_write = spec.verify_after_write
     project.catalog_copy_to_tape = spec.catalog_copy_to_tape
-    project.job_timeout_s = spec.job_timeout_s
+    project.job_timeout_s, project.max_age_h = spec.job_timeout_s, spec.max_age_h
     project.schedule_cron, project.schedule_timezone = spec.schedule_cron, spec.schedule_timezone
     project.schedule_enabled = spec.schedule_enabled
     for name in KEEP_FIELDS:
@@ -283,7 +293,7 @@ def spec_of(project: Project) -> ProjectSpec:
         group_max_bytes=project.group_max_bytes,
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
         catalog_copy_to_tape=project.catalog_copy_to_tape,
-        job_timeout_s=project.job_timeout_s, schedule_cron=project.schedule_cron,
+        job_timeout_s=project.job_timeout_s, max_age_h=project.max_age_h, schedule_cron=project.schedule_cron,
         schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
         **{name: getattr(project, name) for name in KEEP_FIELDS},
     )
@@ -409,6 +419,7 @@ def to_dict(project: Project) -> dict:
         "strategy": project.sync_strategy,
         "group_max_bytes": project.group_max_bytes,
         "job_timeout_min": project.job_timeout_s // 60 if project.job_timeout_s else None,
+        "max_age_h": project.max_age_h,
         "destination": (
             {"kind": "tape", "drive": project.dest_drive, "pool": project.dest_pool,
              "verify": project.verify_after_write, "catalog_copy": project.catalog_copy_to_tape}

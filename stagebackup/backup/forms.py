@@ -95,6 +95,7 @@ class ProjectForm(TextForm):
     verify_after_write = BooleanField(_l("写入后校验"), default=True)
     catalog_copy_to_tape = BooleanField(_l("每次写完后把目录库副本也写到磁带"), default=False)
     job_timeout_min = IntegerField(_l("任务时限（分钟）"), validators=[Optional()])
+    max_age_h = IntegerField(_l("无定时计划时的备份期限（小时）"), validators=[Optional()], render_kw={"min": 1})
     schedule_preset = RadioField(_l("定时计划"), default="", choices=choices(
         ("", _l("不定时")), ("daily", _l("每天")), ("weekly", _l("每周")), ("monthly", _l("每月")),
         ("cron", _l("自定义 (cron)")),
@@ -169,6 +170,7 @@ class ProjectForm(TextForm):
         self.verify_after_write.data = project.verify_after_write
         self.catalog_copy_to_tape.data = project.catalog_copy_to_tape
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
+        self.max_age_h.data = project.max_age_h
         self._fill_schedule(project)
         for name in KEEP_FIELDS:
             getattr(self, name).data = getattr(project, name)
@@ -213,6 +215,7 @@ class ProjectForm(TextForm):
             verify_after_write=bool(self.verify_after_write.data),
             catalog_copy_to_tape=bool(self.catalog_copy_to_tape.data) and tape,
             job_timeout_s=self.job_timeout_min.data * 60 if self.job_timeout_min.data is not None else None,
+            max_age_h=self.max_age_h.data,
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,
             schedule_enabled=bool(self.schedule_enabled.data),

@@ -18,7 +18,7 @@ from ..httpguard import query_int
 from ..jobs import queue
 from ..jobs.summary import job_dict, stages_for
 from ..models import ACTIVE_STATUSES, Job, Project
-from . import bp, cards, live, logs
+from . import bp, cards, health, live, logs
 from .forms import RunForm
 from .messages import form_error
 from .web import redirect_back
@@ -52,6 +52,7 @@ def index():
         live_digest=live.digest(live.render_regions(regions)),
         newest_job_id=db.session.scalar(select(func.max(Job.id))) or 0,
         run_form=RunForm(),
+        health=health.load(),
     )
 
 

@@ -8,6 +8,7 @@ from flask_migrate.cli import db as migrate_group
 from .audit import audit_group
 from .catalog import backup as _db_backup  # noqa: F401  (adds backup/restore to Flask-Migrate's db group)
 from .common import third_party_errors
+from .explorer import explorer_group
 from .jobs import jobs_group
 from .keys import keys_group
 from .notify import notify_group
@@ -24,7 +25,7 @@ from .worker import worker_group
 
 def register_cli(app: Flask) -> None:
     for group in (projects_group, jobs_group, worker_group, keys_group, tape_group, restore_group,
-                  scheduler_group, users_group, retention_group, notify_group):
+                  scheduler_group, users_group, retention_group, notify_group, explorer_group):
         app.cli.add_command(group)
     app.cli.add_command(audit_group)
     for command in migrate_group.commands.values():

@@ -67,6 +67,9 @@ def _project_options(for_add: bool):
                      show_default=for_add, help="Append a copy of the catalog to the tape after each session."),
         click.option("--job-timeout-min", type=click.IntRange(1, projects.TIMEOUT_MAX_MIN), default=None,
                      help="A job running longer than this many minutes ends failed (default: no limit)."),
+        click.option("--max-age-h", "max_age_h", type=click.IntRange(1, projects.MAX_AGE_MAX_H), default=None,
+                     help="Without a schedule: the health panel turns yellow when the last good backup is older "
+                          "than this many hours, red past twice it (default: STAGEBACKUP_HEALTH_MAX_AGE_H)."),
         click.option("--schedule", "schedule_cron", metavar="CRON",
                      help="Run at these times: 5 cron fields, e.g. '0 2 * * *' (daily at 02:00)."),
         click.option("--timezone", "schedule_timezone", metavar="TZ",

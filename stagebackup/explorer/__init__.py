@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("explorer", __name__)
 
-from . import views  # noqa: E402,F401
+from . import picker, views  # noqa: E402,F401

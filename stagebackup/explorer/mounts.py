@@ -2,7 +2,9 @@
 
 In a container the operator's disks appear as bind mounts of real file systems (``/data`` on ext4),
 beside the container's overlay root and the pseudo file systems; on a host the root disk is data too.
-Only ``/proc/self/mounts`` is read: no file system is touched.
+``/proc/self/mountinfo`` is read because, unlike ``/proc/self/mounts``, it names the folder of the file
+system that is mounted (its 4th field, "root"): anything but ``/`` is a bind mount of that folder. Space
+comes from ``statvfs``; no file system is otherwise touched.
 """
 
 from __future__ import annotations
@@ -11,20 +13,32 @@ import os
 import re
 from dataclasses import dataclass
 
-MOUNTS_FILE = "/proc/self/mounts"
+MOUNTINFO_FILE = "/proc/self/mountinfo"
 
 PSEUDO_FS = {
     "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
-    "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "overlay", "proc", "pstore", "ramfs", "rpc_pipefs",
-    "securityfs", "selinuxfs", "shm", "squashfs", "sysfs", "tmpfs", "tracefs",
+    "efivarfs", "fuse.gvfsd-fuse", "fuse.lxcfs", "fuse.portal", "fusectl", "hugetlbfs", "mqueue", "nfsd", "nsfs",
+    "overlay", "proc", "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "shm", "squashfs", "sysfs",
+    "tmpfs", "tracefs",
 }
 NETWORK_FS = {"9p", "afs", "ceph", "cifs", "glusterfs", "nfs", "nfs4", "smb3", "smbfs", "virtiofs"}
 NETWORK_FUSE = re.compile(r"^fuse\.(sshfs|rclone|s3fs|davfs2?|gcsfuse|glusterfs|juicefs|ceph.*)$")
 # Paths that belong to the system even when a real file system is mounted there (Docker bind-mounts
-# /etc/hosts and friends from the host's disk).
-SYSTEM_PREFIXES = ("/proc", "/sys", "/dev", "/run", "/etc", "/boot", "/snap", "/var/lib/docker")
+# /etc/hosts and friends from the host's disk; snaps and container runtimes keep their layers below these).
+SYSTEM_PREFIXES = ("/proc", "/sys", "/dev", "/run", "/etc", "/boot", "/snap", "/var/lib/docker",
+                   "/var/lib/containers", "/var/lib/kubelet")
 
 DISK, NETWORK, SYSTEM = "disk", "network", "system"
+
+
+@dataclass(frozen=True)
+class Space:
+    total: int
+    free: int  # available to an unprivileged writer (f_bavail), as df shows it
+
+    @property
+    def used_percent(self) -> int:
+        return round(100 * (self.total - self.free) / self.total) if self.total else 0
 
 
 @dataclass(frozen=True)
@@ -34,10 +48,21 @@ class Mount:
     fstype: str
     read_only: bool
     kind: str  # disk | network | system
+    root: str = "/"  # the folder of the device that appears at ``path``
+    dev: str = ""  # major:minor: bind mounts of one file system share it
+
+    @property
+    def bind(self) -> bool:
+        return self.root != "/"
+
+    @property
+    def source(self) -> str:
+        """The device and, for a bind mount, the folder of it (as ``findmnt`` writes it: ``/dev/sda1[/srv]``)."""
+        return f"{self.device}[{self.root}]" if self.bind else self.device
 
 
 def _unescape(field: str) -> str:
-    """``/proc/mounts`` writes space, tab, newline and backslash in names as ``\\ooo`` octal escapes."""
+    """The kernel writes space, tab, newline and backslash in names as ``\\ooo`` octal escapes."""
     raw = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), os.fsencode(field))
     return os.fsdecode(raw)
 
@@ -50,20 +75,45 @@ def classify(path: str, fstype: str) -> str:
     return DISK
 
 
-def parse_mounts(text: str) -> list[Mount]:
-    mounts: list[Mount] = []
-    for line in text.splitlines():
-        fields = line.split(" ")
-        if len(fields) < 4:
-            continue
-        device, path, fstype, options = _unescape(fields[0]), _unescape(fields[1]), fields[2], fields[3]
-        mounts.append(Mount(device, path, fstype, "ro" in options.split(","), classify(path, fstype)))
-    return mounts
+def _parse_line(line: str) -> Mount | None:
+    """``36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue``: ids,
+    major:minor, root, mount point, mount options, optional fields up to ``-``, then type, source, super
+    options."""
+    fields = line.split(" ")
+    try:
+        dash = fields.index("-", 6)
+        dev, root, path, options = fields[2], fields[3], fields[4], fields[5]
+        fstype, device = fields[dash + 1], fields[dash + 2]
+    except (ValueError, IndexError):
+        return None
+    path = _unescape(path)
+    return Mount(_unescape(device), path, _unescape(fstype), "ro" in options.split(","), classify(path, fstype),
+                 root=_unescape(root), dev=dev)
 
 
-def read_mounts(mounts_file: str = MOUNTS_FILE) -> list[Mount]:
-    with open(mounts_file, encoding="utf-8", errors="surrogateescape") as fh:
-        return parse_mounts(fh.read())
+def parse_mountinfo(text: str) -> list[Mount]:
+    return [mount for line in text.splitlines() if (mount := _parse_line(line)) is not None]
+
+
+def read_mounts(mountinfo_file: str = MOUNTINFO_FILE) -> list[Mount]:
+    with open(mountinfo_file, encoding="utf-8", errors="surrogateescape") as fh:
+        return parse_mountinfo(fh.read())
+
+
+def visible(mounts: list[Mount], *, show_system: bool) -> list[Mount]:
+    """The mounts to offer, in path order; a mount point mounted over keeps only its last mount."""
+    last = {mount.path: mount for mount in mounts}
+    return sorted((m for m in last.values() if show_system or m.kind != SYSTEM), key=lambda m: os.fsencode(m.path))
+
+
+def space(path: str) -> Space | None:
+    """Free and total bytes of the file system holding ``path`` (None when it cannot be asked, e.g. a
+    stale network mount answering ESTALE)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return Space(st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
 
 
 def mount_for(path: str, mounts: list[Mount]) -> Mount | None:

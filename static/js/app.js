@@ -51,6 +51,12 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
+    // The folder picker shows why a folder cannot be opened (403, 404) where its sub-folders would be.
+    if (event.detail.xhr.status >= 400 && event.detail.xhr.status < 500 && form && form.closest &&
+        form.closest("#folder-picker")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {
@@ -88,5 +94,34 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-conditional]").forEach(refreshConditional);
+  });
+
+  // -- folder picker (templates/explorer/_picker.html): the dialog fills the field that opened it ----------
+  // A textarea (one path per line, e.g. the project's sources) gets the folder added as a line; an input
+  // gets its value replaced.
+  var pickerField = null;
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest && event.target.closest("[data-picker-for]");
+    if (opener) {
+      pickerField = document.getElementById(opener.getAttribute("data-picker-for"));
+      return;
+    }
+    var use = event.target.closest && event.target.closest(".picker-use");
+    if (!use) return;
+    event.preventDefault();  // the button sits in a <summary>: choosing must not also open the folder
+    if (pickerField) {
+      var path = use.getAttribute("data-path");
+      if (pickerField.tagName === "TEXTAREA") {
+        var lines = pickerField.value.split("\n").filter(function (line) { return line.trim() !== ""; });
+        if (lines.indexOf(path) < 0) lines.push(path);
+        pickerField.value = lines.join("\n");
+      } else {
+        pickerField.value = path;
+      }
+      pickerField.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    var dialog = use.closest(".modal");
+    if (dialog && window.bootstrap) window.bootstrap.Modal.getOrCreateInstance(dialog).hide();
   });
 })();

@@ -122,8 +122,13 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, request):
+    """The module's stack; a module may define ``prepare_stack(stack)`` to make folders and set the
+    environment before the processes start."""
     stack = Stack(tmp_path_factory.mktemp("e2e"))
+    prepare = getattr(request.module, "prepare_stack", None)
+    if prepare is not None:
+        prepare(stack)
     stack.start()
     yield stack
     stack.stop()

@@ -167,6 +167,12 @@ def test_a_target_outside_the_restore_roots_is_refused_on_the_page(stack, page, 
     expect(page.locator("#restore-target")).to_have_value(str(outside))
     expect(page.locator("#restore-conflict")).to_have_value("rename")
     expect(page.locator("input[name=remark]")).to_have_value("客户要旧版")
+    # The folder picker (in the form the refusal swapped in) offers the restore roots and fills the field.
+    page.click('[data-picker-for="restore-target"]')
+    restore_root = stack.data / "restore"
+    page.locator(f'#folder-picker li.picker-node[data-path="{restore_root}"] .picker-use').first.click()
+    expect(page.locator("#folder-picker")).to_be_hidden()
+    expect(page.locator("#restore-target")).to_have_value(str(restore_root))
     target = stack.data / "restore" / "corrected"
     page.fill("#restore-target", str(target))
     page.locator("#restore-submit").click()

@@ -1,33 +1,64 @@
 """Storage explorer: mounts classified, listings from metadata only, exact bytes in names."""
 
 import os
+from pathlib import Path
 
 import pytest
 
-from stagebackup.explorer.mounts import DISK, NETWORK, SYSTEM, mount_for, parse_mounts
+from stagebackup.explorer.mounts import DISK, NETWORK, SYSTEM, mount_for, parse_mountinfo, visible
 from stagebackup.paths import path_from_token, path_token
 
-DOCKER_MOUNTS = """overlay / overlay rw,relatime,lowerdir=/x 0 0
-proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
-tmpfs /dev tmpfs rw,nosuid,size=65536k,mode=755 0 0
-/dev/sda1 /data ext4 rw,relatime 0 0
-/dev/sda1 /etc/hosts ext4 rw,relatime 0 0
-/dev/sdb1 /mnt/my\\040disk xfs ro,relatime 0 0
-server:/export /mnt/nas nfs4 rw,relatime 0 0
-rclone: /mnt/cloud fuse.rclone rw 0 0
-"""
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "mountinfo"
 
 
-def test_docker_mounts_are_told_apart():
-    mounts = {m.path: m for m in parse_mounts(DOCKER_MOUNTS)}
-    assert mounts["/"].kind == SYSTEM and mounts["/proc"].kind == SYSTEM and mounts["/dev"].kind == SYSTEM
+def _mounts(name: str) -> dict:
+    return {m.path: m for m in parse_mountinfo((FIXTURES / name).read_text())}
+
+
+def _offered(name: str) -> list[str]:
+    return [m.path for m in visible(list(_mounts(name).values()), show_system=False)]
+
+
+def test_docker_mountinfo_tells_bind_mounts_and_system_paths_apart():
+    mounts = _mounts("docker.txt")
+    assert _offered("docker.txt") == ["/data", "/mnt/archive", "/mnt/backup disk", "/srv/projects"]
+    data = mounts["/data"]
+    assert data.kind == DISK and data.bind and data.root == "/srv/stagebackup/data"
+    assert data.source == "/dev/sda1[/srv/stagebackup/data]" and data.dev == "8:1"
+    assert mounts["/mnt/backup disk"].kind == DISK and not mounts["/mnt/backup disk"].bind
+    assert mounts["/mnt/archive"].read_only and mounts["/mnt/archive"].root == "/archive/2025"
+    assert mounts["/"].kind == SYSTEM and mounts["/proc/kcore"].kind == SYSTEM
     assert mounts["/etc/hosts"].kind == SYSTEM  # a file bind-mounted from the host disk
-    assert mounts["/data"].kind == DISK
-    assert mounts["/mnt/my disk"].kind == DISK and mounts["/mnt/my disk"].read_only
-    assert mounts["/mnt/nas"].kind == NETWORK and mounts["/mnt/cloud"].kind == NETWORK
     assert mount_for("/data/projects/a", list(mounts.values())).path == "/data"
-    assert mount_for("/mnt/my disk/x", list(mounts.values())).path == "/mnt/my disk"
+    assert mount_for("/mnt/backup disk/x", list(mounts.values())).path == "/mnt/backup disk"
     assert mount_for("/usr/bin", list(mounts.values())).path == "/"
+
+
+def test_host_mountinfo_offers_the_disks_not_the_system():
+    mounts = _mounts("host.txt")
+    assert _offered("host.txt") == ["/", "/export/active", "/home", "/media/usb backup", "/srv"]
+    assert mounts["/export/active"].source == "/dev/sda1[/projects/active]"
+    assert mounts["/media/usb backup"].read_only
+    for system in ("/boot/efi", "/snap/core22/1380", "/run/user/1000", "/sys/fs/cgroup", "/dev/shm", "/run/lock"):
+        assert mounts[system].kind == SYSTEM, system
+    assert len(visible(list(mounts.values()), show_system=True)) == len(mounts)
+
+
+def test_network_mounts_are_network_and_escaped_names_are_decoded():
+    mounts = _mounts("nas-host.txt")
+    assert {p for p in _offered("nas-host.txt") if mounts[p].kind == NETWORK} == {
+        "/mnt/nas", "/mnt/render", "/mnt/office share", "/mnt/finance", "/mnt/cloud", "/mnt/tab\tname"}
+    assert mounts["/mnt/office share"].device == "//fileserver/Office Share"
+    assert mounts["/mnt/finance"].bind and mounts["/mnt/finance"].source == "//fileserver/Office Share[/Finance]"
+    assert mounts["/backup"].kind == DISK and mounts["/var"].kind == DISK
+    assert mounts["/proc/fs/nfsd"].kind == SYSTEM and mounts["/run/rpc_pipefs"].kind == SYSTEM
+
+
+def test_a_mount_point_mounted_over_shows_its_last_mount():
+    text = ("30 1 8:1 / /mnt/x rw - ext4 /dev/sda1 rw\n"
+            "31 30 8:17 / /mnt/x rw - xfs /dev/sdb1 rw\n"
+            "garbage line\n")
+    assert [m.device for m in visible(parse_mountinfo(text), show_system=False)] == ["/dev/sdb1"]
 
 
 def test_path_tokens_round_trip_any_bytes():

@@ -70,6 +70,7 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "group size": ({"group_max_bytes": 10}, "group_max_mib"),
         "huge group size": ({"group_max_bytes": 2**64}, "group_max_mib"),
         "job time limit": ({"job_timeout_s": 30}, "job_timeout_min"),
+        "backup age limit": ({"max_age_h": 0}, "max_age_h"),
         "empty password": ({"password": ""}, "password"),
         "password line break": ({"password": "a\nb"}, "password"),
         "sync encrypted": ({"mode": "sync", "password": "pw"}, "encrypted"),

@@ -65,6 +65,7 @@ def test_pick_browse_search_restore_and_verify(app, tmp_path):
     root = client.get(f"/restore/backups/{job_id}").get_data(as_text=True)
     top = str(src).lstrip("/").split("/")[0]
     assert f">{top}</a>" in root
+    assert 'data-picker-for="restore-target"' in root and "scope=restore" in root  # the folder picker
     inner = client.get(f"/restore/backups/{job_id}?p={path_token(str(src).lstrip('/'))}").get_data(as_text=True)
     assert ">客户A</a>" in inner and "notes.txt" in inner
 

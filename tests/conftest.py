@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh app and database per test (SQLite file or a fresh PostgreSQL database)."""
+"""Shared fixtures: a fresh app and database per test (SQLite file, a fresh PostgreSQL or MariaDB database)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from flask import current_app, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from stagebackup import create_app
 from stagebackup.auth.accounts import account
@@ -21,6 +21,7 @@ from stagebackup.testing.corpus import Corpus, CorpusSpec, generate
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("STAGEBACKUP_TEST_PG_URL")
+MYSQL_URL = os.environ.get("STAGEBACKUP_TEST_MYSQL_URL")
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -46,10 +47,35 @@ def pg_database_url():
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def _need_mariadb():
+    if not MYSQL_URL:
+        if IN_CI:
+            pytest.fail("STAGEBACKUP_TEST_MYSQL_URL is not set: run the suite with `make test`")
+        pytest.skip("no MariaDB: run the suite with `make test` (it starts a throwaway server)")
+
+
+@pytest.fixture
+def mysql_database_url():
+    """A brand-new MariaDB database for this test (the server's default collation), dropped afterwards."""
+    _need_mariadb()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(MYSQL_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}`"))
+    url = make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'backup_system.db'}"
+    if request.param == "mariadb":
+        return request.getfixturevalue("mysql_database_url")
     return request.getfixturevalue("pg_database_url")
 
 
@@ -120,7 +146,7 @@ def app(tmp_path):
 
 @pytest.fixture
 def any_db_app(tmp_path, database_url):
-    """The app on SQLite and on PostgreSQL (parametrised)."""
+    """The app on SQLite, PostgreSQL and MariaDB (parametrised)."""
     application = make_app(tmp_path, database_url)
     with application.app_context():
         yield application

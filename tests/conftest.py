@@ -79,6 +79,13 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("pg_database_url")
 
 
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def server_database_url(request):
+    """A fresh database on each database server (PostgreSQL, MariaDB): for tests of row locks between processes."""
+    return request.getfixturevalue("mysql_database_url" if request.param == "mariadb" else "pg_database_url")
+
+
 CLIENT_USER_ROLES = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
 
 

@@ -1,4 +1,4 @@
-"""Queue statements against real SQLite and PostgreSQL."""
+"""Queue statements against real SQLite, PostgreSQL and MariaDB."""
 
 from datetime import timedelta
 

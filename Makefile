@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 export STAGEBACKUP_DATA_DIR ?= $(CURDIR)/data
 export FLASK_APP := stagebackup
 
-# Debian packages the test suite uses for real: PostgreSQL for the queue tests; GNU tar/gzip, 7-Zip and
+# Debian packages the test suite uses for real: PostgreSQL and MariaDB for the queue, schema and catalog
+# tests (throwaway servers: .ci/with-postgres.sh, .ci/with-mariadb.sh); GNU tar/gzip, 7-Zip and
 # openssl to check our archives without StageBackup; rsync/pigz for the benchmarks' baselines; Chromium for
 # the page tests (driven by Playwright, which then downloads no browser of its own), a CJK font and an emoji
 # font so its screenshots (docs/screenshots) show the Chinese labels and the file-kind icons.
-DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
+DEBIAN_TEST_PACKAGES := postgresql mariadb-server tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
 	fonts-noto-color-emoji
 
 .PHONY: run install install-test test lint clean translations e2e bench
@@ -43,7 +44,7 @@ lint: install-test
 	$(BIN)/ruff check .
 
 test: install-test lint
-	.ci/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+	.ci/with-postgres.sh .ci/with-mariadb.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Web page strings: extract them, merge them into translations/*/LC_MESSAGES/messages.po (translate new
 # entries by hand; zh_CN repeats the Chinese message id) and compile the .mo files. The .mo files are

@@ -20,12 +20,8 @@ set -euo pipefail
 
 prog=with-postgres
 
-die() {
-    local code=$1
-    shift
-    echo "$prog: error: $*" >&2
-    exit "$code"
-}
+# shellcheck source=throwaway-server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/throwaway-server.sh"
 
 if [[ $# -eq 0 ]]; then
     echo "usage: $0 COMMAND [ARGS...]" >&2
@@ -80,13 +76,6 @@ pg() {
     fi
 }
 
-free_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 # --- cleanup ---------------------------------------------------------------
 pgdir=""
@@ -142,30 +131,4 @@ echo "$prog: cluster on 127.0.0.1:$port" >&2
 
 export STAGEBACKUP_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$port/postgres"
 
-# Run the command in the background and wait for it, so that a SIGTERM/SIGHUP
-# sent to this script (CI cancel, timeout(1)) is forwarded to the command
-# right away and the cluster is torn down afterwards. "<&0" keeps our stdin
-# (a non-interactive shell would otherwise give a background job /dev/null).
-# SIGINT is not forwarded: Ctrl-C already reaches the whole process group.
-"$@" <&0 &
-child=$!
-got_signal=0
-# shellcheck disable=SC2317  # invoked via trap
-forward() {
-    got_signal=1
-    if [[ -n "$1" ]]; then
-        kill -s "$1" "$child" 2>/dev/null || true
-    fi
-}
-trap 'forward TERM' TERM
-trap 'forward HUP' HUP
-trap 'forward ""' INT
-while :; do
-    got_signal=0
-    rc=0
-    wait "$child" || rc=$?
-    # wait returns early when a trapped signal arrives; wait again for the
-    # command's real exit status.
-    [[ $got_signal -eq 1 ]] || break
-done
-exit "$rc"
+run_command "$@"

@@ -3,6 +3,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from stagebackup.dbtypes import prepare_mysql_database
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -94,6 +96,7 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        prepare_mysql_database(connection)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -10,7 +10,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .atrest import restrict_umask, tighten
 from .config import ensure_data_dir, load_config, load_or_create_secret
-from .dbtypes import READ_ONLY_OPTION, configure_engine
+from .dbtypes import READ_ONLY_OPTION, configure_engine, engine_options
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .keys import ensure_master_key
 
@@ -59,10 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         ensure_master_key(Path(app.config["DATA_DIR"]))
     except OSError as exc:
         raise SystemExit(f"cannot use data directory {app.config['DATA_DIR']}: {exc.strerror}") from exc
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
-
     try:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
         db.init_app(app)
     except ArgumentError as exc:  # unparsable URL or unknown database kind
         raise SystemExit(f"invalid STAGEBACKUP_DATABASE_URL: {exc}") from exc

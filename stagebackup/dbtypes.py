@@ -6,8 +6,9 @@ import json
 import os
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, Text, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, Text, event, inspect
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator
 
 from .paths import as_text
@@ -61,6 +62,53 @@ class FSPath(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else os.fsdecode(bytes(value))
+
+
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+
+@compiles(DateTime, *MYSQL_DIALECTS)
+def _mysql_datetime(_type, _compiler, **_kw) -> str:
+    """MySQL's DATETIME drops the fraction of a second; the queue orders jobs queued within one second."""
+    return "DATETIME(6)"
+
+
+@compiles(Text, *MYSQL_DIALECTS)
+def _mysql_text(_type, _compiler, **_kw) -> str:
+    """MySQL's TEXT holds 64 KiB; a restore's path list or a long error message may be longer."""
+    return "LONGTEXT"
+
+
+def is_mysql(dialect_name: str) -> bool:
+    return dialect_name in MYSQL_DIALECTS
+
+
+def engine_options(url: str) -> dict:
+    """Connection pool settings per database kind (SQLite: the defaults)."""
+    if url.startswith("sqlite"):
+        return {}
+    options: dict = {"pool_pre_ping": True}
+    if is_mysql(make_url(url).get_backend_name()):
+        # As on PostgreSQL, a statement sees what others committed: InnoDB's default (REPEATABLE READ) keeps
+        # a transaction's first snapshot, which would hide new jobs from a polling loop. Connections are
+        # renewed before the server's wait_timeout (8 h by default) closes them.
+        options.update(isolation_level="READ COMMITTED", pool_recycle=3600)
+    return options
+
+
+def binary_collation(connection: Connection) -> str:
+    """Names compare byte for byte (file names are case-sensitive, and "a " is not "a")."""
+    return "utf8mb4_nopad_bin" if getattr(connection.dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+
+
+def prepare_mysql_database(connection: Connection) -> None:
+    """Before the first migration on MySQL/MariaDB: tables created from now on default to utf8mb4 with a
+    binary collation, whatever the server's default (often latin1 or a case-insensitive utf8mb4)."""
+    if not is_mysql(connection.dialect.name):
+        return
+    if not inspect(connection).has_table("alembic_version"):
+        connection.exec_driver_sql(f"ALTER DATABASE CHARACTER SET utf8mb4 COLLATE {binary_collation(connection)}")
+    connection.commit()  # Alembic commits only a transaction it began itself
 
 
 READ_ONLY_OPTION = "stagebackup_read_only"

@@ -163,7 +163,8 @@ class Job(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     __table_args__ = (
-        # Partial unique indexes are the locks: one queued backup per project, one running job per drive.
+        # Partial unique indexes are the locks: one queued backup per project, one running job per drive
+        # (on MySQL/MariaDB, see MYSQL_LOCKS).
         Index(
             "uq_jobs_one_queued_per_project", "project_id", unique=True,
             sqlite_where=text("status = 'queued' AND kind = 'backup'"),
@@ -177,6 +178,15 @@ class Job(db.Model):
         Index("ix_jobs_status_run_after", "status", "run_after", "id"),
         Index("ix_jobs_project_created", "project_id", "created_at"),
     )
+
+
+# MySQL and MariaDB have no partial indexes: there each lock above is a unique index of the same name on a
+# stored generated column that holds the key while the lock's condition holds and NULL otherwise (NULLs never
+# collide). Migration "mariadb" creates them; index name -> generated column.
+MYSQL_LOCKS = {
+    "uq_jobs_one_queued_per_project": "lock_queued_backup_project",
+    "uq_jobs_one_running_per_drive": "lock_running_drive",
+}
 
 
 class JobStage(db.Model):
@@ -271,9 +281,11 @@ class ArchiveMember(db.Model):
     link_target: Mapped[str | None] = mapped_column(FSPath, nullable=True)
 
     __table_args__ = (
-        Index("ix_archive_members_job_parent_name", "job_id", "parent", "name"),
+        # MySQL/MariaDB index a BLOB by a prefix (index keys hold 3072 bytes); a name is at most 255 bytes.
+        Index("ix_archive_members_job_parent_name", "job_id", "parent", "name",
+              mysql_length={"parent": 2048, "name": 255}),
         # Restore's name search (migration 0004): a prefix is one range, paged by (name, id).
-        Index("ix_archive_members_job_name", "job_id", "name", "id"),
+        Index("ix_archive_members_job_name", "job_id", "name", "id", mysql_length={"name": 255}),
     )
 
 

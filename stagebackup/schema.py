@@ -1,8 +1,8 @@
 """Schema self-heal: every process brings the database to the newest Alembic revision at start.
 
 Several processes start together (gunicorn workers, a worker, the scheduler), so the upgrade runs under
-a lock: an advisory lock on PostgreSQL, an exclusive ``flock`` beside the SQLite file. A process that
-finds the schema already at head takes no lock at all.
+a lock: an advisory lock on PostgreSQL, a named lock (GET_LOCK) on MySQL/MariaDB, an exclusive ``flock``
+beside the SQLite file. A process that finds the schema already at head takes no lock at all.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from flask import Flask, current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from .dbtypes import is_mysql
 from .extensions import db
 
 # Any fixed 64-bit number; identifies "StageBackup schema upgrade" among advisory locks.
 PG_ADVISORY_LOCK_KEY = 0x5374616765424B  # "StageBK"
+MYSQL_LOCK_NAME = "stagebackup-schema-upgrade"  # MySQL/MariaDB: a named lock (GET_LOCK)
 
 
 def _script() -> ScriptDirectory:
@@ -40,6 +42,16 @@ def at_head(engine: Engine) -> bool:
 
 @contextlib.contextmanager
 def _upgrade_lock(engine: Engine):
+    if is_mysql(engine.dialect.name):
+        with engine.connect() as conn:
+            taken = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": MYSQL_LOCK_NAME}).scalar()
+            if taken != 1:
+                raise TimeoutError("another process held the schema upgrade lock for 10 minutes")
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_LOCK_NAME})
+        return
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_ADVISORY_LOCK_KEY})

@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh app and database per test (SQLite file or a fresh PostgreSQL database)."""
+"""Shared fixtures: a fresh app and database per test (SQLite file, a fresh PostgreSQL or MariaDB database)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import current_app, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from stagebackup import create_app
 from stagebackup.auth.accounts import account
@@ -20,37 +21,69 @@ from stagebackup.models import User
 from stagebackup.testing.corpus import Corpus, CorpusSpec, generate
 
 REPO = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("STAGEBACKUP_TEST_PG_URL")
 IN_CI = bool(os.environ.get("CI"))
 
 
-def _need_postgres():
-    if not PG_URL:
-        if IN_CI:
-            pytest.fail("STAGEBACKUP_TEST_PG_URL is not set: run the suite with `make test`")
-        pytest.skip("no PostgreSQL: run the suite with `make test` (it starts a throwaway cluster)")
+@dataclass(frozen=True)
+class DatabaseServer:
+    """A throwaway server `make test` starts, and how to make and drop one test's database on it."""
+
+    label: str
+    env: str
+    create: str
+    drop: str
+
+    @property
+    def url(self) -> str | None:
+        return os.environ.get(self.env)
+
+    def fresh_database(self):
+        if not self.url:
+            if IN_CI:
+                pytest.fail(f"{self.env} is not set: run the suite with `make test`")
+            pytest.skip(f"no {self.label}: run the suite with `make test` (it starts a throwaway server)")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(self.create.format(name)))
+        yield make_url(self.url).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(self.drop.format(name)))
+        admin.dispose()
+
+
+POSTGRES = DatabaseServer("PostgreSQL", "STAGEBACKUP_TEST_PG_URL", 'CREATE DATABASE "{}"',
+                          'DROP DATABASE IF EXISTS "{}" WITH (FORCE)')
+# The server's default collation (case-insensitive utf8mb4): StageBackup must not depend on it.
+MARIADB = DatabaseServer("MariaDB", "STAGEBACKUP_TEST_MYSQL_URL", "CREATE DATABASE `{}`",
+                         "DROP DATABASE IF EXISTS `{}`")
 
 
 @pytest.fixture
 def pg_database_url():
     """A brand-new PostgreSQL database for this test, dropped afterwards."""
-    _need_postgres()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from POSTGRES.fresh_database()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture
+def mysql_database_url():
+    """A brand-new MariaDB database for this test, dropped afterwards."""
+    yield from MARIADB.fresh_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'backup_system.db'}"
-    return request.getfixturevalue("pg_database_url")
+    return request.getfixturevalue("mysql_database_url" if request.param == "mariadb" else "pg_database_url")
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def server_database_url(request):
+    """A fresh database on each database server (PostgreSQL, MariaDB): for tests of row locks between processes."""
+    return request.getfixturevalue("mysql_database_url" if request.param == "mariadb" else "pg_database_url")
 
 
 CLIENT_USER_ROLES = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
@@ -120,7 +153,7 @@ def app(tmp_path):
 
 @pytest.fixture
 def any_db_app(tmp_path, database_url):
-    """The app on SQLite and on PostgreSQL (parametrised)."""
+    """The app on SQLite, PostgreSQL and MariaDB (parametrised)."""
     application = make_app(tmp_path, database_url)
     with application.app_context():
         yield application

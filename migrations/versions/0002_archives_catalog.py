@@ -35,5 +35,4 @@ def upgrade():
 
 
 def downgrade():
-    op.drop_index(op.f("ix_archives_job_id"), table_name="archives")
-    op.drop_table("archives")
+    op.drop_table("archives")  # with its index (MySQL/MariaDB refuse to drop first an index a foreign key needs)

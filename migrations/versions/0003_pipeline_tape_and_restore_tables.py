@@ -17,6 +17,11 @@ branch_labels = None
 depends_on = None
 
 
+def _partial_indexes() -> bool:
+    """MySQL and MariaDB have no partial indexes: there migration "mariadb" emulates these locks."""
+    return op.get_bind().dialect.name not in ("mysql", "mariadb")
+
+
 def upgrade():
     op.create_table('drives',
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -67,7 +72,9 @@ def upgrade():
     )
     with op.batch_alter_table('archive_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_archive_members_archive_id'), ['archive_id'], unique=False)
-        batch_op.create_index('ix_archive_members_job_parent_name', ['job_id', 'parent', 'name'], unique=False)
+        # MySQL/MariaDB index a BLOB by a prefix (keys hold at most 3072 bytes); a name is at most 255 bytes.
+        batch_op.create_index('ix_archive_members_job_parent_name', ['job_id', 'parent', 'name'], unique=False,
+                              mysql_length={'parent': 2048, 'name': 255})
 
     op.create_table('tape_files',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -102,12 +109,13 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_archives_secret_id_secrets'), 'secrets', ['secret_id'], ['id'])
 
     # Restores and verifies may queue beside a project's backup: the one-queued lock is for backups.
-    op.drop_index("uq_jobs_one_queued_per_project", table_name="jobs")
-    op.create_index(
-        "uq_jobs_one_queued_per_project", "jobs", ["project_id"], unique=True,
-        sqlite_where=sa.text("status = 'queued' AND kind = 'backup'"),
-        postgresql_where=sa.text("status = 'queued' AND kind = 'backup'"),
-    )
+    if _partial_indexes():
+        op.drop_index("uq_jobs_one_queued_per_project", table_name="jobs")
+        op.create_index(
+            "uq_jobs_one_queued_per_project", "jobs", ["project_id"], unique=True,
+            sqlite_where=sa.text("status = 'queued' AND kind = 'backup'"),
+            postgresql_where=sa.text("status = 'queued' AND kind = 'backup'"),
+        )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source_job_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('params', sa.Text(), nullable=True))
@@ -139,11 +147,12 @@ def downgrade():
         batch_op.drop_column('secret_id')
         batch_op.drop_column('encrypted')
 
-    op.drop_index("uq_jobs_one_queued_per_project", table_name="jobs")
-    op.create_index(
-        "uq_jobs_one_queued_per_project", "jobs", ["project_id"], unique=True,
-        sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"),
-    )
+    if _partial_indexes():
+        op.drop_index("uq_jobs_one_queued_per_project", table_name="jobs")
+        op.create_index(
+            "uq_jobs_one_queued_per_project", "jobs", ["project_id"], unique=True,
+            sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"),
+        )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_jobs_source_job_id_jobs'), type_='foreignkey')
         batch_op.drop_column('plan')
@@ -157,15 +166,8 @@ def downgrade():
         batch_op.drop_column('name')
         batch_op.drop_column('input_bytes')
 
-    with op.batch_alter_table('tape_files', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_tape_files_job_id'))
-        batch_op.drop_index(batch_op.f('ix_tape_files_archive_id'))
-
+    # Tables go with their indexes (MySQL/MariaDB refuse to drop first an index a foreign key needs).
     op.drop_table('tape_files')
-    with op.batch_alter_table('archive_members', schema=None) as batch_op:
-        batch_op.drop_index('ix_archive_members_job_parent_name')
-        batch_op.drop_index(batch_op.f('ix_archive_members_archive_id'))
-
     op.drop_table('archive_members')
     op.drop_table('tapes')
     op.drop_table('secrets')

@@ -16,7 +16,8 @@ depends_on = None
 
 
 def upgrade():
-    op.create_index('ix_archive_members_job_name', 'archive_members', ['job_id', 'name', 'id'], unique=False)
+    op.create_index('ix_archive_members_job_name', 'archive_members', ['job_id', 'name', 'id'], unique=False,
+                    mysql_length={'name': 255})  # MySQL/MariaDB index a BLOB by a prefix; a name is <= 255 bytes
 
 
 def downgrade():

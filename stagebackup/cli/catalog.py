@@ -1,4 +1,4 @@
-"""``flask db backup`` and ``flask db restore``: added to Flask-Migrate's ``db`` group, beside ``upgrade``."""
+"""``flask db backup``, ``restore`` and ``copy``: added to Flask-Migrate's ``db`` group, beside ``upgrade``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate.cli import db as db_group
 
-from .. import catalog_backup
+from .. import catalog_backup, dbcopy
 from ..tape import catalog_copy
 from ..tape.drives import resolve
 from .common import NAME, PathArg, actor, echo_json, operator_errors, read_password
@@ -80,3 +80,20 @@ def restore(path, key_passphrase_stdin):
                    f"{outcome.backup_key_id}) over it before starting StageBackup, or run this restore again on an "
                    "empty data directory with --key-passphrase-stdin if the copy was made --with-key-sealed. "
                    "Without it, encrypted projects need their passwords typed again.")
+
+
+@db_group.command("copy")
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The EMPTY database to fill, e.g. postgresql+psycopg://user:pw@host/stagebackup or "
+                   "mysql+pymysql://user:pw@host/stagebackup?charset=utf8mb4.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+@operator_errors
+def copy(url, as_json):
+    """Copy every row of this database into an empty one (schema created there first). Stop the worker first."""
+    outcome = dbcopy.copy_database(url)
+    if as_json:
+        echo_json({"target": outcome.target, "rows": outcome.rows})
+        return
+    click.echo(f"copied {sum(outcome.rows.values())} rows in {len(outcome.rows)} tables to {outcome.target}")
+    click.echo(f"to use it: STAGEBACKUP_DATABASE_URL={outcome.target} (with its password)")

@@ -151,9 +151,6 @@ class JobReporter:
         if not force and now_mono - self._last_flush < self.flush_interval_s:
             return
         self._last_flush = now_mono
-        if self._logs:
-            state.insert_logs(self._logs)
-            self._logs = []
         if self._dirty or force:
             self._update_rate(now_mono)
             if self._current is not None:
@@ -164,6 +161,11 @@ class JobReporter:
                 "current_file": self.current_file, "rate_bytes_s": self.rate_bytes_s,
             }, advanced=self._advanced)
             self._dirty = self._advanced = False
+        # After the job row's update: on MariaDB a log row's foreign key check takes a shared lock on the job
+        # row, and upgrading it to the update's exclusive lock could deadlock with the heartbeat's update.
+        if self._logs:
+            state.insert_logs(self._logs)
+            self._logs = []
         self._cancelled, status = state.read_flags(self.job_id)
         if status not in ACTIVE_STATUSES:
             self._ended = status

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from .. import audit
-from ..dbtypes import utcnow
+from ..dbtypes import is_mysql, utcnow
 from ..errors import N_, AlreadyQueued, ConflictError, JobCancelled, JobNotFound, ValidationError, fill
 from ..extensions import db
 from ..models import (
@@ -141,18 +141,8 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
     )
     if drive is not None:
         candidate = candidate.where(or_(Job.drive == drive, Job.drive.is_(None)))
-    stmt = (
-        update(Job)
-        .where(Job.id == candidate.scalar_subquery(), Job.status == QUEUED)
-        .values(
-            status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now, progress_at=now,
-            attempts=Job.attempts + 1, cancel_requested=False,
-        )
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
-    )
     try:
-        job_id = db.session.execute(stmt).scalar_one_or_none()
+        job_id = _take(candidate, worker_id, now)
     except IntegrityError:
         # Another worker took the same drive between our check and our update.
         db.session.rollback()
@@ -160,6 +150,27 @@ def claim(worker_id: int, drive: str | None = None, now: datetime | None = None)
     if job_id is not None:
         append_log(job_id, "INFO", f"started by worker {worker_id} on {os.uname().nodename}")
     db.session.commit()
+    return job_id
+
+
+def _take(candidate, worker_id: int, now: datetime) -> int | None:
+    """Mark the candidate job running for this worker; its id, or None when there was none to take.
+
+    One ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING id`` where the database has
+    UPDATE … RETURNING (SQLite, PostgreSQL). MySQL and MariaDB have neither that nor an UPDATE whose
+    subquery reads the table it updates: there the row is locked by the SELECT (SKIP LOCKED: another
+    worker's candidate is passed over), then updated by id in the same transaction.
+    """
+    taken = update(Job).values(
+        status=RUNNING, worker_id=worker_id, started_at=now, heartbeat_at=now, progress_at=now,
+        attempts=Job.attempts + 1, cancel_requested=False,
+    ).execution_options(synchronize_session=False)
+    if db.session.get_bind().dialect.update_returning:
+        stmt = taken.where(Job.id == candidate.scalar_subquery(), Job.status == QUEUED).returning(Job.id)
+        return db.session.execute(stmt).scalar_one_or_none()
+    job_id = db.session.execute(candidate).scalar_one_or_none()
+    if job_id is not None:
+        db.session.execute(taken.where(Job.id == job_id, Job.status == QUEUED))
     return job_id
 
 
@@ -315,11 +326,13 @@ def register_worker(host: str, pid: int, drive: str | None) -> int:
 def heartbeat(worker_id: int) -> None:
     now = utcnow()
     db.session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
-    db.session.execute(
-        update(Job)
-        .where(Job.worker_id == worker_id, Job.status.in_((RUNNING, WAITING_MEDIA)))
-        .values(heartbeat_at=now)
-    )
+    mine = (Job.worker_id == worker_id, Job.status.in_((RUNNING, WAITING_MEDIA)))
+    if is_mysql(db.session.get_bind().dialect.name):
+        # InnoDB: the job's thread may hold a shared lock on its row (a foreign key check) and then update it;
+        # an update waiting here for that row would deadlock with it. A row busy now gets the next beat.
+        ids = db.session.scalars(select(Job.id).where(*mine).with_for_update(skip_locked=True)).all()
+        mine = (Job.id.in_(ids),)
+    db.session.execute(update(Job).where(*mine).values(heartbeat_at=now))
     db.session.commit()
 
 

@@ -38,6 +38,8 @@ def _closed(app) -> None:
 
 @pytest.mark.parametrize("sealed", [True, False], ids=["sealed-key", "key-copied-by-hand"])
 def test_db_backup_wipe_restore_and_the_backup_still_restores(tmp_path, database_url, sealed):
+    if database_url.startswith("mysql"):
+        pytest.skip("flask db backup copies SQLite and PostgreSQL; on MariaDB it refuses (test below)")
     first = make_app(tmp_path, database_url)
     with first.app_context():
         src = build_hostile_tree(tmp_path / "src")
@@ -82,3 +84,13 @@ def test_db_restore_refuses_what_is_not_a_catalog_copy(app, runner, tmp_path):
     (tmp_path / "junk").mkdir()
     result = runner.invoke(args=["db", "restore", str(tmp_path / "junk")])
     assert result.exit_code == 2 and "is not a StageBackup catalog backup" in result.output
+
+
+@pytest.mark.mariadb
+def test_db_backup_on_mariadb_refuses_in_one_line(tmp_path, mysql_database_url):
+    app = make_app(tmp_path, mysql_database_url)
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["db", "backup", "--to", str(tmp_path / "catalog")])
+        assert result.exit_code != 0
+        assert "backing up a mysql database is not supported" in result.output
+        _closed(app)

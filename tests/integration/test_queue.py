@@ -1,4 +1,4 @@
-"""Queue statements against real SQLite and PostgreSQL."""
+"""Queue statements against real SQLite, PostgreSQL and MariaDB."""
 
 from datetime import timedelta
 
@@ -106,18 +106,17 @@ def test_retry_requeues_with_a_delay_and_clears_stages(any_db_app):
     assert queue.claim(worker, now=utcnow() + timedelta(seconds=31)) == job.id
 
 
-@pytest.mark.postgres
-def test_a_job_another_worker_is_recovering_is_skipped(tmp_path, pg_database_url):
+def test_a_job_another_worker_is_recovering_is_skipped(tmp_path, server_database_url):
     from sqlalchemy import create_engine, text
 
     from tests.conftest import make_app
 
-    app = make_app(tmp_path, pg_database_url)
+    app = make_app(tmp_path, server_database_url)
     with app.app_context():
         job = queue.enqueue(add_project(), actor="test")
         dead = queue.register_worker("this-host", 111, None)
         assert queue.claim(dead) == job.id
-        other = create_engine(pg_database_url)
+        other = create_engine(server_database_url)
         with other.connect() as conn:  # another worker is in the middle of recovering this job
             conn.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job.id})
             assert queue.recover_stale(host="this-host", stale_after_s=120, pid_alive=lambda pid: False) == []

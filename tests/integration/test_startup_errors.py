@@ -14,6 +14,8 @@ from tests.conftest import flask_cmd
         ("{tmp}/data", "foo://x", "invalid STAGEBACKUP_DATABASE_URL: Can't load plugin"),
         ("{tmp}/data", "postgresql+psycopg://u:s3cret@127.0.0.1:1/db",
          "cannot open the database postgresql+psycopg://u:***@127.0.0.1:1/db: connection failed"),
+        ("{tmp}/data", "mysql+pymysql://u:s3cret@127.0.0.1:1/db",
+         "cannot open the database mysql+pymysql://u:***@127.0.0.1:1/db: (2003, \"Can't connect to MySQL server"),
         ("{tmp}/data", "sqlite:////nonexistent/dir/x.db", "unable to open database file"),
         ("/proc/no-such-dir", "", "cannot use data directory /proc/no-such-dir"),
     ],

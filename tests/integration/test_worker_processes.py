@@ -129,10 +129,9 @@ def run_many(app, tmp_path, n_jobs, n_workers):
     return {j.worker_id for j in jobs}
 
 
-@pytest.mark.postgres
 @pytest.mark.slow
-def test_four_workers_on_postgresql_run_200_jobs_exactly_once(tmp_path, pg_database_url):
-    app = make_app(tmp_path, pg_database_url)
+def test_four_workers_on_a_database_server_run_200_jobs_exactly_once(tmp_path, server_database_url):
+    app = make_app(tmp_path, server_database_url)
     with app.app_context():
         used = run_many(app, tmp_path, n_jobs=200, n_workers=4)
         assert len(used) > 1

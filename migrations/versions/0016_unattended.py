@@ -71,8 +71,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table("settings")
-    op.drop_index("ix_notification_outbox_target_event", table_name="notification_outbox")
-    op.drop_index("ix_notification_outbox_pending", table_name="notification_outbox")
+    # The table's indexes go with it (MariaDB refuses to drop an index a foreign key needs).
     op.drop_table("notification_outbox")
     op.drop_table("notification_targets")
     with op.batch_alter_table("projects") as batch:

@@ -69,11 +69,13 @@ def record_plan(job_id: int, plan: dict) -> None:
     db.session.execute(update(Job).where(Job.id == job_id).values(plan=plan))
 
 
-def set_waiting_for_media(job_id: int, waiting: bool, stage: str, message: str | None) -> None:
-    """``waiting_media`` (yellow badge, the prompt on the stage) or back to ``running``."""
+def set_waiting_for_media(job_id: int, waiting: bool, stage: str, message: str | None,
+                          label: str | None = None) -> None:
+    """``waiting_media`` (yellow badge, the prompt on the stage, the tape label wanted if one is) or back to
+    ``running``."""
     db.session.execute(
         update(Job).where(Job.id == job_id, Job.status.in_((RUNNING, WAITING_MEDIA)))
-        .values(status=WAITING_MEDIA if waiting else RUNNING)
+        .values(status=WAITING_MEDIA if waiting else RUNNING, waiting_label=label if waiting else None)
     )
     db.session.execute(
         update(JobStage).where(JobStage.job_id == job_id, JobStage.code == stage).values(message=message)

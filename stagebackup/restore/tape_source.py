@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from flask import current_app
 
 from ..errors import N_, CacheFull, StageBackupError, human_bytes
+from ..extensions import db
 from ..tape.errors import TapeError
 from ..tape.media import drives_to_read
+from ..tape.needs import tapes_needed
 from ..tape.reader import NOT_LOADED, TapeReader, find_tape, read_archive
 from ..tape.waiting import MEDIA_POLL_S, wait_for_tape
 from .archive_ref import ArchiveRef, IntegrityError
@@ -56,6 +58,14 @@ class TapeFinder:
             self.reporter, lambda: self._find(label), prompt=f"load tape {label} in {self.access.drive}",
             reason=reason, retry_on=(TapeError,), poll_s=self.access.poll_s, stage="read", label=label,
             ready=lambda reader: f"tape {label} found in {reader.drive}: continuing")
+
+
+def announce_tapes(reporter, catalog_job_id: int, archive_ids: list[int] | None = None) -> None:
+    """The job's log says which tapes it will read, in order, before it reads the first."""
+    labels = tapes_needed(catalog_job_id, archive_ids)
+    db.session.commit()
+    if labels:
+        reporter.log("INFO", f"tapes needed, in the order they are read: {', '.join(labels)}")
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from .selection import Selection
 from .service import resolve_target
 from .sizes import MemberSizes
 from .sources import archives_of, local_archive
-from .tape_source import TapeAccess
+from .tape_source import TapeAccess, announce_tapes
 from .verify import verify_backup
 
 MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
@@ -128,6 +128,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         raise NothingToRestore(source_job_id, ", ".join(map(display, selection.patterns)))
     passwords = Passwords(params.get("secret_id"))
     db.session.commit()  # never hold a transaction (SQLite's write lock) while reading archives
+    announce_tapes(reporter, source_job_id, [a.id for a in plan.archives])
     reporter.set_totals(bytes_total=plan.bytes_total, files_total=plan.files_total)
     what = "everything" if selection.everything else f"{len(selection.patterns)} path(s)"
     reporter.log("INFO", f"restoring {what} of backup job #{source_job_id} from {len(plan.archives)} archive(s) "

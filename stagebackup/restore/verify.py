@@ -24,7 +24,7 @@ from .archive_ref import ArchiveRef
 from .plan import STREAM_ROWS, member_path
 from .readers import iter_members
 from .sources import archives_of, local_archive
-from .tape_source import TapeAccess
+from .tape_source import TapeAccess, announce_tapes
 
 MAX_DIFF_LINES = 50
 _MOD = 1 << 256
@@ -73,6 +73,7 @@ def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, re
     reporter.set_totals(bytes_total=sum(a.size for a in archives), files_total=sum(a.member_count for a in archives))
     db.session.commit()
     reporter.log("INFO", f"verifying {len(archives)} archive(s) of backup job #{source_job_id}")
+    announce_tapes(reporter, source_job_id)
     reporter.stage_finished("locate")
     reporter.stage_started("read")
     problems = 0

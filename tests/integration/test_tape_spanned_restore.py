@@ -1,12 +1,16 @@
 """An archive spanning three small virtual cartridges, with a real worker process, for tar.gz, encrypted
 tar.gz and 7z: with one drive the restore waits for each tape in turn (waiting_media, the label on the job
 card and the drive card) and goes on when the operator loads it; with the three tapes in three drives a
-verify needs nobody. Cancel ends a restore waiting for a tape."""
+verify needs nobody. ``flask restore run --wait`` says which tape to load, and Ctrl-C cancels the waiting job."""
 
 from __future__ import annotations
 
 import os
+import re
+import select as io_select
+import signal
 import subprocess
+import time
 
 import pytest
 from sqlalchemy import select
@@ -17,7 +21,7 @@ from stagebackup.jobs import queue
 from stagebackup.models import Archive, Job, JobLog, JobStage, Tape, TapeFile
 from stagebackup.restore import service
 from stagebackup.tape import admin
-from tests.conftest import flask_cmd, flask_env, make_app, run_flask
+from tests.conftest import flask_cmd, flask_env, make_app
 from tests.integration.test_tape_end_of_medium import wait_for
 from tests.treecompare import snapshot
 
@@ -37,12 +41,16 @@ def app(tmp_path):
         db.engine.dispose()
 
 
-def start_worker(app):
+def env_of(app) -> dict:
     env = flask_env(app)
     env.update({f"STAGEBACKUP_{k}": str(v) for k, v in SMALL.items()})
     env["STAGEBACKUP_DRIVES"] = ",".join(f"{name}={device}" for name, device in DRIVES.items())
-    return subprocess.Popen(flask_cmd("worker", "run"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return env
+
+
+def start_worker(app):
+    return subprocess.Popen(flask_cmd("worker", "run"), env=env_of(app), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def job(job_id) -> Job:
@@ -95,8 +103,16 @@ def spanning_backup(app, tmp_path, fmt: str) -> tuple[int, str]:
     return backup_id, str(src)
 
 
+def tapes_on_page(html: str) -> list[str]:
+    """The labels the page lists as needed, in the order shown."""
+    listed = html.split("tapes-needed", 1)[1].split("按读取顺序", 1)[0]
+    return re.findall(r"<code[^>]*>([^<]+)</code>", listed)
+
+
 def restore_asking_for_each_tape(app, backup_id: int, target: str) -> None:
     """One drive: the restore waits for SPAN1, SPAN2, SPAN3 in turn; the operator loads each."""
+    browse_page = app.test_client().get(f"/restore/backups/{backup_id}").get_data(as_text=True)
+    assert tapes_on_page(browse_page) == LABELS  # before the restore starts: what it will ask for, in order
     restore_id = service.request_restore(backup_id, target=target, actor="test").id
     db.session.commit()
     for name in LABELS:
@@ -106,10 +122,14 @@ def restore_asking_for_each_tape(app, backup_id: int, target: str) -> None:
         assert db.session.get(JobStage, (restore_id, "read")).message.startswith(f"load tape {name} in vtape0")
         card = app.test_client().get(f"/backup/jobs/{restore_id}/card").get_data(as_text=True)
         assert f'data-label="{name}"' in card and name in card
+        page = app.test_client().get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
+        assert tapes_on_page(page) == LABELS
         operator_loads(app, "vtape0", name)
     wait_for(lambda: finished(restore_id), timeout=60)
     assert job(restore_id).status == "succeeded", job(restore_id).error_message
-    assert "piece 3 (tape SPAN3 file 1, vtape0) read, SHA-256 verified" in log_of(restore_id)
+    log = log_of(restore_id)
+    assert "tapes needed, in the order they are read: SPAN1, SPAN2, SPAN3" in log
+    assert "piece 3 (tape SPAN3 file 1, vtape0) read, SHA-256 verified" in log
 
 
 @pytest.mark.slow
@@ -139,23 +159,38 @@ def test_spanned_archive_restores_with_one_drive_and_verifies_with_three(app, tm
             ((1, "vtape1"), (2, "vtape2"), (3, "vtape0"))] == [True, True, True]
 
 
-def test_cancel_while_a_restore_waits_for_a_tape(app, tmp_path):
+def stderr_line_with(process, text: str, timeout: float = 60.0) -> str:
+    """The first line on the process's stderr that contains ``text`` (it prints as the job changes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _w, _x = io_select.select([process.stderr], [], [], deadline - time.monotonic())
+        line = process.stderr.readline() if ready else ""
+        if text in line:
+            return line
+        assert line or not ready, "stderr closed"
+    raise AssertionError(f"no line with {text!r} on stderr")
+
+
+def test_cli_restore_waits_for_a_tape_and_ctrl_c_cancels_it(app, tmp_path):
     three_labelled_tapes(app)
     worker = start_worker(app)
     try:
         backup_id, _src = spanning_backup(app, tmp_path, "tgz")
         operator_loads(app, "vtape0", "SPAN2")  # the wrong tape: the restore asks for SPAN1
         target = os.path.join(pathpolicy.current().restore_roots[0], "cancelled")
-        restore_id = service.request_restore(backup_id, target=target, actor="test").id
-        db.session.commit()
-        wait_for(lambda: job(restore_id).waiting_label == "SPAN1")
+        cli = subprocess.Popen(flask_cmd("restore", "run", str(backup_id), "--to", target, "--wait"), env=env_of(app),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        restore_id = int(cli.stdout.readline())
+        assert "SPAN1, SPAN2, SPAN3" in stderr_line_with(cli, "tapes needed, in the order they are read")
+        prompt = stderr_line_with(cli, "is waiting for tape SPAN1")
+        assert "load it in vtape0" in prompt and "without a time limit" in prompt
         drives = app.test_client().get("/backup").get_data(as_text=True)
-        assert "SPAN1" in drives.split('id="drive-panel"')[1]
-        run_flask(app, "jobs", "cancel", str(restore_id))
-        wait_for(lambda: finished(restore_id), timeout=30)
+        assert "SPAN1" in drives.split('id="drive-panel"')[1]  # the drive card asks for it too
+        cli.send_signal(signal.SIGINT)
+        _out, err = cli.communicate(timeout=60)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-    assert job(restore_id).status == "cancelled"
-    assert job(restore_id).waiting_label is None or job(restore_id).status == "cancelled"
+    assert cli.returncode == 1 and "job ended: cancelled" in err
+    assert job(restore_id).status == "cancelled" and job(restore_id).waiting_label is None
     assert not os.path.exists(target)

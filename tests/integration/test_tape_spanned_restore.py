@@ -174,6 +174,7 @@ def stderr_line_with(process, text: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"no line with {text!r} on stderr")
 
 
+@pytest.mark.slow
 def test_cli_restore_waits_for_a_tape_and_ctrl_c_cancels_it(app, tmp_path):
     three_labelled_tapes(app)
     worker = start_worker(app)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from stagebackup import pathpolicy, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
+from stagebackup.jobs.summary import job_detail
 from stagebackup.models import Archive, Job, JobLog, JobStage, Tape, TapeFile
 from stagebackup.restore import service
 from stagebackup.tape import admin
@@ -126,6 +127,7 @@ def restore_asking_for_each_tape(app, backup_id: int, target: str) -> None:
         assert f'data-label="{name}"' in card and name in card
         page = app.test_client().get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
         assert tapes_on_page(page) == LABELS
+        assert job_detail(waiting)["tapes_needed"] == LABELS  # flask jobs show --json
         operator_loads(app, "vtape0", name)
     wait_for(lambda: finished(restore_id), timeout=60)
     assert job(restore_id).status == "succeeded", job(restore_id).error_message

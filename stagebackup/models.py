@@ -158,6 +158,8 @@ class Job(db.Model):
     catalog_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     # Tape plan recorded when the scan ends: bytes to write, tapes needed, hours at the drive's rate.
     plan: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
+    # Restore/verify waiting for a tape: the label it asks for (a waiting backup takes any suitable tape).
+    waiting_label: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

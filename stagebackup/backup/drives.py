@@ -34,6 +34,7 @@ class WaitingJob:
     project: str
     pool: str | None
     since: datetime | None  # its last progress: a job waiting for media makes none
+    label: str | None = None  # the tape a restore or verify asks for
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,13 @@ def panel() -> DrivePanel:
     configured: dict[str, str] = dict(current_app.config["DRIVES"] or {})
     rows = {row.name: row for row in db.session.scalars(select(Drive))}
     waiting: dict[str, list[WaitingJob]] = {}
-    for job_id, drive, project, pool, since in db.session.execute(
-        select(Job.id, Job.drive, Job.project_name, Project.dest_pool, Job.progress_at)
+    for job_id, drive, project, pool, since, label in db.session.execute(
+        select(Job.id, Job.drive, Job.project_name, Project.dest_pool, Job.progress_at, Job.waiting_label)
         .outerjoin(Project, Project.id == Job.project_id)
         .where(Job.status == WAITING_MEDIA)
         .order_by(Job.id)
     ):
-        waiting.setdefault(drive or "", []).append(WaitingJob(job_id, project, pool, since))
+        waiting.setdefault(drive or "", []).append(WaitingJob(job_id, project, pool, since, label))
     names = sorted(set(configured) | set(rows))
     labels = [row.loaded_label for row in rows.values() if row.loaded_label]
     tapes = {t.label: t for t in db.session.scalars(select(Tape).where(Tape.label.in_(labels)))} if labels else {}

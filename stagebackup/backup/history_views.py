@@ -11,6 +11,7 @@ from ..extensions import db
 from ..httpguard import query_int
 from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
 from ..stages import JOB_KINDS, kind_filter
+from ..tape.needs import tapes_for_job
 from . import bp, cards, log_views
 from .forms import RunForm
 
@@ -61,5 +62,5 @@ def job_detail(job_id: int):
     ).all()
     return render_template(
         "backup/job.html", card=card, stages=stages, archives=archives, tape_files=tape_files,
-        run_form=RunForm(), **log_views.log_panel(job_id),
+        run_form=RunForm(), tapes_needed=tapes_for_job(card.job), **log_views.log_panel(job_id),
     )

@@ -43,7 +43,7 @@ LANG_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 STATUS_LABELS = {
     "queued": _l("排队中"),
     "running": _l("运行中"),
-    "waiting_media": _l("等待换带"),
+    "waiting_media": _l("等待磁带"),
     "succeeded": _l("成功"),
     "warning": _l("警告"),
     "failed": _l("失败"),

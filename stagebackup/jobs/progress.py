@@ -78,9 +78,10 @@ class JobReporter:
         self.log("INFO", plan["summary"])
         self.flush(force=True)
 
-    def waiting_for_media(self, message: str, stage: str = "copy") -> None:
-        """No suitable tape: the job shows ``waiting_media`` with the prompt until ``media_ready``."""
-        state.set_waiting_for_media(self.job_id, True, stage, message)
+    def waiting_for_media(self, message: str, stage: str = "copy", label: str | None = None) -> None:
+        """No suitable tape: the job shows ``waiting_media`` with the prompt until ``media_ready``; ``label``
+        is the tape a restore or verify needs (a backup takes any suitable one)."""
+        state.set_waiting_for_media(self.job_id, True, stage, message, label)
         self.log("INFO", message)
         self.flush(force=True)
 

@@ -255,7 +255,7 @@ def close(job: Job, status: str, error_class: str | None, message: str | None, n
     job.error_class = error_class
     job.error_message = message
     job.error_template = job.error_values = None
-    job.current_file = None
+    job.current_file = job.waiting_label = None  # an ended job waits for no tape
     _forget_job_secret(job)
     outbox.job_ended(job)  # an outbox row in this transaction; sent later by the scheduler's courier
     return removed
@@ -273,7 +273,7 @@ def requeue_for_retry(job: Job, delay_s: float, reason: str) -> bool:
     remove_partial_outputs(job)
     job.status = QUEUED
     job.run_after = utcnow() + timedelta(seconds=delay_s)
-    job.worker_id = None
+    job.worker_id = job.waiting_label = None
     job.error_message = f"attempt {job.attempts} failed: {reason}; retrying in {delay_s:.0f} s"
     job.progress = job.bytes_done = job.files_done = 0
     db.session.execute(delete(JobStage).where(JobStage.job_id == job.id))

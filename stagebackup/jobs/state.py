@@ -70,15 +70,20 @@ def record_plan(job_id: int, plan: dict) -> None:
     db.session.execute(update(Job).where(Job.id == job_id).values(plan=plan))
 
 
-def set_waiting_for_media(job_id: int, waiting: bool, stage: str, message: str | None) -> None:
-    """``waiting_media`` (yellow badge, the prompt on the stage) or back to ``running``. Starting to wait
-    queues the "waiting for media" notification (once, not for each new prompt)."""
-    started = db.session.execute(
-        update(Job).where(Job.id == job_id, Job.status == (RUNNING if waiting else WAITING_MEDIA))
-        .values(status=WAITING_MEDIA if waiting else RUNNING).returning(Job.project_id)
-    ).one_or_none()
-    if waiting and started is not None:
-        outbox.job_waiting(job_id, started.project_id, message)
+def set_waiting_for_media(job_id: int, waiting: bool, stage: str, message: str | None,
+                          label: str | None = None) -> None:
+    """``waiting_media`` (yellow badge, the prompt on the stage, the tape label wanted if one is) or back to
+    ``running``. Starting to wait queues the "waiting for media" notification (once, not for each new prompt).
+
+    Read, then update: the job thread is this row's only writer while it runs, and MariaDB has no
+    ``UPDATE … RETURNING``; the update's own condition still keeps a cancelled job cancelled."""
+    before = db.session.execute(select(Job.status, Job.project_id).where(Job.id == job_id)).one_or_none()
+    changed = db.session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_((RUNNING, WAITING_MEDIA)))
+        .values(status=WAITING_MEDIA if waiting else RUNNING, waiting_label=label if waiting else None)
+    ).rowcount
+    if waiting and changed and before is not None and before.status == RUNNING:
+        outbox.job_waiting(job_id, before.project_id, message)
     db.session.execute(
         update(JobStage).where(JobStage.job_id == job_id, JobStage.code == stage).values(message=message)
     )

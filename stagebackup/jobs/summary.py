@@ -11,6 +11,7 @@ from ..extensions import db
 from ..models import Archive, Job, JobLog, JobStage
 from ..paths import display
 from ..stages import stage_steps
+from ..tape.needs import tapes_for_job
 
 
 def _iso(value):
@@ -55,6 +56,7 @@ def job_dict(job: Job, stages: list[JobStage]) -> dict:
 
 def job_detail(job: Job, log_tail: int = 50) -> dict:
     data = job_dict(job, stages_for([job])[job.id])
+    data["tapes_needed"] = tapes_for_job(job)  # a restore or verify: the tapes it reads, in that order
     archives = db.session.scalars(select(Archive).where(Archive.job_id == job.id).order_by(Archive.seq))
     data["archives"] = [
         {"seq": a.seq, "name": display(a.name or ""), "path": display(a.path or ""), "location": a.location_kind,

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Archive
 from ..paths import display
 from .archive_ref import ArchiveMissing, ArchiveRef, IntegrityError
-from .tape_source import pull_from_tape
+from .tape_source import TapeAccess, pull_from_tape
 
 HASH_CHUNK_BYTES = 4 << 20
 
@@ -54,7 +54,7 @@ def check_integrity(ref: ArchiveRef, path: str, progress) -> None:
 
 
 @contextlib.contextmanager
-def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial, drive: str | None = None
+def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial, tape: TapeAccess | None = None
                   ) -> Iterator[str]:
     """The archive as a local file whose SHA-256 matches the catalog (checked here)."""
     if ref.location_kind == "directory":
@@ -65,7 +65,7 @@ def local_archive(ref: ArchiveRef, *, cache_dir: str, progress, register_partial
         return
     if ref.location_kind == "tape":
         with pull_from_tape(ref, cache_dir=cache_dir, progress=progress, register_partial=register_partial,
-                            drive=drive) as path:
+                            tape=tape) as path:
             yield path
         return
     raise StageBackupError(N_("archive %(label)s: location '%(kind)s' cannot be read"), label=ref.label,

@@ -30,6 +30,7 @@ from .selection import Selection
 from .service import resolve_target
 from .sizes import MemberSizes
 from .sources import archives_of, local_archive
+from .tape_source import TapeAccess, announce_tapes
 from .verify import verify_backup
 
 MAX_SKIP_LINES = 1000  # beyond this, skipped members are counted, not listed
@@ -127,6 +128,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
         raise NothingToRestore(source_job_id, ", ".join(map(display, selection.patterns)))
     passwords = Passwords(params.get("secret_id"))
     db.session.commit()  # never hold a transaction (SQLite's write lock) while reading archives
+    announce_tapes(reporter, source_job_id, [a.id for a in plan.archives])
     reporter.set_totals(bytes_total=plan.bytes_total, files_total=plan.files_total)
     what = "everything" if selection.everything else f"{len(selection.patterns)} path(s)"
     reporter.log("INFO", f"restoring {what} of backup job #{source_job_id} from {len(plan.archives)} archive(s) "
@@ -136,8 +138,8 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     extractor = None
     try:
         extractor = _extractor(target, conflict, params, reporter, linked=plan.linked)
-        _restore_archives(job_id, plan, source_job_id, extractor, selection, passwords, drive=params.get("_drive"),
-                          reporter=reporter)
+        _restore_archives(job_id, plan, source_job_id, extractor, selection, passwords,
+                          tape=TapeAccess(params.get("_drive"), job_id), reporter=reporter)
     except BaseException:
         _report_failure(extractor, created, reporter)
         raise
@@ -167,7 +169,7 @@ def _extractor(target: str, conflict: str, params: dict, reporter, *, linked) ->
 
 
 def _restore_archives(job_id: int, plan, source_job_id: int, extractor: SafeExtractor, selection, passwords, *,
-                      drive, reporter) -> None:
+                      tape: TapeAccess, reporter) -> None:
     cache_dir = current_app.config["CACHE_DIR"]
     partial = lambda path: queue.register_partial_output(job_id, path)  # noqa: E731
     reporter.stage_started("read")
@@ -183,7 +185,7 @@ def _restore_archives(job_id: int, plan, source_job_id: int, extractor: SafeExtr
         reporter.stage_started("extract")
         for ref in plan.archives:
             _extract_one(ref, local.get(ref.id), source_job_id, extractor, selection, passwords, plan,
-                         reporter, cache_dir, partial, drive)
+                         reporter, cache_dir, partial, tape)
         reporter.stage_finished("read")
     extractor.finish()
     reporter.stage_finished("extract")
@@ -211,7 +213,7 @@ def _log_owner_policy(extractor: SafeExtractor, params: dict, reporter) -> None:
 
 
 def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extractor, selection, passwords,
-                 plan, reporter, cache_dir, partial, drive) -> None:
+                 plan, reporter, cache_dir, partial, tape: TapeAccess) -> None:
     if ref.format == "sync":
         restore_mirror(ref, source_job_id, extractor, selection, reporter)
         return
@@ -223,7 +225,7 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
                         size_of=size_of)
         return
     reporter.advance(current=ref.label)  # the archive on tape being read, until its first member
-    with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial, drive=drive) as pulled:
+    with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=partial, tape=tape) as pulled:
         reporter.log("INFO", f"archive {ref.label}: read from tape, SHA-256 verified")
         extract_archive(passwords.local(ref, pulled), extractor, selection, reporter,
                         link_sources=plan.link_sources, size_of=size_of)
@@ -232,5 +234,5 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
 def run_verify(job_id: int, reporter) -> None:
     with job_context(job_id) as (params, source_job_id):
         verify_backup(source_job_id, Passwords(params.get("secret_id")), reporter,
-                      cache_dir=current_app.config["CACHE_DIR"], drive=params.get("_drive"),
+                      cache_dir=current_app.config["CACHE_DIR"], tape=TapeAccess(params.get("_drive"), job_id),
                       register_partial=lambda path: queue.register_partial_output(job_id, path))

@@ -24,6 +24,7 @@ from .archive_ref import ArchiveRef
 from .plan import STREAM_ROWS, member_path
 from .readers import iter_members
 from .sources import archives_of, local_archive
+from .tape_source import TapeAccess, announce_tapes
 
 MAX_DIFF_LINES = 50
 _MOD = 1 << 256
@@ -64,7 +65,7 @@ def _archive_keys(listed):
 
 
 def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, register_partial,
-                  drive: str | None = None) -> None:
+                  tape: TapeAccess | None = None) -> None:
     reporter.stage_started("locate")
     archives = archives_of(source_job_id)
     if not archives:
@@ -72,6 +73,7 @@ def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, re
     reporter.set_totals(bytes_total=sum(a.size for a in archives), files_total=sum(a.member_count for a in archives))
     db.session.commit()
     reporter.log("INFO", f"verifying {len(archives)} archive(s) of backup job #{source_job_id}")
+    announce_tapes(reporter, source_job_id)
     reporter.stage_finished("locate")
     reporter.stage_started("read")
     problems = 0
@@ -80,7 +82,7 @@ def verify_backup(source_job_id: int, passwords, reporter, *, cache_dir: str, re
             problems += _verify_mirror(ref, source_job_id, reporter)
             continue
         with local_archive(ref, cache_dir=cache_dir, progress=reporter, register_partial=register_partial,
-                           drive=drive) as path:
+                           tape=tape) as path:
             reporter.log("INFO", f"archive {ref.label}: SHA-256 matches the catalog")
             reporter.advance(nbytes=ref.size)
             if "check" not in reporter.open_stages:

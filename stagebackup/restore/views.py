@@ -24,6 +24,7 @@ from ..extensions import db
 from ..httpguard import query_int
 from ..models import Job, Project
 from ..paths import display, display_name, path_from_token, path_token
+from ..tape.needs import tapes_needed
 from . import bp, browse, service
 from .extract import CONFLICT_POLICIES
 
@@ -134,6 +135,7 @@ def _render_browse(job: Job, *, error: StageBackupError | None = None, status: i
         conflict=form.get("conflict"), remark=form.get("remark") or "",
         restore_owners=form.get("restore_owners") == "y",
         restore_action=url_for("restore.browse_backup", job_id=job.id, **view),
+        tapes_needed=tapes_needed(catalog) if template == "restore/browse.html" else [],
     ), status
 
 

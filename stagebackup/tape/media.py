@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from ..dbtypes import utcnow
 from ..errors import StageBackupError
 from ..extensions import db
-from ..models import Drive, Tape, TapeFile
+from ..models import RUNNING, WAITING_MEDIA, Drive, Job, Tape, TapeFile
 from .drives import device_of, is_virtual
 from .mtio import DriveStatus
 
@@ -102,6 +102,18 @@ def _record_status(row: Drive, status: DriveStatus) -> None:
         row.loaded_label = None
     row.file_number, row.block_number, row.density = status.file_number, status.block_number, status.density
     row.status_flags = status.flags()
+
+
+def drives_to_read(config: Mapping, home: str | None, job_id: int) -> list[str]:
+    """Where a restore or verify looks for a tape: its own drive first, then every other configured drive
+    that no other job holds (writing on it, or reserved by a queued-to-run or waiting job)."""
+    held = {row.name for row in db.session.scalars(
+        select(Drive).where(Drive.busy_job_id.is_not(None), Drive.busy_job_id != job_id))}
+    held |= set(db.session.scalars(select(Job.drive).where(
+        Job.id != job_id, Job.drive.is_not(None), Job.status.in_((RUNNING, WAITING_MEDIA)))))
+    others = [name for name in sorted(config["DRIVES"] or {}) if name != home and name not in held]
+    db.session.commit()  # no transaction stays open while the tapes are read
+    return ([home] if home else []) + others
 
 
 def drive_row(drive: str) -> Drive | None:

@@ -16,15 +16,16 @@ piece 2 on the next one), each piece checked against its SHA-256::
         ...
 
 ``on_wrong_tape(label, reason)`` is called when the piece's tape is not in the drive; it returns once the
-operator has loaded it (a restore job waits there the way a backup waits for media) or raises to give
-up. Without it, ``WrongTape``/``NoMedium`` propagate. Errors are ``tape.errors`` operator messages.
+operator has loaded it or raises to give up. Without it, ``WrongTape``/``NoMedium`` propagate. A restore
+job passes ``open_tape`` instead: it looks for the label in every idle drive and waits for it the way a
+backup waits for media (``restore/tape_source.py``). Errors are ``tape.errors`` operator messages.
 The drive is opened read-only, so a write-protected tape reads fine.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import select
 
@@ -98,25 +99,54 @@ def archive_pieces(archive_id: int) -> list[dict]:
             for f, label in rows]
 
 
+# What a drive says when the piece's tape is simply not in it (the operator can load it).
+NOT_LOADED = (WrongTape, NoMedium, Unlabelled)
+
+
+def find_tape(config: Mapping, drives: Sequence[str], label: str) -> TapeReader:
+    """A reader on the first of ``drives`` that holds ``label``; if none does, the first drive's error (the
+    others may be empty, busy or hold other tapes: that is not news)."""
+    errors: list[TapeError] = []
+    for drive in drives:
+        try:
+            return TapeReader(config, drive, expect_label=label)
+        except TapeError as exc:
+            errors.append(exc)
+    raise errors[0]
+
+
 def read_archive(config: Mapping, drive: str, archive_id: int, *,
-                 on_wrong_tape: Callable[[str, str], None] | None = None) -> Iterator[bytes]:
+                 on_wrong_tape: Callable[[str, str], None] | None = None,
+                 open_tape: Callable[[str], TapeReader] | None = None,
+                 on_piece: Callable[[dict, str], None] | None = None) -> Iterator[bytes]:
+    """The archive's bytes, piece after piece. ``open_tape(label)`` finds the reader for a piece (default:
+    ``drive``, asking ``on_wrong_tape`` while it holds another tape); ``on_piece(piece, drive)`` hears of each
+    piece read and checked."""
     pieces = archive_pieces(archive_id)
     db.session.commit()  # end the read transaction: reading a tape takes long, SQLite must not stay locked
     if not pieces:
         raise ArchiveNotOnTape(drive, archive_id)
+    open_tape = open_tape or _in_drive(config, drive, on_wrong_tape)
     for piece in pieces:
-        while True:
-            try:
-                reader = TapeReader(config, drive, expect_label=piece["label"])
-                break
-            except (WrongTape, NoMedium, Unlabelled) as exc:
-                if on_wrong_tape is None:
-                    raise
-                on_wrong_tape(piece["label"], str(exc))
-        with reader:
+        with open_tape(piece["label"]) as reader:
             digest = hashlib.sha256()
             for block in reader.blocks(piece["file_number"]):
                 digest.update(block)
                 yield block
             if piece["sha256"] and digest.hexdigest() != piece["sha256"]:
                 raise TapeVerifyFailed(piece["label"], piece["file_number"], digest.hexdigest(), piece["sha256"])
+        if on_piece is not None:
+            on_piece(piece, reader.drive)
+
+
+def _in_drive(config: Mapping, drive: str, on_wrong_tape: Callable[[str, str], None] | None
+              ) -> Callable[[str], TapeReader]:
+    def open_tape(label: str) -> TapeReader:
+        while True:
+            try:
+                return TapeReader(config, drive, expect_label=label)
+            except NOT_LOADED as exc:
+                if on_wrong_tape is None:
+                    raise
+                on_wrong_tape(label, str(exc))
+    return open_tape

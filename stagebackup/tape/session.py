@@ -6,13 +6,11 @@ lets this job write to it (``pools.py``: a new tape per job or per day). At the 
 tape is an error with the reason (no medium, write-protected, unlabelled, foreign, drive busy…), except a
 full tape or one from another pool: then, as at end of medium, the job waits (``waiting_media``, yellow
 badge, "load a new tape in DRIVE") with the drive closed so the operator can load and label a tape, and
-polls until one is suitable. The worker's heartbeat thread keeps the job alive meanwhile, and cancel or
-a worker stop end the wait at the next poll.
+polls until one is suitable (``waiting.wait_for_tape``, the loop a restore waiting for a tape shares).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
 from flask import Flask
@@ -23,8 +21,8 @@ from .errors import TapeError, UnknownTape, Unlabelled
 from .handle import TapeHandle
 from .label import read_label
 from .ledger import MediaLedger
+from .waiting import MEDIA_POLL_S, wait_for_tape
 
-MEDIA_POLL_S = 2.0
 MIN_FREE_BYTES = 1024 * 1024
 
 
@@ -113,26 +111,11 @@ class DriveSession:
 
     def wait_for_media(self, reason: str) -> None:
         """Block until a suitable tape is mounted; the job shows waiting_media meanwhile."""
-        prompt = f"load a new tape in {self.drive} (pool {self.pool})"
-        self._set_waiting(f"{prompt}: {reason}")
-        last = reason
-        try:
-            while True:
-                deadline = time.monotonic() + self.poll_s
-                while time.monotonic() < deadline:
-                    self.reporter.checkpoint()  # cancel and worker stop end the wait here
-                    time.sleep(min(0.2, self.poll_s))
-                try:
-                    self._mount(exclude=self.used_labels[-1:])
-                    break
-                except (TapeError, NeedMedia) as why:
-                    if str(why) != last:
-                        last = str(why)
-                        self._set_waiting(f"{prompt}: {last}")
-        finally:
-            if self.tape is not None:
-                self.reporter.media_ready(f"tape {self.label['label']} loaded: continuing")
+        wait_for_tape(self.reporter, lambda: self._mount(exclude=self.used_labels[-1:]),
+                      prompt=f"load a new tape in {self.drive} (pool {self.pool})", reason=reason,
+                      retry_on=(TapeError, NeedMedia), poll_s=self.poll_s,
+                      ready=lambda _mounted: f"tape {self.label['label']} loaded: continuing",
+                      on_prompt=self._drive_prompt)
 
-    def _set_waiting(self, message: str) -> None:
-        self.reporter.waiting_for_media(message)
+    def _drive_prompt(self, message: str) -> None:
         self.ledger.drive_seen(busy=False, message=message, keep_label=True)

@@ -1,0 +1,174 @@
+"""Faults a real worker process applies to itself, for tests/faults only (loaded by ``site/sitecustomize.py``).
+
+Production code has no hook: these wrap product functions in the worker process the test starts, chosen by
+environment variables, so the test can stop the worker at an exact point without sleeping and kill it there.
+
+``STAGEBACKUP_TEST_PAUSE_AT`` — where the job's thread stops for good (until SIGKILL):
+    ``<stage>:start``  just after the stage began (its badge is blue): the boundary with the stage before it;
+    ``<stage>:end``    just after the stage finished, before the next one starts;
+    ``<stage>``        inside the stage: at a checkpoint (between files and 1 MiB chunks) of the job's thread
+                       while ``<stage>`` is its newest open stage, after ``STAGEBACKUP_TEST_PAUSE_SKIP`` such
+                       checkpoints (default 0);
+    ``copy-thread``    inside the copy of an archive to its destination (a directory or a tape), on the copy
+                       thread, after ``STAGEBACKUP_TEST_PAUSE_SKIP`` chunks;
+    ``restore-file``   inside a restored file: after its second chunk is written;
+    ``tape-confirmed`` an archive's tape files were confirmed (valid), before the catalog records the archive.
+  On pausing the worker writes ``STAGEBACKUP_TEST_PAUSE_MARK`` (the point and its pid), which the test awaits.
+
+``STAGEBACKUP_TEST_FAULT`` — comma-separated faults:
+    ``no-link``        the cache is on another file system: archives are copied to a directory, not linked;
+    ``eio:<name>``     reading a source file called ``<name>`` fails with EIO (a bad sector);
+    ``enospc-cache``   writing into the cache fails with ENOSPC after 1 MiB;
+    ``enospc-dest``    writing into the destination directory fails with ENOSPC after 1 MiB.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+PAUSE_AT = "STAGEBACKUP_TEST_PAUSE_AT"
+PAUSE_SKIP = "STAGEBACKUP_TEST_PAUSE_SKIP"
+PAUSE_MARK = "STAGEBACKUP_TEST_PAUSE_MARK"
+FAULT = "STAGEBACKUP_TEST_FAULT"
+ENOSPC_AFTER_BYTES = 1 << 20
+
+
+def pause(point: str) -> None:
+    """Tell the test where we are, then block this thread until the process is killed."""
+    mark = os.environ[PAUSE_MARK]
+    with open(mark + ".tmp", "w") as fh:
+        fh.write(f"{point} {os.getpid()}\n")
+    os.rename(mark + ".tmp", mark)
+    threading.Event().wait()
+
+
+class _Countdown:
+    def __init__(self, skip: int):
+        self.left = skip
+        self.lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self.lock:
+            self.left -= 1
+            return self.left < 0
+
+
+def _install_pause(point: str, skip: int) -> None:
+    from stagebackup.jobs.progress import JobReporter
+    from stagebackup.pipeline.overlap import CopyReporter
+
+    countdown = _Countdown(skip)
+    stage, _, edge = point.partition(":")
+    started, finished, checkpoint = JobReporter.stage_started, JobReporter.stage_finished, JobReporter.checkpoint
+    copy_checkpoint = CopyReporter.checkpoint
+
+    def stage_started(self, code):
+        started(self, code)
+        if edge == "start" and code == stage:
+            pause(point)
+
+    def stage_finished(self, code):
+        finished(self, code)
+        if edge == "end" and code == stage:
+            pause(point)
+
+    def job_checkpoint(self):
+        checkpoint(self)
+        if not edge and self.open_stages and self.open_stages[-1] == stage and countdown.due():
+            pause(point)
+
+    def copy_thread_checkpoint(self):
+        copy_checkpoint(self)
+        if point == "copy-thread" and threading.get_ident() != self._owner and countdown.due():
+            pause(point)
+
+    if point == "restore-file":
+        _pause_inside_restored_file()
+    if point == "tape-confirmed":
+        _pause_after_tape_confirmed()
+    JobReporter.stage_started, JobReporter.stage_finished = stage_started, stage_finished
+    JobReporter.checkpoint, CopyReporter.checkpoint = job_checkpoint, copy_thread_checkpoint
+
+
+def _pause_inside_restored_file() -> None:
+    from stagebackup.restore.extract import FileSink
+
+    real_write = FileSink.write
+
+    def write(self, data):
+        written = real_write(self, data)
+        if self.size > written:
+            pause("restore-file")
+        return written
+
+    FileSink.write = write
+
+
+def _pause_after_tape_confirmed() -> None:
+    from stagebackup.tape.ledger import MediaLedger
+
+    real_confirm = MediaLedger.confirm
+
+    def confirm(self, row_ids):
+        real_confirm(self, row_ids)
+        pause("tape-confirmed")
+
+    MediaLedger.confirm = confirm
+
+
+def _no_link() -> None:
+    from stagebackup.pipeline import destination
+
+    destination._link_instead_of_copy = lambda source, temp: False
+
+
+def _eio_on_read(name: str) -> None:
+    from stagebackup.pipeline import source
+
+    real_read = source.ExactReader.read
+
+    def read(self, n=-1):
+        if os.path.basename(self.path) == os.fsencode(name):
+            raise OSError(errno.EIO, os.strerror(errno.EIO), os.fsdecode(self.path))
+        return real_read(self, n)
+
+    source.ExactReader.read = read
+
+
+def _enospc_under(directory: str) -> None:
+    """``os.write`` to a file under ``directory`` fails once ``ENOSPC_AFTER_BYTES`` went there (a full disk)."""
+    real_write = os.write
+    prefix = os.path.realpath(directory) + os.sep
+    written = [0]
+
+    def write(fd, data):
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            path = ""
+        if path.startswith(prefix):
+            if written[0] + len(data) > ENOSPC_AFTER_BYTES:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written[0] += len(data)
+        return real_write(fd, data)
+
+    os.write = write
+
+
+def install() -> None:
+    for fault in filter(None, os.environ.get(FAULT, "").split(",")):
+        kind, _, arg = fault.partition(":")
+        if kind == "no-link":
+            _no_link()
+        elif kind == "eio":
+            _eio_on_read(arg)
+        elif kind == "enospc-cache":
+            _enospc_under(os.environ["STAGEBACKUP_CACHE_DIR"])
+        elif kind == "enospc-dest":
+            _enospc_under(os.environ["STAGEBACKUP_TEST_DEST_DIR"])
+        else:
+            raise SystemExit(f"unknown test fault {fault!r}")
+    if os.environ.get(PAUSE_AT):
+        _install_pause(os.environ[PAUSE_AT], int(os.environ.get(PAUSE_SKIP, "0")))

@@ -14,12 +14,13 @@ environment variables, so the test can stop the worker at an exact point without
     ``restore-file``   inside a restored file: after its second chunk is written;
     ``tape-confirmed`` an archive's tape files were confirmed (valid), before the catalog records the archive.
   On pausing the worker writes ``STAGEBACKUP_TEST_PAUSE_MARK`` (the point and its pid), which the test awaits.
+  With ``STAGEBACKUP_TEST_RESUME`` (a path) set, the thread goes on once that file exists instead of blocking for
+  good (the test does something to the world while the job is mid-stage, then lets it continue).
 
 ``STAGEBACKUP_TEST_FAULT`` — comma-separated faults:
     ``no-link``        the cache is on another file system: archives are copied to a directory, not linked;
-    ``eio:<name>``     reading a source file called ``<name>`` fails with EIO (a bad sector);
-    ``enospc-cache``   writing into the cache fails with ENOSPC after 1 MiB;
-    ``enospc-dest``    writing into the destination directory fails with ENOSPC after 1 MiB.
+    ``eio:<name>``     ``os.read`` of a file called ``<name>`` fails with EIO (a bad sector);
+    ``enospc:<dir>``   writing into files under ``<dir>`` fails with ENOSPC after 1 MiB (a full disk).
 """
 
 from __future__ import annotations
@@ -27,21 +28,27 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 
 PAUSE_AT = "STAGEBACKUP_TEST_PAUSE_AT"
 PAUSE_SKIP = "STAGEBACKUP_TEST_PAUSE_SKIP"
 PAUSE_MARK = "STAGEBACKUP_TEST_PAUSE_MARK"
+RESUME = "STAGEBACKUP_TEST_RESUME"
 FAULT = "STAGEBACKUP_TEST_FAULT"
 ENOSPC_AFTER_BYTES = 1 << 20
 
 
 def pause(point: str) -> None:
-    """Tell the test where we are, then block this thread until the process is killed."""
+    """Tell the test where we are, then block this thread until the process is killed (or the test resumes it)."""
     mark = os.environ[PAUSE_MARK]
     with open(mark + ".tmp", "w") as fh:
         fh.write(f"{point} {os.getpid()}\n")
     os.rename(mark + ".tmp", mark)
-    threading.Event().wait()
+    resume = os.environ.get(RESUME)
+    if not resume:
+        threading.Event().wait()
+    while not os.path.exists(resume):
+        time.sleep(0.01)
 
 
 class _Countdown:
@@ -52,7 +59,7 @@ class _Countdown:
     def due(self) -> bool:
         with self.lock:
             self.left -= 1
-            return self.left < 0
+            return self.left == -1  # once
 
 
 def _install_pause(point: str, skip: int) -> None:
@@ -125,16 +132,22 @@ def _no_link() -> None:
 
 
 def _eio_on_read(name: str) -> None:
-    from stagebackup.pipeline import source
+    """``os.read`` of a file called ``name`` fails with EIO, as a bad sector does."""
+    real_read = os.read
 
-    real_read = source.ExactReader.read
+    def read(fd, n):
+        if os.path.basename(_path_of(fd)) == name:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_read(fd, n)
 
-    def read(self, n=-1):
-        if os.path.basename(self.path) == os.fsencode(name):
-            raise OSError(errno.EIO, os.strerror(errno.EIO), os.fsdecode(self.path))
-        return real_read(self, n)
+    os.read = read
 
-    source.ExactReader.read = read
+
+def _path_of(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
 
 
 def _enospc_under(directory: str) -> None:
@@ -144,11 +157,7 @@ def _enospc_under(directory: str) -> None:
     written = [0]
 
     def write(fd, data):
-        try:
-            path = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            path = ""
-        if path.startswith(prefix):
+        if _path_of(fd).startswith(prefix):
             if written[0] + len(data) > ENOSPC_AFTER_BYTES:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             written[0] += len(data)
@@ -164,10 +173,8 @@ def install() -> None:
             _no_link()
         elif kind == "eio":
             _eio_on_read(arg)
-        elif kind == "enospc-cache":
-            _enospc_under(os.environ["STAGEBACKUP_CACHE_DIR"])
-        elif kind == "enospc-dest":
-            _enospc_under(os.environ["STAGEBACKUP_TEST_DEST_DIR"])
+        elif kind == "enospc":
+            _enospc_under(arg)
         else:
             raise SystemExit(f"unknown test fault {fault!r}")
     if os.environ.get(PAUSE_AT):

@@ -8,7 +8,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from stagebackup.models import Archive, Job, JobLog, TapeFile
 from stagebackup.restore import service
 from tests.conftest import REPO, flask_cmd, flask_env
 from tests.faults import inject
+from tests.integration.test_worker_processes import wait_for
 
 SITE = Path(__file__).resolve().parent / "site"
 
@@ -45,23 +45,15 @@ def start_worker(env: dict, *args: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for(condition, timeout: float = 60.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        finally:
-            db.session.rollback()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+def wait_paused(worker: subprocess.Popen, mark: Path, timeout: float = 90.0) -> None:
+    """Until the worker paused where the test asked (``mark`` exists) or exited (it never got there)."""
+    wait_for(lambda: mark.exists() or worker.poll() is not None, timeout=timeout)
 
 
 def kill_when_paused(worker: subprocess.Popen, mark: Path, timeout: float = 90.0) -> str:
     """SIGKILL the worker once it paused where the test asked; returns the point it reports."""
     try:
-        wait_for(lambda: mark.exists() or worker.poll() is not None, timeout=timeout)
+        wait_paused(worker, mark, timeout)
     finally:
         worker.send_signal(signal.SIGKILL)
         output, _ = worker.communicate(timeout=30)
@@ -70,16 +62,14 @@ def kill_when_paused(worker: subprocess.Popen, mark: Path, timeout: float = 90.0
 
 
 def recover(app) -> None:
-    """What the next worker does at start: the dead worker's job ends ``interrupted``."""
+    """What the next worker does at start: the dead worker's job ends ``interrupted`` (then it runs what is queued)."""
     db.session.rollback()
     assert Worker(app, burst=True).run() == 0
     db.session.expire_all()
 
 
 def run_job(app, job_id: int) -> Job:
-    db.session.rollback()
-    assert Worker(app, burst=True).run() == 0
-    db.session.expire_all()
+    recover(app)
     return db.session.get(Job, job_id)
 
 
@@ -115,7 +105,7 @@ def assert_clean_ending(app, job_id: int, status: str, error_class: str, dest: P
     assert (job.status, job.error_class) == (status, error_class), (job.status, job.error_message, errors(job_id))
     assert job.error_message and "Traceback" not in job.error_message
     assert job.finished_at is not None and job.partial_outputs == []
-    assert os.listdir(app.config["CACHE_DIR"]) == [] if os.path.isdir(app.config["CACHE_DIR"]) else True
+    assert not os.path.isdir(app.config["CACHE_DIR"]) or os.listdir(app.config["CACHE_DIR"]) == []
     archives = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
     for archive in archives:  # a catalogued archive is whole: its file hashes to the catalogued SHA-256
         if archive.location_kind == "directory":

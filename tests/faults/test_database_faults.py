@@ -29,8 +29,9 @@ from tests.faults.support import (
     run_job,
     sha256,
     start_worker,
-    wait_for,
+    wait_paused,
 )
+from tests.integration.test_worker_processes import wait_for
 from tests.treecompare import assert_same_tree
 
 pytestmark = pytest.mark.slow
@@ -67,7 +68,7 @@ def paused_job(app, tmp_path, **extra: str):
     worker = start_worker(fault_env(app, pause_at="compress", skip=1, mark=mark,
                                     STAGEBACKUP_TEST_RESUME=str(resume), **extra))
     output = Output(worker)
-    wait_for(lambda: mark.exists() or worker.poll() is not None, timeout=60)
+    wait_paused(worker, mark)
     assert mark.exists(), output.tail()
     return job_id, worker, output, resume
 

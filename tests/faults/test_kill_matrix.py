@@ -67,10 +67,12 @@ def rerun_and_restore(app, tmp_path, project: str, source: Path) -> None:
 
 
 # -- a backup to a directory ------------------------------------------------------------------------------
+# "<stage>:start" is the boundary with the stage before it (its ":end" is the statement before); "finalize:end" is
+# after the last stage, before the job's ending is recorded.
 DIRECTORY_POINTS = [
-    ("scan:start", 0), ("scan", 0), ("scan:end", 0),
-    ("compress:start", 0), ("compress", 3), ("compress:end", 0),
-    ("copy:start", 0), ("copy-thread", 1), ("copy:end", 0),
+    ("scan:start", 0), ("scan", 0),
+    ("compress:start", 0), ("compress", 3),
+    ("copy:start", 0), ("copy-thread", 1),
     ("finalize:start", 0), ("finalize:end", 0),
 ]
 

@@ -12,6 +12,7 @@ environment variables, so the test can stop the worker at an exact point without
     ``copy-thread``    inside the copy of an archive to its destination (a directory or a tape), on the copy
                        thread, after ``STAGEBACKUP_TEST_PAUSE_SKIP`` chunks;
     ``restore-file``   inside a restored file: after its second chunk is written;
+    ``sync-file``      inside a file a sync copies: after its first chunk is written;
     ``tape-confirmed`` an archive's tape files were confirmed (valid), before the catalog records the archive.
   On pausing the worker writes ``STAGEBACKUP_TEST_PAUSE_MARK`` (the point and its pid), which the test awaits.
   With ``STAGEBACKUP_TEST_RESUME`` (a path) set, the thread goes on once that file exists instead of blocking for
@@ -95,6 +96,8 @@ def _install_pause(point: str, skip: int) -> None:
         _pause_inside_restored_file()
     if point == "tape-confirmed":
         _pause_after_tape_confirmed()
+    if point == "sync-file":
+        _pause_inside_synced_file()
     JobReporter.stage_started, JobReporter.stage_finished = stage_started, stage_finished
     JobReporter.checkpoint, CopyReporter.checkpoint = job_checkpoint, copy_thread_checkpoint
 
@@ -111,6 +114,19 @@ def _pause_inside_restored_file() -> None:
         return written
 
     FileSink.write = write
+
+
+def _pause_inside_synced_file() -> None:
+    from stagebackup.pipeline import sync_apply
+
+    real_copy_chunk = sync_apply._copy_chunk
+
+    def copy_chunk(*args):
+        copied = real_copy_chunk(*args)
+        pause("sync-file")
+        return copied
+
+    sync_apply._copy_chunk = copy_chunk
 
 
 def _pause_after_tape_confirmed() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from stagebackup import projects
 from stagebackup.extensions import db
+from stagebackup.pipeline.sync_plan import is_temp_name
 from stagebackup.tape import admin
 from tests.conftest import build_hostile_tree
 from tests.faults.support import (
@@ -103,7 +104,7 @@ def test_backup_to_tape_killed_at(app, tmp_path, source, point, skip):
 
 
 # -- a sync (mirror) ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("point", "skip"), [("scan", 0), ("copy", 4), ("finalize:start", 0)])
+@pytest.mark.parametrize(("point", "skip"), [("scan", 0), ("copy:start", 0), ("sync-file", 0), ("finalize:start", 0)])
 def test_sync_killed_at(app, tmp_path, source, point, skip):
     dest = tmp_path / "mirror"
     projects.create(projects.ProjectSpec(name="sync", sources=[str(source)], dest_dir=str(dest), mode="sync",
@@ -111,8 +112,10 @@ def test_sync_killed_at(app, tmp_path, source, point, skip):
     job_id = enqueue("sync")
     kill_at(app, tmp_path, job_id, point, skip)
     assert_interrupted(app, job_id)
+    temps = [p for p in files_under(dest / source.name) if is_temp_name(os.fsencode(p.name))]
+    assert bool(temps) == (point == "sync-file")  # killed mid-file: the file is only under its temporary name
     for path in files_under(dest / source.name):  # whatever the dead sync renamed into place is whole
-        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+        if path.is_file() and not path.is_symlink() and not is_temp_name(os.fsencode(path.name)):
             original = source / path.relative_to(dest / source.name)
             assert path.read_bytes() == original.read_bytes(), path
     job = run_job(app, enqueue("sync"))

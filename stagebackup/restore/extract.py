@@ -41,6 +41,7 @@ CONFLICT_POLICIES = (SKIP, OVERWRITE, RENAME)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _UNNAMED_FILE_FLAGS = os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC  # linkable: no O_EXCL
+_CAN_NAME_UNNAMED = os.path.isdir("/proc/self/fd")  # how an unnamed file gets its name (linkat)
 HOLE_MIN_BYTES = 64 * 1024  # all-zero chunks at least this big become holes (sparse files stay sparse)
 MAX_CACHED_DIR_FDS = 256
 _ZERO_BLOCK = bytes(HOLE_MIN_BYTES)
@@ -150,11 +151,12 @@ def _new_file(dir_fd: int, name: bytes) -> tuple[int, bool]:
         pass
     else:
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(name))
-    try:
-        return os.open(".", _UNNAMED_FILE_FLAGS, 0o600, dir_fd=dir_fd), True
-    except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            raise
+    if _CAN_NAME_UNNAMED:
+        try:
+            return os.open(".", _UNNAMED_FILE_FLAGS, 0o600, dir_fd=dir_fd), True
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
     return os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd), False
 
 

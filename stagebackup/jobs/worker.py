@@ -167,13 +167,14 @@ class Worker:
             error = describe(exc)
             if error.error_class == "DatabaseUnavailable":
                 log.error("job %s: %s", job_id, error.message)
+                self._end_once_the_database_is_back(job_id, error)
             else:
                 log.exception("job %s: unexpected error while ending the job", job_id)
-                error = JobError("InternalError", f"internal error: {type(exc).__name__}: {exc}")
-            self._end_when_possible(job_id, error)
+                _end_from_outside(job_id, "failed", JobError("InternalError",
+                                                             f"internal error: {type(exc).__name__}: {exc}"))
             return "failed"
 
-    def _end_when_possible(self, job_id: int, error: JobError) -> None:
+    def _end_once_the_database_is_back(self, job_id: int, error: JobError) -> None:
         """Record the ending, retrying while the database is unavailable: a job left ``running`` by a live
         worker would never be recovered. A stop request gives up; the next worker's recovery ends it."""
         delay = float(self.app.config["QUEUE_POLL_INTERVAL_S"])

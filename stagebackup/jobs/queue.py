@@ -43,6 +43,7 @@ from ..models import (
 from ..notify import outbox
 from ..paths import is_text
 from ..stages import flow_for
+from ..tape.ledger import void_unrecorded
 from . import state
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,9 @@ def release_output(job_id: int, path: str) -> None:
 
 
 def remove_partial_outputs(job: Job) -> list[str]:
-    """Delete what the attempt left half-written; returns the paths that existed."""
+    """Delete what the attempt left half-written (and void its uncatalogued tape files); returns the paths
+    that existed."""
+    void_unrecorded(job.id)
     removed = []
     for path in job.partial_outputs or []:
         try:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from flask import current_app
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..errors import N_, JobInterrupted, ProjectRemoved, StageBackupError, UnknownJobKind, fill
 from ..extensions import db
@@ -23,6 +24,7 @@ from .sync_task import run_sync
 
 log = logging.getLogger(__name__)
 WARNING_SUMMARY = N_("%(count)s error(s): see [ERROR] lines in the log")
+DATABASE_UNAVAILABLE = N_("the database was unavailable (%(reason)s): the job stopped; run it again")
 TOO_MANY_ERRORS = N_("%(count)s error(s) in %(files)s file(s), more than %(ratio)s: see [ERROR] lines in the log")
 
 
@@ -41,6 +43,9 @@ def describe(error: BaseException) -> JobError:
         return JobError(type(error).__name__, str(error), error.template, _storable(error.values))
     if isinstance(error, JobInterrupted):
         return JobError(type(error).__name__, error.message, error.message)
+    if isinstance(error, (OperationalError, InterfaceError)):  # locked, restarted, unreachable: not a bug
+        values = {"reason": (str(error.orig).strip().splitlines() or ["?"])[0]}
+        return JobError("DatabaseUnavailable", fill(DATABASE_UNAVAILABLE, values), DATABASE_UNAVAILABLE, values)
     if isinstance(error, OSError) and error.strerror:
         where = f" ({os.fsdecode(error.filename)})" if error.filename else ""
         return JobError(type(error).__name__, f"{error.strerror}{where}")
@@ -109,7 +114,7 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
     except Exception as exc:  # noqa: BLE001 - every failure must end the job visibly
         db.session.rollback()
         message = describe(exc).message
-        if not isinstance(exc, StageBackupError):
+        if not isinstance(exc, (StageBackupError, OperationalError, InterfaceError)):
             log.exception("job %s failed", job_id)
         reporter.log("ERROR", message)
         reporter.fail_open_stages(message)

@@ -20,7 +20,7 @@ from flask import Flask, current_app, has_app_context
 
 from ..extensions import db
 from . import queue
-from .runner import run_job
+from .runner import JobError, describe, run_job
 
 log = logging.getLogger(__name__)
 
@@ -158,26 +158,43 @@ class Worker:
                 db.session.rollback()  # end any transaction; a pushed context removes its session
 
     def _run_guarded(self, job_id: int) -> str:
-        """run_job ends every job itself; this is the net for a bug in that reporting path, so that
-        the job still ends visibly failed and the worker lives on to take the next one."""
+        """run_job ends every job itself; this is the net for a bug in that reporting path, or a database
+        that is still unavailable when the job ends, so that the job still ends visibly failed and the worker
+        lives on to take the next one."""
         try:
             return run_job(job_id, self.stop_event)
         except Exception as exc:  # noqa: BLE001
-            log.exception("job %s: unexpected error while ending the job", job_id)
-            _end_from_outside(job_id, "failed", "InternalError", f"internal error: {type(exc).__name__}: {exc}")
+            error = describe(exc)
+            if error.error_class == "DatabaseUnavailable":
+                log.error("job %s: %s", job_id, error.message)
+                self._end_once_the_database_is_back(job_id, error)
+            else:
+                log.exception("job %s: unexpected error while ending the job", job_id)
+                _end_from_outside(job_id, "failed", JobError("InternalError",
+                                                             f"internal error: {type(exc).__name__}: {exc}"))
             return "failed"
+
+    def _end_once_the_database_is_back(self, job_id: int, error: JobError) -> None:
+        """Record the ending, retrying while the database is unavailable: a job left ``running`` by a live
+        worker would never be recovered. A stop request gives up; the next worker's recovery ends it."""
+        delay = float(self.app.config["QUEUE_POLL_INTERVAL_S"])
+        while not _end_from_outside(job_id, "failed", error) and not self.stop_event.wait(delay):
+            delay = min(delay * 2, 30.0)
 
     def _abandon(self, job_id: int) -> None:
         """Cold shutdown mid-job: end it as interrupted now rather than waiting for recovery."""
-        _end_from_outside(job_id, "interrupted", "WorkerStopping", "the worker was stopped")
+        _end_from_outside(job_id, "interrupted", JobError("WorkerStopping", "the worker was stopped"))
 
 
-def _end_from_outside(job_id: int, status: str, error_class: str, message: str) -> None:
-    """End a job the runner could not end. Best effort: if even this fails, recovery at the next
-    worker start ends it (the job is still ``running`` with a dead worker)."""
+def _end_from_outside(job_id: int, status: str, error: JobError) -> bool:
+    """End a job the runner could not end; False if that failed too (the job is still ``running``: a later
+    try, or recovery at the next worker start, ends it)."""
     try:
         db.session.rollback()
-        queue.append_log(job_id, "ERROR", f"{status}: {message}")
-        queue.finish(job_id, status, error_class=error_class, message=message)
+        queue.append_log(job_id, "ERROR", f"{status}: {error.message}")
+        queue.finish(job_id, status, **error._asdict())
     except Exception:  # noqa: BLE001
         log.exception("could not mark job %s %s", job_id, status)
+        db.session.rollback()
+        return False
+    return True

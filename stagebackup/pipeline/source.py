@@ -68,11 +68,12 @@ class ExactReader:
             return b""
         n = self.remaining if n is None or n < 0 else n
         n = min(n, self.remaining, self.step)
-        try:
-            data = os.read(self.fd, n)  # one call for nearly every file; short reads happen on network file systems
-        except OSError as exc:
-            self._fail(f"read error ({exc.strerror}); the rest of the file is zero-filled")
-            data = b""
+        data = b""
+        if not self.failed:  # after a failure the rest is zeros: one [ERROR] line per file, not one per chunk
+            try:
+                data = os.read(self.fd, n)  # one call for nearly every file; network file systems read short
+            except OSError as exc:
+                self._fail(f"read error ({exc.strerror}); the rest of the file is zero-filled")
         if len(data) < n:
             data = self._complete(data, n)
         self.remaining -= n

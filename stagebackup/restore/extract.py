@@ -5,8 +5,10 @@ a directory file descriptor opened component by component with ``O_NOFOLLOW``: a
 it came with the archive ("a -> /etc", then "a/passwd") or was already in the target, can never be used
 as a path component, so nothing is ever written outside the target. Files are created with
 ``O_EXCL | O_NOFOLLOW``; a replaced file is written under a temporary name and renamed over the old one
-(rename replaces a link, never follows it). Hard links may only point at files restored earlier in the
-same run. Device files, FIFOs and sockets are refused.
+(rename replaces a link, never follows it). A file's data is written into an unnamed file (``O_TMPFILE``) that
+gets its name only once complete, so a restore killed mid-file (SIGKILL, power loss) leaves nothing under the
+member's name, never a partial file that a rerun would then skip as "already exists".
+Hard links may only point at files restored earlier in the same run. Device files, FIFOs and sockets are refused.
 
 Symbolic links themselves are restored exactly as stored (an absolute or escaping target is data: the
 link to ``/etc/localtime`` in a backup of ``/etc`` must come back as it was); they are never followed.
@@ -38,6 +40,8 @@ CONFLICT_POLICIES = (SKIP, OVERWRITE, RENAME)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_UNNAMED_FILE_FLAGS = os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC  # linkable: no O_EXCL
+_CAN_NAME_UNNAMED = os.path.isdir("/proc/self/fd")  # how an unnamed file gets its name (linkat)
 HOLE_MIN_BYTES = 64 * 1024  # all-zero chunks at least this big become holes (sparse files stay sparse)
 MAX_CACHED_DIR_FDS = 256
 _ZERO_BLOCK = bytes(HOLE_MIN_BYTES)
@@ -136,12 +140,33 @@ class Stats:
     refused: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _new_file(dir_fd: int, name: bytes) -> tuple[int, bool]:
+    """``(fd, unnamed)``: a new file to be called ``name`` in ``dir_fd`` (FileExistsError if the name is taken).
+
+    Unnamed (``O_TMPFILE``) where the file system allows it: ``FileSink.close`` links it under ``name`` once its
+    data, mode and mtime are complete. Elsewhere (NFS, some FUSE file systems) it is created under ``name``."""
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    else:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(name))
+    if _CAN_NAME_UNNAMED:
+        try:
+            return os.open(".", _UNNAMED_FILE_FLAGS, 0o600, dir_fd=dir_fd), True
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    return os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd), False
+
+
 class FileSink:
     """The data of one restored regular file; ``close()`` applies mode and mtime and commits the name."""
 
     def __init__(self, extractor: SafeExtractor, parts: Parts, fd: int, dir_fd: int, temp: bytes | None,
-                 final: bytes, mode: int, mtime_ns: int, owner: Owner | None = None, limit: int | None = None):
-        self._ex, self.parts, self.fd, self._dir_fd = extractor, parts, fd, dir_fd
+                 final: bytes, mode: int, mtime_ns: int, owner: Owner | None = None, limit: int | None = None,
+                 *, unnamed: bool = False):
+        self._ex, self.parts, self.fd, self._dir_fd, self._unnamed = extractor, parts, fd, dir_fd, unnamed
         self._temp, self._final, self._mode, self._mtime_ns = temp, final, mode, mtime_ns
         self._owner, self._limit = owner, limit
         self.size = 0
@@ -182,6 +207,8 @@ class FileSink:
                 os.ftruncate(self.fd, self.size)
             os.fchmod(self.fd, self._ex._owned_mode(self.fd, self.parts, self._mode, self._owner))
             os.utime(self.fd, ns=(self._mtime_ns, self._mtime_ns))
+            if self._unnamed:  # complete: now it gets its name (EEXIST if one appeared meanwhile)
+                os.link(f"/proc/self/fd/{self.fd}", self._temp or self._final, dst_dir_fd=self._dir_fd)
         finally:
             os.close(self.fd)
         if self._temp is not None:
@@ -192,6 +219,8 @@ class FileSink:
         """The data could not be read completely: remove what was written."""
         fd, self.fd = self.fd, -1
         os.close(fd)
+        if self._unnamed:
+            return  # it never had a name: closing it freed it
         try:
             os.unlink(self._temp or self._final, dir_fd=self._dir_fd)
         except OSError:
@@ -360,10 +389,10 @@ class SafeExtractor:
         ``size_of(catalogued_as or name)``: the member's catalogued size, which its data may not outgrow
         (MemberOutgrewCatalog); None: a backup without member rows.
         """
-        opened: list[int] = []
+        opened: list[tuple[int, bool]] = []
 
         def create(dir_fd: int, entry: bytes) -> None:
-            opened.append(os.open(entry, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd))
+            opened.append(_new_file(dir_fd, entry))
 
         try:
             parts = member_parts(name)
@@ -377,7 +406,9 @@ class SafeExtractor:
         if placed is None:
             return None
         dir_fd, final, temp = placed
-        return FileSink(self, parts, opened[-1], dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns, owner, limit)
+        fd, unnamed = opened[-1]
+        return FileSink(self, parts, fd, dir_fd, temp, final, stat.S_IMODE(mode), mtime_ns, owner, limit,
+                        unnamed=unnamed)
 
     def _note_written(self, where: Parts) -> None:
         self.written_count += 1

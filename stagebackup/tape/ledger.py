@@ -127,3 +127,11 @@ def link_archive(piece_row_ids: list[int], archive_id: int) -> None:
     records the archive), so the catalog never names half a placement."""
     if piece_row_ids:
         db.session.execute(update(TapeFile).where(TapeFile.id.in_(piece_row_ids)).values(archive_id=archive_id))
+
+
+def void_unrecorded(job_id: int) -> None:
+    """The job ended without recording every archive it put on tape (killed between the read-back and the
+    catalog's transaction): those tape files are void, like any partial one. In the caller's transaction."""
+    db.session.execute(update(TapeFile).where(
+        TapeFile.job_id == job_id, TapeFile.kind == "archive", TapeFile.archive_id.is_(None),
+        TapeFile.void.is_(False)).values(void=True))

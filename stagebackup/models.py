@@ -269,6 +269,8 @@ class ArchiveMember(db.Model):
         Index("ix_archive_members_job_parent_name", "job_id", "parent", "name"),
         # Restore's name search (migration 0004): a prefix is one range, paged by (name, id).
         Index("ix_archive_members_job_name", "job_id", "name", "id"),
+        # 历史版本: every backup holding one path is one range of this index (migration restoreui).
+        Index("ix_archive_members_parent_name", "parent", "name", "job_id"),
     )
 
 
@@ -351,3 +353,20 @@ class User(db.Model):
     session_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class BasketItem(db.Model):
+    """A path an operator ticked in one backup's browser: kept per user and backup, so ticks survive moving
+    between folders and searches (a cookie session is too small for thousands of paths)."""
+
+    __tablename__ = "basket_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(FSPath)
+    kind: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)  # a folder: the bytes of the files under it
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "job_id", "path", name="uq_basket_items_user_job_path"),)

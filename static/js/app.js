@@ -89,4 +89,29 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-conditional]").forEach(refreshConditional);
   });
+
+  // -- restore basket: a tick is kept on the server at once, so it survives other folders and searches --------
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    var url = box.getAttribute && box.getAttribute("data-basket-url");
+    if (!url || !window.htmx) return;
+    window.htmx.ajax("POST", url, {
+      target: "#restore-basket", swap: "outerHTML", values: { on: box.checked ? "1" : "0" },
+      headers: { "X-CSRFToken": csrfToken() },
+    });
+  });
+
+  // The basket panel is the truth: after it changes (an entry removed there), the page's boxes follow it.
+  document.addEventListener("htmx:afterSwap", function () {
+    var panel = document.getElementById("restore-basket");
+    if (!panel) return;
+    var ticked = {};
+    panel.querySelectorAll("li[data-path]").forEach(function (li) { ticked[li.getAttribute("data-path")] = true; });
+    document.querySelectorAll("input[data-basket-url]").forEach(function (box) { box.checked = !!ticked[box.value]; });
+  });
 })();

@@ -106,10 +106,15 @@
     });
   });
 
-  // The basket panel is the truth: after it changes (an entry removed there), the page's boxes follow it.
-  document.addEventListener("htmx:afterSwap", function () {
+  // An entry removed in the basket panel (or all of them) unticks its box on the page. Only then: answers to
+  // quick ticks may arrive out of order, and an older panel must not untick a newer tick.
+  function isBasketRemoval(elt) {
+    return !!elt && !!elt.classList && (elt.classList.contains("restore-basket-remove") || elt.id === "restore-basket-clear");
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
     var panel = document.getElementById("restore-basket");
-    if (!panel) return;
+    if (!panel || !isBasketRemoval(event.detail.requestConfig && event.detail.requestConfig.elt)) return;
     var ticked = {};
     panel.querySelectorAll("li[data-path]").forEach(function (li) { ticked[li.getAttribute("data-path")] = true; });
     document.querySelectorAll("input[data-basket-url]").forEach(function (box) { box.checked = !!ticked[box.value]; });

@@ -35,17 +35,22 @@ class Version:
     tape_files: tuple[tuple[str, int], ...] = ()  # (label, file number) of each piece on tape
 
 
-def versions_of(path: str) -> list[Version]:
+def versions_query(path: str):
+    """The catalog rows of ``path`` in every restorable backup, newest first (one index range)."""
     parent, _, name = path.strip("/").rpartition("/")
     held = aliased(Archive)  # not the Archive the pruned-jobs condition looks at
-    rows = db.session.execute(
+    return (
         select(ArchiveMember.job_id, ArchiveMember.archive_id, ArchiveMember.kind, ArchiveMember.size,
                ArchiveMember.mtime, Job.project_name, Job.finished_at, held.location_kind, held.path)
         .join(Job, Job.id == ArchiveMember.job_id).join(held, held.id == ArchiveMember.archive_id)
         .where(ArchiveMember.parent == parent, ArchiveMember.name == name, Job.kind == "backup",
                Job.status.in_(RESTORABLE_STATUSES), pruned_jobs_filter())
         .order_by(ArchiveMember.job_id.desc()).limit(MAX_VERSIONS)
-    ).all()
+    )
+
+
+def versions_of(path: str) -> list[Version]:
+    rows = db.session.execute(versions_query(path)).all()
     pieces = _tape_pieces({row.archive_id for row in rows if row.location_kind == "tape"})
     seen: set[int] = set()
     versions = []

@@ -67,3 +67,21 @@ def test_versions_of_a_file_list_every_backup_and_restore_the_chosen_one(app, cl
     assert client.get("/restore/versions").status_code == 400
     nothing = client.get(f"/restore/versions?path={path_token('no/such/file')}").get_data(as_text=True)
     assert "没有已完成的备份包含此文件" in nothing
+
+
+def test_the_versions_query_is_one_range_of_the_path_index(app):
+    """The statement as executed, planned by SQLite: a seek into (parent, name, job), never a catalog scan."""
+    from sqlalchemy import event
+
+    from stagebackup.restore.versions import versions_of
+
+    executed = []
+    listener = lambda conn, cursor, sql, params, context, many: executed.append((sql, params))  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        versions_of("srv/projects/客户A/logo.ai")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    [(sql, params)] = [(sql, params) for sql, params in executed if "archive_members" in sql]
+    plan = " ".join(str(row) for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+    assert "ix_archive_members_parent_name" in plan and "SCAN archive_members" not in plan, plan

@@ -288,6 +288,8 @@ class ArchiveMember(db.Model):
               mysql_length={"parent": 2048, "name": 255}),
         # Restore's name search (migration 0004): a prefix is one range, paged by (name, id).
         Index("ix_archive_members_job_name", "job_id", "name", "id", mysql_length={"name": 255}),
+        # 历史版本: every backup holding one path is one range of this index (migration restoreui).
+        Index("ix_archive_members_parent_name", "parent", "name", "job_id", mysql_length={"parent": 2048, "name": 255}),
     )
 
 
@@ -439,3 +441,22 @@ class Setting(db.Model):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict | None] = mapped_column(JSONText, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BasketItem(db.Model):
+    """A path an operator ticked in one backup's browser: kept per user and backup, so ticks survive moving
+    between folders and searches (a cookie session is too small for thousands of paths)."""
+
+    __tablename__ = "basket_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(FSPath)
+    kind: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)  # a folder: the bytes of the files under it
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # A unique index rather than a constraint: MariaDB can only key the first bytes of a BLOB (3,000 here).
+    __table_args__ = (Index("uq_basket_items_user_job_path", "user_id", "job_id", "path", unique=True,
+                            mysql_length={"path": 3000}),)

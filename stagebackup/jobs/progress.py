@@ -41,6 +41,8 @@ class JobReporter:
         self.bytes_total = 0
         self.files_total = 0
         self.error_count = 0
+        # (message template, values) of facts that make a job without errors end ``warning``
+        self.warnings: list[tuple[str, dict]] = []
         self.current_file: str | None = None
         self._current: str | bytes | None = None
         self._logs: list[tuple] = []
@@ -89,6 +91,11 @@ class JobReporter:
         state.set_waiting_for_media(self.job_id, False, stage, None)
         self.log("INFO", message)
         self.flush(force=True)
+
+    def warn(self, template: str, values: dict) -> None:
+        """Something the operator must know although nothing failed (files a restore left out on purpose):
+        the job ends ``warning`` with this message."""
+        self.warnings.append((template, values))
 
     # -- buffered ---------------------------------------------------------------------------------
     def log(self, tag: str, message: str) -> None:

@@ -125,9 +125,12 @@ def run_job(job_id: int, stop_event: threading.Event) -> str:
 
     status, error_class, template, values = outcome(reporter.error_count, reporter.files_total,
                                                     float(current_app.config["ERROR_FAIL_RATIO"]))
+    if status == SUCCEEDED and reporter.warnings:
+        status, (template, values) = WARNING, reporter.warnings[0]
     message = fill(template, values) if template else None
     reporter.log("INFO" if status != FAILED else "ERROR",
-                 "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)")
+                 "finished" if status == SUCCEEDED else f"finished with {reporter.error_count} error(s)"
+                 if reporter.error_count else "finished with a warning")
     if status == FAILED:
         reporter.fail_open_stages(message)
     reporter.flush(force=True)

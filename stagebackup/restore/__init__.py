@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("restore", __name__)
 
-from . import views  # noqa: E402,F401
+from . import version_views, views  # noqa: E402,F401

@@ -1,8 +1,11 @@
 """Sync destinations: a mirror is a plain folder, so restoring one is copying its catalogued members back.
 
-A mirror holds its newest state (each sync updates it in place): what comes back is the file as the mirror
-has it now, for the members the chosen job catalogued. The mirror is read with the same no-symlink walk
-the extractor writes with, so a link inside the mirror is copied as a link and never read through.
+A mirror holds one state, its newest (each sync updates it in place). An older sync job's catalog still
+describes what that run saw, so a restore from it is honest about the difference: a file whose size or
+mtime in the mirror no longer matches the chosen job's catalog is not restored (the newer content is not
+the version asked for) but logged as ``[SKIP] changed since job N``, and the job ends ``warning``. The
+mirror is read with the same no-symlink walk the extractor writes with, so a link inside the mirror is
+copied as a link and never read through.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from sqlalchemy import select, tuple_
 
+from ..errors import N_
 from ..extensions import db
 from ..models import ArchiveMember
 from .archive_ref import ArchiveMissing, ArchiveRef
@@ -23,8 +28,21 @@ COPY_BYTES = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def catalog_rows(ref: ArchiveRef, job_id: int) -> Iterator[tuple[str, str, int, str | None]]:
-    """(path, kind, size, link target) in parent order, so a folder comes before its contents.
+MTIME_TOLERANCE_S = 1e-6  # the catalog keeps mtimes as float seconds: nanoseconds do not survive the round trip
+CHANGED_SUMMARY = N_("%(count)s file(s) changed in the mirror since job %(job_id)s were not restored: see [SKIP] "
+                     "lines in the log")
+
+
+class Member(NamedTuple):
+    path: str
+    kind: str
+    size: int
+    mtime: float
+    link_target: str | None
+
+
+def catalog_rows(ref: ArchiveRef, job_id: int) -> Iterator[Member]:
+    """Members (path, kind, size, mtime, link target) in parent order, so a folder comes before its contents.
 
     Read a page at a time by (parent, name): the restore commits its progress while it copies, and a commit
     ends a server-side cursor (PostgreSQL), so one long streaming query cannot outlive it.
@@ -33,14 +51,14 @@ def catalog_rows(ref: ArchiveRef, job_id: int) -> Iterator[tuple[str, str, int, 
     while True:
         query = (
             select(ArchiveMember.parent, ArchiveMember.name, ArchiveMember.kind, ArchiveMember.size,
-                   ArchiveMember.link_target)
+                   ArchiveMember.mtime, ArchiveMember.link_target)
             .where(ArchiveMember.job_id == job_id, ArchiveMember.archive_id == ref.id)
         )
         if after is not None:
             query = query.where(tuple_(ArchiveMember.parent, ArchiveMember.name) > after)
         rows = db.session.execute(query.order_by(ArchiveMember.parent, ArchiveMember.name).limit(STREAM_ROWS)).all()
-        for parent, name, kind, size, link_target in rows:
-            yield member_path(parent, name), kind, size, link_target
+        for parent, name, kind, size, mtime, link_target in rows:
+            yield Member(member_path(parent, name), kind, size, mtime, link_target)
         if len(rows) < STREAM_ROWS:
             return
         after = (rows[-1][0], rows[-1][1])
@@ -79,29 +97,43 @@ class _MirrorReader:
         os.close(self.root_fd)
 
 
+class ChangedSince(Exception):
+    """A file the mirror holds in a newer state than the chosen job catalogued."""
+
+
 def restore_mirror(ref: ArchiveRef, job_id: int, extractor: SafeExtractor, selected, progress) -> None:
     if not ref.path:
         raise ArchiveMissing(ref.label, "no path recorded")
     reader = _MirrorReader(ref.path)
+    changed = 0
     try:
-        for path, kind, _size, link_target in catalog_rows(ref, job_id):
-            if not selected(path):
+        for member in catalog_rows(ref, job_id):
+            if not selected(member.path):
                 continue
             progress.checkpoint()
-            progress.advance(files=int(kind == "file"), current=path)  # as the plan counts
+            progress.advance(files=int(member.kind == "file"), current=member.path)  # as the plan counts
             try:
-                parts = member_parts(path)
-                if not parts:
-                    continue
-                _copy_member(reader, parts, path, kind, link_target, extractor, progress)
+                parts = member_parts(member.path)
+                if parts:
+                    _copy_member(reader, parts, member, extractor, progress)
             except Refused as exc:
-                extractor.refuse(path, str(exc))
+                extractor.refuse(member.path, str(exc))
+            except ChangedSince:
+                changed += 1
+                progress.log_path("SKIP", member.path, f"changed since job {job_id}")
     finally:
         reader.close()
+    if changed:
+        progress.warn(CHANGED_SUMMARY, {"count": changed, "job_id": job_id})
 
 
-def _copy_member(reader: _MirrorReader, parts, path: str, kind: str, link_target, extractor: SafeExtractor,
-                 progress) -> None:
+def _unchanged(member: Member, st: os.stat_result) -> bool:
+    """The mirror's file is still the one the job catalogued (same size and mtime)."""
+    return st.st_size == member.size and abs(st.st_mtime_ns / 1e9 - member.mtime) <= MTIME_TOLERANCE_S
+
+
+def _copy_member(reader: _MirrorReader, parts, member: Member, extractor: SafeExtractor, progress) -> None:
+    path, kind, link_target = member.path, member.kind, member.link_target
     dir_fd = reader.parent_fd(parts)
     try:
         st = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
@@ -115,6 +147,8 @@ def _copy_member(reader: _MirrorReader, parts, path: str, kind: str, link_target
         extractor.symlink(path, os.readlink(parts[-1], dir_fd=dir_fd), st.st_mtime_ns,
                           Owner(uid=st.st_uid, gid=st.st_gid))
     elif stat.S_ISREG(st.st_mode):
+        if kind == "file" and not _unchanged(member, st):
+            raise ChangedSince(path)
         fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             sink = extractor.begin_file(path, st.st_mode, st.st_mtime_ns, Owner(uid=st.st_uid, gid=st.st_gid))

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .. import keys, pathpolicy
+from ..catalog import catalog_job
 from ..errors import N_, BackupNotFound, ValidationError
 from ..extensions import db
 from ..jobs import queue
@@ -20,7 +21,8 @@ from ..models import SUCCEEDED, WARNING, Archive, Job, Project
 from ..paths import display
 from ..retention import count_expired
 from .extract import CONFLICT_POLICIES, SKIP
-from .selection import Selection
+from .rebase import common_folder
+from .selection import WILDCARDS, Selection
 
 RESTORABLE_STATUSES = (SUCCEEDED, WARNING)
 
@@ -95,26 +97,44 @@ def _typed_secret(source_job_id: int, password: str | None) -> int | None:
 def request_restore(
     source_job_id: int, *, target: str, paths: list[str] | None = None, conflict: str = SKIP,
     password: str | None = None, trigger: str = "manual", actor: str = "web", remark: str | None = None,
-    restore_owners: bool = False,
+    restore_owners: bool = False, to_original: bool = False,
 ) -> Job:
     source, project = source_backup(source_job_id)
     if conflict not in CONFLICT_POLICIES:
         raise ValidationError(N_("unknown conflict policy '%(value)s': choose %(choices)s"), field="conflict",
                               value=conflict, choices=", ".join(CONFLICT_POLICIES))
     selection = Selection(paths)  # validates the patterns
-    target_path = resolve_target(target)
+    original = original_folder(source.id, selection) if to_original else None
+    target_path = resolve_target("/" + original if original is not None else target)
     secret_id = _typed_secret(source_job_id, password)
     params = {"target": target_path, "paths": selection.patterns, "conflict": conflict,
               "restore_owners": bool(restore_owners)}
+    if original is not None:
+        params["original"] = original
     if secret_id is not None:
         params["secret_id"] = secret_id
     return queue.enqueue(
         project, actor=actor, kind="restore", trigger=trigger, remark=remark, source_job_id=source.id,
         project_name=source.project_name, params=params, drive=_drive_for(source, project), audit_details={
             "source_job": source.id, "target": display(target_path), "paths": len(selection.patterns),
-            "conflict": conflict, "typed_password": secret_id is not None, "restore_owners": bool(restore_owners),
+            "conflict": conflict, "original_location": original is not None, "typed_password": secret_id is not None,
+            "restore_owners": bool(restore_owners),
         },
     )
+
+
+def original_folder(source_job_id: int, selection: Selection) -> str:
+    """The folder the chosen paths share, where a restore to the original location writes them (catalog names
+    of archives are original absolute paths without the leading ``/``; a mirror's are relative to it)."""
+    if selection.everything or any(WILDCARDS.search(p) for p in selection.patterns):
+        raise ValidationError(N_("choose the files or folders to put back where they were (no wildcards)"),
+                              field="target")
+    mirror = db.session.scalar(select(func.count(Archive.id)).where(Archive.job_id == catalog_job(source_job_id),
+                                                                    Archive.format == "sync"))
+    if mirror:
+        raise ValidationError(N_("a mirror's paths are relative to the mirror: restore it to a folder"),
+                              field="target")
+    return common_folder(selection.patterns)
 
 
 def request_verify(source_job_id: int, *, password: str | None = None, trigger: str = "manual",

@@ -26,6 +26,7 @@ from .extract import SafeExtractor
 from .mirror import restore_mirror
 from .plan import plan_restore
 from .readers import LocalArchive, extract_archive
+from .rebase import Rebased, rebase_names
 from .selection import Selection
 from .service import resolve_target
 from .sizes import MemberSizes
@@ -137,7 +138,11 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     reporter.stage_finished("locate")
     extractor = None
     try:
-        extractor = _extractor(target, conflict, params, reporter, linked=plan.linked)
+        original = params.get("original")  # back where it was: names relative to their common folder
+        extractor = _extractor(target, conflict, params, reporter,
+                               linked=plan.linked if original is None else rebase_names(plan.linked, original))
+        if original is not None:
+            extractor = Rebased(extractor, original)
         _restore_archives(job_id, plan, source_job_id, extractor, selection, passwords,
                           tape=TapeAccess(params.get("_drive"), job_id), reporter=reporter)
     except BaseException:

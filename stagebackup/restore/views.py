@@ -11,6 +11,7 @@ from datetime import datetime
 from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -19,14 +20,14 @@ from ..auth.accounts import web_actor
 from ..auth.roles import OPERATOR, VIEWER, requires
 from ..catalog import catalog_job
 from ..dbtypes import DB_INT_MAX
-from ..errors import StageBackupError
+from ..errors import N_, StageBackupError, ValidationError
 from ..extensions import db
 from ..httpguard import query_int
 from ..models import Job, Project
 from ..paths import display, display_name, path_from_token, path_token
 from ..tape.needs import tapes_needed
-from . import bp, browse, service
-from .extract import CONFLICT_POLICIES
+from . import basket, bp, browse, service
+from .extract import CONFLICT_POLICIES, OVERWRITE
 
 CONFLICT_LABELS = {"skip": _l("跳过已存在的文件"), "overwrite": _l("覆盖已存在的文件"),
                    "rename": _l("保留两者（还原的文件改名）")}
@@ -102,6 +103,40 @@ def index():
 FIELDS = ("target", "password", "path", "conflict")  # the restore form's fields an error may sit on
 
 
+class OverwriteNotConfirmed(ValidationError):
+    template = N_("overwriting replaces the files already there: tick the confirmation to go ahead")
+    params = ()
+
+
+def restore_options(job_id: int, form) -> dict:
+    """What the restore options (templates/restore/_options.html) show: as submitted, else the defaults."""
+    return {
+        "conflicts": CONFLICT_POLICIES, "roots": [display(r) for r in pathpolicy.current().restore_roots],
+        "target": form.get("target") or os.path.join(pathpolicy.current().restore_roots[0], f"job{job_id}"),
+        "conflict": form.get("conflict"), "remark": form.get("remark") or "",
+        "restore_owners": form.get("restore_owners") == "y", "where": form.get("where") or "folder",
+        "confirm_overwrite": form.get("confirm_overwrite") == "y",
+    }
+
+
+def submit_restore(job: Job, form, paths: list[str]) -> Job:
+    """Queue the restore the options describe (raises StageBackupError with the field it concerns)."""
+    if form.get("conflict") == OVERWRITE and form.get("confirm_overwrite") != "y":
+        raise OverwriteNotConfirmed(field="conflict")
+    return service.request_restore(
+        job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
+        password=form.get("password") or None, remark=form.get("remark") or None, actor=web_actor(),
+        restore_owners=form.get("restore_owners") == "y", to_original=form.get("where") == "original",
+    )
+
+
+def _posted_paths(form) -> list[str]:
+    try:
+        return [path_from_token(t) for t in form.getlist("path")]
+    except ValueError:
+        abort(400, _("地址已损坏：路径参数无效。"))
+
+
 def _errors(error: StageBackupError | None) -> dict[str, str]:
     """{field: message}; an error about no field of the form under "form" (shown above the form)."""
     if error is None:
@@ -124,17 +159,14 @@ def _render_browse(job: Job, *, error: StageBackupError | None = None, status: i
     searching = request.method == "GET" and request.headers.get("HX-Request") and query  # the live search
     template = "restore/_results.html" if searching else "restore/browse.html"
     form = form or MultiDict()
-    default_target = os.path.join(pathpolicy.current().restore_roots[0], f"job{job.id}")
     # The restore form posts to this page's own URL: a refused restore shows the same view at the same address.
     view = {key: request.args[key] for key in ("p", "q", "after", "before") if request.args.get(key)}
+    ticked = basket.items(current_user.user_id, job.id)
     return render_template(
         template, job=job, folder=folder, crumbs=_crumbs(folder), page=page, results=results, query=query,
-        errors=_errors(error), display=display_name, path_token=path_token, conflicts=CONFLICT_POLICIES,
-        roots=[display(r) for r in pathpolicy.current().restore_roots], fmt_time=fmt_time,
-        selected=set(form.getlist("path")), target=form.get("target") or default_target,
-        conflict=form.get("conflict"), remark=form.get("remark") or "",
-        restore_owners=form.get("restore_owners") == "y",
-        restore_action=url_for("restore.browse_backup", job_id=job.id, **view),
+        errors=_errors(error), display=display_name, path_token=path_token, fmt_time=fmt_time,
+        selected={path_token(item.path) for item in ticked} | set(form.getlist("path")), basket=ticked,
+        restore_action=url_for("restore.browse_backup", job_id=job.id, **view), **restore_options(job.id, form),
         tapes_needed=tapes_needed(catalog) if template == "restore/browse.html" else [],
     ), status
 
@@ -149,22 +181,47 @@ def browse_backup(job_id: int):
 @bp.post("/restore/backups/<int:job_id>/restore")  # the address of earlier versions
 @requires(OPERATOR)
 def start_restore(job_id: int):
+    """Restores what the basket holds and what this page's form ticked (without JavaScript ticks travel only
+    in the form); the basket is emptied once the restore is queued."""
     job = _backup_or_404(job_id)
-    form = request.form
+    paths = sorted(set(basket.paths(current_user.user_id, job.id)) | set(_posted_paths(request.form)))
     try:
-        paths = [path_from_token(t) for t in form.getlist("path")]
-    except ValueError:
-        abort(400, _("地址已损坏：路径参数无效。"))
-    try:
-        restore_job = service.request_restore(
-            job.id, target=form.get("target", ""), paths=paths, conflict=form.get("conflict", "skip"),
-            password=form.get("password") or None, remark=form.get("remark") or None, actor=web_actor(),
-            restore_owners=form.get("restore_owners") == "y",
-        )
+        restore_job = submit_restore(job, request.form, paths)
     except StageBackupError as exc:
         db.session.rollback()
-        return _render_browse(_backup_or_404(job_id), error=exc, status=400, form=form)
-    return _go_to_job(restore_job.id)
+        return _render_browse(_backup_or_404(job_id), error=exc, status=400, form=request.form)
+    restore_id = restore_job.id
+    basket.clear(current_user.user_id, job.id)
+    return _go_to_job(restore_id)
+
+
+@bp.post("/restore/backups/<int:job_id>/basket")
+@requires(OPERATOR)
+def tick(job_id: int):
+    """Tick (``on=1``) or untick one path (``?path=`` token); answers with the basket panel."""
+    job = _backup_or_404(job_id)
+    path = _token_arg("path")
+    if path is None:
+        abort(400, _("地址已损坏：路径参数无效。"))
+    error = None
+    try:
+        basket.tick(current_user.user_id, job.id, catalog_job(job.id), path, request.form.get("on") == "1")
+    except StageBackupError as exc:
+        db.session.rollback()
+        error = exc.translate(_)
+    return render_template("restore/_basket.html", job=job, basket=basket.items(current_user.user_id, job.id),
+                           basket_error=error, display=display_name, path_token=path_token)
+
+
+@bp.post("/restore/backups/<int:job_id>/basket/clear")
+@requires(OPERATOR)
+def clear_basket(job_id: int):
+    job = _backup_or_404(job_id)
+    basket.clear(current_user.user_id, job.id)
+    if request.headers.get("HX-Request"):
+        return render_template("restore/_basket.html", job=job, basket=[], display=display_name,
+                               path_token=path_token)
+    return redirect(url_for("restore.browse_backup", job_id=job.id))
 
 
 def _go_to_job(job_id: int):

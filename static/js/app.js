@@ -124,4 +124,34 @@
     var dialog = use.closest(".modal");
     if (dialog && window.bootstrap) window.bootstrap.Modal.getOrCreateInstance(dialog).hide();
   });
+
+  // -- restore basket: a tick is kept on the server at once, so it survives other folders and searches --------
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    var url = box.getAttribute && box.getAttribute("data-basket-url");
+    if (!url || !window.htmx) return;
+    window.htmx.ajax("POST", url, {
+      target: "#restore-basket", swap: "outerHTML", values: { on: box.checked ? "1" : "0" },
+      headers: { "X-CSRFToken": csrfToken() },
+    });
+  });
+
+  // An entry removed in the basket panel (or all of them) unticks its box on the page. Only then: answers to
+  // quick ticks may arrive out of order, and an older panel must not untick a newer tick.
+  function isBasketRemoval(elt) {
+    return !!elt && !!elt.classList && (elt.classList.contains("restore-basket-remove") || elt.id === "restore-basket-clear");
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var panel = document.getElementById("restore-basket");
+    if (!panel || !isBasketRemoval(event.detail.requestConfig && event.detail.requestConfig.elt)) return;
+    var ticked = {};
+    panel.querySelectorAll("li[data-path]").forEach(function (li) { ticked[li.getAttribute("data-path")] = true; });
+    document.querySelectorAll("input[data-basket-url]").forEach(function (box) { box.checked = !!ticked[box.value]; });
+  });
 })();

@@ -7,7 +7,8 @@ import os
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Integer, LargeBinary, Text, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from .paths import as_text
@@ -64,6 +65,13 @@ class FSPath(TypeDecorator):
 
 
 READ_ONLY_OPTION = "stagebackup_read_only"
+
+
+def begin_read_only(session: Session) -> Connection:
+    """The session's connection, opened read-only (on SQLite a plain BEGIN: no write lock) if not yet open."""
+    if session.in_transaction():
+        return session.connection()
+    return session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:

@@ -8,9 +8,11 @@ export FLASK_APP := stagebackup
 # Debian packages the test suite uses for real: PostgreSQL for the queue tests; GNU tar/gzip, 7-Zip and
 # openssl to check our archives without StageBackup; rsync/pigz for the benchmarks' baselines; Chromium for
 # the page tests (driven by Playwright, which then downloads no browser of its own), a CJK font and an emoji
-# font so its screenshots (docs/screenshots) show the Chinese labels and the file-kind icons.
+# font so its screenshots (docs/screenshots) show the Chinese labels and the file-kind icons. The image test
+# (tests/image) builds and runs the Dockerfile with Debian's docker.io on a base made with debootstrap, and
+# checks the image's nginx configuration with nginx -t.
 DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
-	fonts-noto-color-emoji
+	fonts-noto-color-emoji docker.io debootstrap nginx-light
 
 .PHONY: run install install-test test lint clean translations e2e bench
 
@@ -40,6 +42,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 
 test: install-test lint
 	.ci/with-postgres.sh $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -13,18 +13,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# nginx-light: the front. tar/gzip/p7zip-full: the archive tools the pipeline and restores use. mt-st is not
+# nginx-light: the front. tzdata: schedules' time zones. tar/gzip/p7zip-full: the archive tools the pipeline and restores use. mt-st is not
 # used by StageBackup: it is there so an operator can drive the LTO drive by hand during disaster recovery.
 # Unpinned on purpose: a rebuild takes Debian stable's security updates.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx-light tar gzip p7zip-full mt-st \
+        nginx-light tar gzip p7zip-full mt-st tzdata \
     && rm -rf /var/lib/apt/lists/*
 
 # One system user for every process; in Debian's "tape" group (gid 26) so it may open /dev/nst0 when the
 # host's device belongs to that group (see docs/deployment.md for another gid).
-RUN useradd --system --uid 10001 --user-group --groups tape --home-dir /data --no-create-home \
+RUN groupadd --system --gid 10001 stagebackup \
+    && useradd --system --uid 10001 --gid 10001 --groups tape --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin stagebackup \
     && install -d -o stagebackup -g stagebackup -m 0700 /data
 

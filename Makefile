@@ -12,7 +12,7 @@ export FLASK_APP := stagebackup
 # (tests/image) builds and runs the Dockerfile with Debian's docker.io on a base made with debootstrap, and
 # checks the image's nginx configuration with nginx -t.
 DEBIAN_TEST_PACKAGES := postgresql tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
-	fonts-noto-color-emoji docker.io debootstrap nginx-light
+	fonts-noto-color-emoji docker.io docker-compose debootstrap nginx-light
 
 .PHONY: run install install-test test lint clean translations e2e bench
 

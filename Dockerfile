@@ -13,13 +13,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-# nginx-light: the front. tzdata: schedules' time zones. tar/gzip/p7zip-full: the archive tools the pipeline and restores use. mt-st is not
+# nginx-light: the front. tzdata: schedules' time zones. postgresql-client: pg_dump for `flask db backup`.
+# tar/gzip/p7zip-full: the archive tools the pipeline and restores use. mt-st is not
 # used by StageBackup: it is there so an operator can drive the LTO drive by hand during disaster recovery.
 # Unpinned on purpose: a rebuild takes Debian stable's security updates.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx-light tar gzip p7zip-full mt-st tzdata \
+        nginx-light tar gzip p7zip-full mt-st tzdata postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 # One system user for every process; in Debian's "tape" group (gid 26) so it may open /dev/nst0 when the

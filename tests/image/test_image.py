@@ -161,6 +161,8 @@ def test_a_mounted_folder_is_backed_up_to_a_directory_and_to_tape_and_restored(c
         assert container.job_status(restore) == "succeeded", container.flask("jobs", "show", str(restore))
         assert_same_tree(container.src, container.restore / target / "sources/src")
     assert any(container.dest.rglob("*.tar.gz"))
+    container.flask("db", "backup", "--to", "/backups/catalog")  # docs/deployment.md's copy of the catalog
+    assert len(list((container.dest / "catalog").glob("stagebackup-catalog-*/manifest.json"))) == 1
 
 
 def test_start_refuses_an_unwritable_data_folder_and_an_unreachable_database(image, tmp_path):
@@ -194,3 +196,17 @@ def test_one_sigterm_mid_job_stops_every_process_with_0_and_leaves_no_job_runnin
                    timeout=180).stdout
     states = {row["id"]: row["status"] for row in json.loads(after)}
     assert states[job] in ("interrupted", "succeeded") and not {"queued", "running"} & set(states.values())
+
+
+def test_a_worker_only_container_on_the_same_data_runs_the_queue(container):
+    """The several-hosts recipe in small: a container that is only `worker` takes the queue's jobs."""
+    docker("stop", container.name, timeout=GRACE_S + 30)  # stopped already by the test above, in file order
+
+    def one_off(*args: str) -> str:
+        return docker("run", "--rm", *container.mounts(), container.image, *args, timeout=180).stdout
+
+    one_off("flask", "projects", "add", "worker-only", "--source", "/sources/src", "--dest-dir", "/backups")
+    job = json.loads(one_off("flask", "jobs", "run", "worker-only", "--json"))["id"]
+    one_off("worker", "--burst")
+    shown = json.loads(one_off("flask", "jobs", "show", str(job), "--json"))
+    assert shown["status"] == "succeeded", shown

@@ -143,6 +143,21 @@ def test_nginx_serves_static_files_with_cache_headers_and_healthz_says_only_ok(c
     assert status == 200 and headers["X-Frame-Options"] == "DENY"  # proxied to the app
 
 
+def test_the_first_start_says_where_the_keys_are(container):
+    log = docker("logs", container.name).stdout
+    assert "stagebackup: created the session secret key /data/secret_key\n" in log
+    assert "stagebackup: created the master key /data/master.key:" in log
+    keys = docker("exec", container.name, "stat", "-c", "%a %u", "/data/secret_key", "/data/master.key").stdout
+    assert keys.split("\n")[:2] == [f"600 {UID}"] * 2
+
+
+def test_the_images_health_check_passes(container):
+    """The HEALTHCHECK's own command, run now rather than after its 30 s interval."""
+    check = json.loads(docker("inspect", "-f", "{{json .Config.Healthcheck}}", container.image).stdout)
+    assert check["Test"][0] == "CMD"
+    docker("exec", container.name, *check["Test"][1:])
+
+
 def test_every_process_runs_unprivileged(container):
     rows = docker("top", container.name, "-eo", "pid,uid,comm").stdout.splitlines()[1:]
     assert {row.split()[2] for row in rows} >= {"supervisord", "nginx", "gunicorn", "flask"}

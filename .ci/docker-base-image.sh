@@ -12,7 +12,8 @@ set -euo pipefail
 
 BASE=local/debian:bookworm
 PYTHON_BASE=local/stagebackup-ci-python:bookworm
-docker=${DOCKER:-docker}
+# Debian's client first (a newer one elsewhere on PATH may lack the legacy builder's defaults).
+docker=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
 
 have_image() { "$docker" image inspect "$1" >/dev/null 2>&1; }
 
@@ -27,20 +28,17 @@ debian_mirror() {
 }
 
 build_debian() {
-    local root mirror
+    local root=$work/root mirror
     mirror=$(debian_mirror)
     [[ -n $mirror ]] || { echo "docker-base-image: no Debian mirror in the host's apt sources" >&2; exit 1; }
-    root=$(mktemp -d /var/tmp/stagebackup-debootstrap.XXXXXX)
-    trap 'rm -rf "$root"' RETURN
     echo "docker-base-image: debootstrap bookworm (about 30 s)" >&2
     debootstrap --variant=minbase bookworm "$root" "$mirror" >/dev/null
     tar -C "$root" -c . | "$docker" import -c 'CMD ["bash"]' -c 'ENV LANG=C.UTF-8' - "$BASE" >/dev/null
 }
 
 build_python_base() {
-    local context
-    context=$(mktemp -d /var/tmp/stagebackup-pybase.XXXXXX)
-    trap 'rm -rf "$context"' RETURN
+    local context=$work/context
+    mkdir "$context"
     cp /etc/ssl/certs/ca-certificates.crt "$context/host-ca.crt"
     cat >"$context/Dockerfile" <<EOF
 FROM $BASE
@@ -57,6 +55,8 @@ EOF
 }
 
 if ! have_image "$PYTHON_BASE"; then
+    work=$(mktemp -d /var/tmp/stagebackup-docker-base.XXXXXX)
+    trap 'rm -rf "$work"' EXIT
     have_image "$BASE" || build_debian
     build_python_base
 fi

@@ -9,9 +9,11 @@ export FLASK_APP := stagebackup
 # tests (throwaway servers: .ci/with-postgres.sh, .ci/with-mariadb.sh); GNU tar/gzip, 7-Zip and
 # openssl to check our archives without StageBackup; rsync/pigz for the benchmarks' baselines; Chromium for
 # the page tests (driven by Playwright, which then downloads no browser of its own), a CJK font and an emoji
-# font so its screenshots (docs/screenshots) show the Chinese labels and the file-kind icons.
+# font so its screenshots (docs/screenshots) show the Chinese labels and the file-kind icons. The image test
+# (tests/image) builds and runs the Dockerfile with Debian's docker.io on a base made with debootstrap, and
+# checks the image's nginx configuration with nginx -t.
 DEBIAN_TEST_PACKAGES := postgresql mariadb-server tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
-	fonts-noto-color-emoji
+	fonts-noto-color-emoji docker.io docker-compose debootstrap nginx-light
 
 .PHONY: run install install-test test lint clean translations e2e bench
 
@@ -42,6 +44,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 
 test: install-test lint
 	.ci/with-postgres.sh .ci/with-mariadb.sh $(BIN)/python -m pytest $(PYTEST_ARGS)

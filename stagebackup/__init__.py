@@ -10,7 +10,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .atrest import restrict_umask, tighten
 from .config import ensure_data_dir, load_config, load_or_create_secret
-from .dbtypes import READ_ONLY_OPTION, configure_engine, engine_options
+from .dbtypes import begin_read_only, configure_engine, engine_options
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .keys import ensure_master_key
 
@@ -18,12 +18,16 @@ from .keys import ensure_master_key
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Static files need no database; /healthz opens it itself, to answer 503 rather than fail when it is down.
+NO_DATABASE_BEFORE_VIEW = ("static", "auth.healthz")
+
+
 def _read_only_for_safe_methods() -> None:
     """GET/HEAD pages only read: on SQLite their transaction must not take the write lock."""
     from flask import request
 
-    if request.method in ("GET", "HEAD") and request.endpoint != "static" and not db.session().in_transaction():
-        db.session.connection(execution_options={READ_ONLY_OPTION: True})
+    if request.method in ("GET", "HEAD") and request.endpoint not in NO_DATABASE_BEFORE_VIEW:
+        begin_read_only(db.session())
 
 
 def select_locale() -> str:

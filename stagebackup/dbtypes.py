@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, Text, event, inspect
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from .paths import as_text
@@ -112,6 +113,13 @@ def prepare_mysql_database(connection: Connection) -> None:
 
 
 READ_ONLY_OPTION = "stagebackup_read_only"
+
+
+def begin_read_only(session: Session) -> Connection:
+    """The session's connection, opened read-only (on SQLite a plain BEGIN: no write lock) if not yet open."""
+    if session.in_transaction():
+        return session.connection()
+    return session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:

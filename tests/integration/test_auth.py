@@ -229,3 +229,14 @@ def test_the_refusal_speaks_english_on_request(app, tmp_path):
     client.set_cookie("lang", "en")
     response = client.get(f"/backup/projects/{project.id}/edit")
     assert response.status_code == 403 and "Your role (Viewer) cannot do this" in response.get_data(as_text=True)
+
+
+def test_healthz_answers_503_and_nothing_more_when_the_database_is_down(tmp_path):
+    """A real unreachable PostgreSQL (nothing listens on port 9): the container's check must fail, quietly."""
+    down = make_app(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2",
+                    SCHEMA_AUTO_UPGRADE=False)
+    with down.app_context():
+        health = down.test_client(user=None).get("/healthz")
+        db.session.remove()
+    assert health.status_code == 503 and health.data == b"unavailable"
+    assert health.headers["Cache-Control"] == "no-store"

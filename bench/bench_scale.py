@@ -99,8 +99,10 @@ def main() -> None:
     out = BENCH_DIR / "scale-tar-x"
     cleanup(out)
     out.mkdir()
+    # tar -C DIR stored names relative to DIR. GNU tar exits 2 for the folder's hard links to files outside it
+    # (it cannot link to what it did not extract); it has still read the whole stream, which is what is timed.
     baseline_restore = shell_seconds(
-        f"pigz -dc {BENCH_DIR}/scale.tgz | tar -x -C {out} '{src.name}/{folder}'")  # tar -C DIR stored relative
+        f"pigz -dc {BENCH_DIR}/scale.tgz | {{ tar -x -C {out} '{src.name}/{folder}' 2>/dev/null || true; }}")
     restore_id = queue_job(env, "restore", "run", str(job_id), "--to", str(restore_root / "r"),
                            "--path", member_folder)
     restore_rss = run_worker(env)

@@ -178,16 +178,16 @@ def set_up(jobs: int, source: Path, dest: Path) -> tuple[list[int], str]:
     return job_ids, dialect
 
 
-def running_count(job_ids: list[int]) -> int:
+def count_status(job_ids: list[int], statuses: tuple[str, ...] = ("running",)) -> int:
     from sqlalchemy import func, select
 
     from stagebackup import create_app
     from stagebackup.extensions import db
-    from stagebackup.models import RUNNING, Job
+    from stagebackup.models import Job
 
     app = create_app()
     with app.app_context():
-        count = db.session.scalar(select(func.count()).where(Job.id.in_(job_ids), Job.status == RUNNING))
+        count = db.session.scalar(select(func.count()).where(Job.id.in_(job_ids), Job.status.in_(statuses)))
         db.engine.dispose()
     return count
 
@@ -274,6 +274,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-poll-", dir=BENCH_DIR))
     drop_database = None
     procs: list[subprocess.Popen] = []
+    workers: list[subprocess.Popen] = []
     try:
         database_url = ""
         if args.database_url:
@@ -286,9 +287,6 @@ def main() -> None:
         job_ids, dialect = set_up(args.jobs, source, work / "dest")
 
         logs = open(work / "processes.log", "wb")  # noqa: SIM115 (closed with the work directory)
-        workers = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"],
-                                    stdout=logs, stderr=subprocess.STDOUT) for _ in job_ids]
-        procs += workers
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         gunicorn = Path(sys.executable).with_name("gunicorn")
@@ -296,11 +294,27 @@ def main() -> None:
             [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
              "--graceful-timeout", "10", "--pythonpath", str(REPO), "wsgi:app"],
             cwd=work / "data", stdout=logs, stderr=subprocess.STDOUT))
-        wait_for(lambda: healthy(base), "gunicorn", 120)
+        wait_for(lambda: healthy(base), "gunicorn", 300)  # first: 50 interpreters starting would starve it
+
+        def worker() -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"],
+                                    stdout=logs, stderr=subprocess.STDOUT)
+
+        workers = [worker() for _ in job_ids]
+
+        def all_running() -> bool:
+            for i, proc in enumerate(workers):  # one that died starting (a busy database) is replaced
+                if proc.poll() is not None:
+                    print(f"a worker exited with status {proc.returncode} before the window: restarted", flush=True)
+                    workers[i] = worker()
+            return count_status(job_ids, ("queued",)) == 0  # a job may fail starting: said below
+
         started = time.monotonic()
-        wait_for(lambda: running_count(job_ids) == len(job_ids), f"{len(job_ids)} running jobs", 600)
-        renice([worker.pid for worker in workers])  # started at normal priority: niced, 50 would take minutes
-        print(f"{dialect}: {len(job_ids)} jobs running {time.monotonic() - started:.0f} s after gunicorn was up; "
+        wait_for(all_running, f"{len(job_ids)} started jobs", 900)
+        running_before = count_status(job_ids)
+        renice([proc.pid for proc in workers])  # started at normal priority: niced, 50 would take minutes
+        print(f"{dialect}: {running_before} of {len(job_ids)} jobs running {time.monotonic() - started:.0f} s after "
+              f"gunicorn was up ({count_status(job_ids, ('failed',))} failed starting); "
               f"{args.clients} clients sign in ...", flush=True)
 
         shares = [[job_ids[i % len(job_ids)] for i in range(n, args.clients, args.client_procs)]
@@ -310,13 +324,14 @@ def main() -> None:
         with multiprocessing.get_context("spawn").Pool(args.client_procs) as pool:
             outcomes = pool.map(run_clients, [(base, share, start_at, args.seconds) for share in shares])
         load_after = os.getloadavg()
-        still_running = running_count(job_ids)
+        still_running = count_status(job_ids)
         samples = [sample for part, _cpu in outcomes for sample in part if sample[0] != "late"]
         late = sum(1 for part, _cpu in outcomes for sample in part if sample[0] == "late")
         client_cpu = sum(cpu for _part, cpu in outcomes)
         label = f"{dialect}, {len(job_ids)} jobs, {args.clients} clients"
         print(f"{label}, {args.seconds:g} s: {len(samples) / args.seconds:.0f} requests/s; jobs still running at "
-              f"the end: {still_running}/{len(job_ids)}; load average {load_before[0]:.1f} before, "
+              f"the end: {still_running} (at the start {running_before}) of {len(job_ids)}; "
+              f"load average {load_before[0]:.1f} before, "
               f"{load_after[0]:.1f} after ({os.cpu_count()} cores); client CPU {client_cpu:.0f} s; "
               f"clients ready only after the window opened: {late}")
         rows = report(samples, label)
@@ -324,11 +339,17 @@ def main() -> None:
         failures = [line for line in (work / "processes.log").read_text(errors="replace").splitlines()
                     if "Error" in line or "Traceback" in line]
         print(f"server and worker log: {len(failures)} error lines" + "".join(f"\n  {x}" for x in failures[-5:]))
-        if still_running != len(job_ids):
-            print("WARNING: some jobs finished inside the window: give them a larger --source-mb")
+        if still_running != running_before:
+            print("WARNING: some jobs ended inside the window (finished, or failed: see the log lines above)")
         result("poll", rows)
+    except BaseException:
+        log = work / "processes.log"
+        if log.exists():
+            print("last lines of the server and worker log:\n" + "\n".join(
+                log.read_text(errors="replace").splitlines()[-15:]), flush=True)
+        raise
     finally:
-        stop(procs)
+        stop(procs + workers)
         if drop_database:
             drop_database()
         cleanup(work)

@@ -30,6 +30,7 @@ SMALL = {  # script: its arguments for a quick run
     "bench_restore.py": ["--files", "50", "--total-mb", "40", "--rounds", "2"],
     "bench_browse.py": ["--repeat", "3"],
     "bench_versions.py": ["--members", "60000", "--repeat", "3"],
+    "bench_poll.py": ["--jobs", "5", "--clients", "20", "--seconds", "10"],
     "bench_restore_memory.py": ["--members", "20000"],
     "bench_scale.py": ["--files", "5000", "--total-mb", "20"],
     "bench_tape.py": ["--size-mib", "256", "--groups", "2", "--group-mib", "16", "--rounds", "1",

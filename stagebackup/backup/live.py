@@ -9,6 +9,7 @@ shows, so an idle page is not redrawn every second.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ class LiveRegions:
     recent: list[Job]
 
 
+@functools.cache  # built once: constructing this correlated statement cost a poll more than running it
 def last_backups_query() -> Select:
     """Each project's newest backup job (sync runs are backups too), queued, running or finished: per
     project, one backwards seek in the (project_id, created_at) index."""

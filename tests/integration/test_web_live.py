@@ -129,3 +129,8 @@ def test_the_last_backup_of_each_project_is_an_index_seek_per_project(app):
     plan = " ".join(str(row) for row in db.session.execute(db.text("EXPLAIN QUERY PLAN " + statement)))
     assert "ix_jobs_project_created" in plan, plan
 
+
+
+def test_the_last_backups_statement_is_built_once():
+    # Building this correlated statement cost more CPU (about 2.6 ms) than running it: a poll reuses it.
+    assert live.last_backups_query() is live.last_backups_query()

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""Poll latency under load: real backup jobs running, gunicorn on loopback as the Procfile starts it, and many
+signed-in clients polling what the pages poll, once a second each. Goal: p99 <= 20 ms per kind of poll.
+
+    .venv/bin/python bench/bench_poll.py [--jobs 50] [--clients 200] [--seconds 60] [--database-url URL]
+    .ci/with-postgres.sh sh -c '.venv/bin/python bench/bench_poll.py --database-url "$STAGEBACKUP_TEST_PG_URL"'
+
+The load, all real: one `flask worker run` process per job (niced to 19, every thread, once its job runs),
+each running a level-9 tar.gz backup of a generated tree with one compression thread, so every job is still
+running when the window ends (checked); the workers heartbeat, report progress and write log lines into the
+same database the polls read. Each client process signs in once (the sign-in form with its CSRF token) and
+its clients share that session cookie; after loading its job's page and the backup page, each client, as an
+open page does, runs three pollers every second: its job's card (GET /backup/jobs/<id>/card), its job's log
+after the cursor the last answer gave (GET /backup/jobs/<id>/log?after=N) and the backup page's live poller
+(GET /backup/live?after=N&v=DIGEST). Latency is measured client-side (httpx, asyncio) around each whole
+request; clients are spread over a few processes so the client's own CPU does not queue the requests.
+A PostgreSQL URL gets a fresh database of its own in that cluster, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import html
+import multiprocessing
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import BENCH_DIR, REPO, cleanup, result, row, tree  # also puts the repository on sys.path
+
+KINDS = ("card", "log", "live")
+GOAL_MS = 20.0
+SETUP_TIMEOUT_S, POLL_TIMEOUT_S = 120.0, 10.0
+USER, PASSWORD = "bench-viewer", "bench-poll-password-1"
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_LOG_AFTER = re.compile(r'id="log-poller-\d+"[^>]*data-after="(\d+)"')
+_LIVE_URL = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"', re.S)
+
+
+# --- the clients (run in child processes) -------------------------------------------------------------------
+
+async def _sign_in(client) -> None:
+    page = await client.get("/sign-in")
+    token = _CSRF.search(page.text).group(1)
+    answer = await client.post("/sign-in", data={"name": USER, "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 302, f"sign-in answered {answer.status_code}"
+
+
+async def _poller(client, kind: str, url_of, on_answer, until: float, samples: list) -> None:
+    """One htmx poller: a request every second (a late answer skips the ticks it missed, as htmx does)."""
+    import random
+
+    tick = time.monotonic() + random.random()  # pages opened at different moments
+    while tick < until:
+        await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        started = time.perf_counter()
+        try:
+            answer = await client.get(url_of(), headers={"HX-Request": "true"})
+            ms = (time.perf_counter() - started) * 1000
+            ok = answer.status_code in (200, 204) or f"HTTP {answer.status_code}"
+            if answer.status_code == 200:
+                on_answer(answer.text)
+        except Exception as exc:  # a refused or timed-out request is an error, not a crash of the bench
+            ms, ok = (time.perf_counter() - started) * 1000, type(exc).__name__
+        samples.append((kind, ms, ok))  # ok: True, or what went wrong
+        tick += 1.0
+        while tick < time.monotonic():
+            tick += 1.0
+
+
+async def _client(base: str, cookies, job_id: int, start_at: float, seconds: float, samples: list, ready) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=POLL_TIMEOUT_S) as client:
+        async with ready:  # a few first page loads at a time, before the window
+            job_page = (await client.get(f"/backup/jobs/{job_id}", timeout=SETUP_TIMEOUT_S)).text
+            index = (await client.get("/backup", timeout=SETUP_TIMEOUT_S)).text
+        cursor = {"after": int(_LOG_AFTER.search(job_page).group(1)),
+                  "live": html.unescape(_LIVE_URL.search(index).group(1))}
+
+        def next_log(text: str) -> None:
+            found = _LOG_AFTER.search(text)
+            cursor["after"] = int(found.group(1)) if found else cursor["after"]
+
+        def next_live(text: str) -> None:
+            found = _LIVE_URL.search(text)
+            cursor["live"] = html.unescape(found.group(1)) if found else cursor["live"]
+
+        if time.time() > start_at:
+            samples.append(("late", 0.0, False))  # ready after the window opened: said in the report
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        until = time.monotonic() + seconds
+        await asyncio.gather(
+            _poller(client, "card", lambda: f"/backup/jobs/{job_id}/card", lambda _t: None, until, samples),
+            _poller(client, "log", lambda: f"/backup/jobs/{job_id}/log?after={cursor['after']}", next_log,
+                    until, samples),
+            _poller(client, "live", lambda: cursor["live"], next_live, until, samples),
+        )
+
+
+def run_clients(args: tuple) -> tuple[list, float]:
+    """One client process: its share of the clients; returns the samples and its CPU seconds."""
+    base, job_ids, start_at, seconds = args
+
+    async def main() -> list:
+        import httpx
+
+        async with httpx.AsyncClient(base_url=base, timeout=SETUP_TIMEOUT_S) as client:
+            await _sign_in(client)  # once: a password check costs a deliberate fraction of a second
+            cookies = client.cookies
+        samples: list = []
+        ready = asyncio.Semaphore(5)
+        await asyncio.gather(*(_client(base, cookies, job, start_at, seconds, samples, ready) for job in job_ids))
+        return samples
+
+    samples = asyncio.run(main())
+    return samples, time.process_time()
+
+
+# --- the server, the jobs and the workers ---------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_postgres_database(url: str) -> tuple[str, callable]:
+    """A new database in the cluster ``url`` points at, and a function that drops it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_poll_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False), drop
+
+
+def set_up(jobs: int, source: Path, dest: Path) -> tuple[list[int], str]:
+    """The viewer account, one project per job (level 9, into its own folder) and its queued job."""
+    from stagebackup import create_app
+    from stagebackup.auth import accounts
+    from stagebackup.auth.roles import VIEWER
+    from stagebackup.extensions import db
+    from stagebackup.jobs import queue
+    from stagebackup.models import Project
+
+    app = create_app()
+    with app.app_context():
+        accounts.create(USER, VIEWER, PASSWORD, actor="cli:bench")
+        db.session.commit()
+        job_ids = []
+        for i in range(jobs):
+            (dest / f"{i:03d}").mkdir(parents=True)
+            project = Project(name=f"poll-{i:03d}", sources=[str(source)], dest_path=str(dest / f"{i:03d}"),
+                              compression_level=9, verify_after_write=False)
+            db.session.add(project)
+            db.session.commit()
+            job_ids.append(queue.enqueue(project, actor="cli:bench").id)
+        dialect = db.engine.dialect.name
+        db.engine.dispose()
+    return job_ids, dialect
+
+
+def count_status(job_ids: list[int], statuses: tuple[str, ...] = ("running",)) -> int:
+    from sqlalchemy import func, select
+
+    from stagebackup import create_app
+    from stagebackup.extensions import db
+    from stagebackup.models import Job
+
+    app = create_app()
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).where(Job.id.in_(job_ids), Job.status.in_(statuses)))
+        db.engine.dispose()
+    return count
+
+
+def wait_for(condition, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(1.0)
+
+
+def healthy(base: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(base + "/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop(procs: list[subprocess.Popen], grace_s: float = 30.0) -> None:
+    """SIGTERM to all, one shared grace period, then SIGKILL: a starved niced worker may not get to exit."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def renice(pids: list[int], niceness: int = 19) -> None:
+    """Every thread of these processes (niceness is per thread on Linux; threads started later inherit it)."""
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
+            except ProcessLookupError:
+                pass
+
+
+# --- the report -------------------------------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] if ordered else float("nan")
+
+
+def report(samples: list, label: str) -> list[dict]:
+    rows = []
+    print(f"{'poll':6s} {'requests':>9s} {'p50':>8s} {'p95':>8s} {'p99':>8s} {'max':>8s} {'errors':>7s}")
+    for kind in KINDS:
+        times = [ms for k, ms, _ok in samples if k == kind]
+        errors = sum(1 for k, _ms, ok in samples if k == kind and ok is not True)
+        p99 = percentile(times, 99)
+        print(f"{kind:6s} {len(times):9d} {statistics.median(times) if times else 0:7.1f}ms "
+              f"{percentile(times, 95):7.1f}ms {p99:7.1f}ms {max(times, default=0):7.1f}ms {errors:7d}")
+        rows.append(row(f"{kind} poll p99 ({label})", p99, goal=f"<= {GOAL_MS:g}", unit="ms"))
+    errors = collections.Counter(f"{k}: {ok}" for k, _ms, ok in samples if ok is not True)
+    if errors:
+        print("errors: " + ", ".join(f"{what} x{n}" for what, n in sorted(errors.items())))
+    errors = sum(errors.values())
+    rows.append(row(f"poll errors ({label})", errors, goal="<= 0", unit="requests"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=50, help="running jobs, one niced worker process each")
+    parser.add_argument("--clients", type=int, default=200, help="clients, each polling one job's card and log "
+                        "and the live poller once a second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="the measured window")
+    parser.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
+    parser.add_argument("--source-mb", type=float, default=400.0, help="each job's source (one shared tree)")
+    parser.add_argument("--database-url", default="", help="PostgreSQL cluster (default: SQLite in the data dir)")
+    args = parser.parse_args()
+
+    source = tree(400, args.source_mb)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-poll-", dir=BENCH_DIR))
+    drop_database = None
+    procs: list[subprocess.Popen] = []
+    workers: list[subprocess.Popen] = []
+    try:
+        database_url = ""
+        if args.database_url:
+            database_url, drop_database = fresh_postgres_database(args.database_url)
+        settings = {"DATA_DIR": str(work / "data"), "DATABASE_URL": database_url, "COMPRESS_THREADS": "1",
+                    "SIGNIN_RATE_LIMIT": "1000 per minute"}  # each client process signs in from 127.0.0.1
+        os.environ.update({f"STAGEBACKUP_{key}": value for key, value in settings.items() if value})
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        (work / "data").mkdir(parents=True)
+        job_ids, dialect = set_up(args.jobs, source, work / "dest")
+
+        logs = open(work / "processes.log", "wb")  # noqa: SIM115 (closed with the work directory)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        procs.append(subprocess.Popen(  # as the Procfile's web process, in the bench's data directory
+            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+             "--graceful-timeout", "10", "--pythonpath", str(REPO), "wsgi:app"],
+            cwd=work / "data", stdout=logs, stderr=subprocess.STDOUT))
+        wait_for(lambda: healthy(base), "gunicorn", 300)  # first: 50 interpreters starting would starve it
+
+        def worker() -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"],
+                                    stdout=logs, stderr=subprocess.STDOUT)
+
+        workers = [worker() for _ in job_ids]
+
+        def all_running() -> bool:
+            for i, proc in enumerate(workers):  # one that died starting (a busy database) is replaced
+                if proc.poll() is not None:
+                    print(f"a worker exited with status {proc.returncode} before the window: restarted", flush=True)
+                    workers[i] = worker()
+            return count_status(job_ids, ("queued",)) == 0  # a job may fail starting: said below
+
+        started = time.monotonic()
+        wait_for(all_running, f"{len(job_ids)} started jobs", 900)
+        running_before = count_status(job_ids)
+        renice([proc.pid for proc in workers])  # started at normal priority: niced, 50 would take minutes
+        print(f"{dialect}: {running_before} of {len(job_ids)} jobs running {time.monotonic() - started:.0f} s after "
+              f"gunicorn was up ({count_status(job_ids, ('failed',))} failed starting); "
+              f"{args.clients} clients sign in ...", flush=True)
+
+        shares = [[job_ids[i % len(job_ids)] for i in range(n, args.clients, args.client_procs)]
+                  for n in range(args.client_procs)]
+        start_at = time.time() + 20 + args.clients * 0.3  # first pages first, then all together
+        load_before = os.getloadavg()
+        with multiprocessing.get_context("spawn").Pool(args.client_procs) as pool:
+            outcomes = pool.map(run_clients, [(base, share, start_at, args.seconds) for share in shares])
+        load_after = os.getloadavg()
+        still_running = count_status(job_ids)
+        samples = [sample for part, _cpu in outcomes for sample in part if sample[0] != "late"]
+        late = sum(1 for part, _cpu in outcomes for sample in part if sample[0] == "late")
+        client_cpu = sum(cpu for _part, cpu in outcomes)
+        label = f"{dialect}, {len(job_ids)} jobs, {args.clients} clients"
+        print(f"{label}, {args.seconds:g} s: {len(samples) / args.seconds:.0f} requests/s; jobs still running at "
+              f"the end: {still_running} (at the start {running_before}) of {len(job_ids)}; "
+              f"load average {load_before[0]:.1f} before, "
+              f"{load_after[0]:.1f} after ({os.cpu_count()} cores); client CPU {client_cpu:.0f} s; "
+              f"clients ready only after the window opened: {late}")
+        rows = report(samples, label)
+        logs.flush()
+        failures = [line for line in (work / "processes.log").read_text(errors="replace").splitlines()
+                    if "Error" in line or "Traceback" in line]
+        print(f"server and worker log: {len(failures)} error lines" + "".join(f"\n  {x}" for x in failures[-5:]))
+        if still_running != running_before:
+            print("WARNING: some jobs ended inside the window (finished, or failed: see the log lines above)")
+        result("poll", rows)
+    except BaseException:
+        log = work / "processes.log"
+        if log.exists():
+            print("last lines of the server and worker log:\n" + "\n".join(
+                log.read_text(errors="replace").splitlines()[-15:]), flush=True)
+        raise
+    finally:
+        stop(procs + workers)
+        if drop_database:
+            drop_database()
+        cleanup(work)
+
+
+if __name__ == "__main__":
+    main()

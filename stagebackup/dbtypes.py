@@ -6,7 +6,7 @@ import json
 import os
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, Text, event, inspect
+from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, Text, event, inspect
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -72,6 +72,13 @@ MYSQL_DIALECTS = ("mysql", "mariadb")
 def _mysql_datetime(_type, _compiler, **_kw) -> str:
     """MySQL's DATETIME drops the fraction of a second; the queue orders jobs queued within one second."""
     return "DATETIME(6)"
+
+
+@compiles(Float, *MYSQL_DIALECTS)
+def _mysql_double(_type, _compiler, **_kw) -> str:
+    """MySQL's FLOAT is single precision: seven digits, so a file's mtime (1.7e9 s) lost its seconds' fraction
+    and the sync restore's "changed since job N" check saw every file as changed. DOUBLE keeps microseconds."""
+    return "DOUBLE"
 
 
 @compiles(Text, *MYSQL_DIALECTS)

@@ -70,7 +70,8 @@ def test_two_schedulers_one_enqueues_and_the_other_takes_over_when_it_is_killed(
     holder = wait_for(lambda: next((p for p in (first, second) if p.holds_lease()), None))
     waiter = second if holder is first else first
     wait_for(lambda: "waiting: the lease is held by" in waiter.log, timeout=10)
-    assert "queued job" in holder.log and "queued job" not in waiter.log and "skipped" not in waiter.log
+    wait_for(lambda: "queued job" in holder.log, timeout=10)  # logged just after the commit the count saw
+    assert "queued job" not in waiter.log and "skipped" not in waiter.log
 
     holder.proc.kill()
     holder.proc.wait(10)

@@ -129,7 +129,8 @@ class Job(db.Model):
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
     files_done: Mapped[int] = mapped_column(BigInteger, default=0)
-    files_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    files_total: Mapped[int] = mapped_column(BigInteger, default=0)  # regular files: what "N 个文件" counts
+    folders_total: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # shown beside them
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     current_file: Mapped[str | None] = mapped_column(MessageText, nullable=True)  # display form
     # Bytes per second over the last few seconds (smoothed), so the card shows the current rate.

@@ -40,6 +40,7 @@ class JobReporter:
         self.files_done = 0
         self.bytes_total = 0
         self.files_total = 0
+        self.folders_total = 0
         self.error_count = 0
         # (message template, values) of facts that make a job without errors end ``warning``
         self.warnings: list[tuple[str, dict]] = []
@@ -107,8 +108,8 @@ class JobReporter:
     def log_path(self, tag: str, path: str | bytes, note: str = "") -> None:
         self.log(tag, display(path) + (f": {note}" if note else ""))
 
-    def set_totals(self, *, bytes_total: int, files_total: int) -> None:
-        self.bytes_total, self.files_total = bytes_total, files_total
+    def set_totals(self, *, bytes_total: int, files_total: int, folders_total: int = 0) -> None:
+        self.bytes_total, self.files_total, self.folders_total = bytes_total, files_total, folders_total
         self._dirty = True
 
     def advance(self, *, nbytes: int = 0, files: int = 0, current: str | bytes | None = None) -> None:
@@ -165,7 +166,8 @@ class JobReporter:
                 self.current_file, self._current = display(self._current), None
             state.write_progress(self.job_id, {
                 "progress": self.percent, "bytes_done": self.bytes_done, "bytes_total": self.bytes_total,
-                "files_done": self.files_done, "files_total": self.files_total, "error_count": self.error_count,
+                "files_done": self.files_done, "files_total": self.files_total,
+                "folders_total": self.folders_total, "error_count": self.error_count,
                 "current_file": self.current_file, "rate_bytes_s": self.rate_bytes_s,
             }, advanced=self._advanced)
             self._dirty = self._advanced = False

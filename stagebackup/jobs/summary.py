@@ -41,6 +41,7 @@ def job_dict(job: Job, stages: list[JobStage]) -> dict:
         "bytes_total": job.bytes_total,
         "files_done": job.files_done,
         "files_total": job.files_total,
+        "folders_total": job.folders_total,
         "current_file": job.current_file,
         "error_count": job.error_count,
         "error": job.error_message,

@@ -137,7 +137,7 @@ def _scan(ctx: BackupContext, workdir: str) -> tuple[list[grouping.Group], int]:
     with open(manifest, "wb") as out:
         count, total = write_manifest(_counted(entries, kinds), out)
     # The job's file count is regular files: folders (repeated in each archive of a split) and links are not.
-    reporter.set_totals(bytes_total=total, files_total=kinds[FILE])
+    reporter.set_totals(bytes_total=total, files_total=kinds[FILE], folders_total=kinds[DIR])
     max_bytes = ctx.group_max_bytes if project.group_max_bytes is None else project.group_max_bytes
     if not max_bytes or total <= max_bytes:
         groups = [grouping.Group(1, manifest, count, total)]  # one archive: no second pass over the list

@@ -55,12 +55,15 @@ def report_change(fd: int, before: os.stat_result, reader: ExactReader, path: by
 class ExactReader:
     """Yields exactly ``size`` bytes from an open file, zero-filling after a short read or error.
 
-    ``step`` caps each read, so progress advances at least every ``step`` bytes (the 1 % rule).
+    ``step`` caps each read, so progress advances at least every ``step`` bytes (the 1 % rule); with
+    ``count=False`` the reads advance nothing (the compressor counts the bytes when it has done them).
     """
 
-    def __init__(self, fd: int, size: int, path: bytes, reporter: Reporter, step: int = READ_CHUNK_BYTES):
+    def __init__(self, fd: int, size: int, path: bytes, reporter: Reporter, step: int = READ_CHUNK_BYTES, *,
+                 count: bool = True):
         self.fd, self.remaining, self.path, self.reporter = fd, size, path, reporter
         self.step = max(1, step)
+        self.count = count
         self.failed = False
 
     def read(self, n: int = -1) -> bytes:
@@ -77,7 +80,8 @@ class ExactReader:
         if len(data) < n:
             data = self._complete(data, n)
         self.remaining -= n
-        self.reporter.advance(nbytes=n)
+        if self.count:
+            self.reporter.advance(nbytes=n)
         if self.remaining:  # between chunks of a big file; the caller checkpoints after each file
             self.reporter.checkpoint()
         return data

@@ -121,7 +121,8 @@ def run_sync(ctx: SyncContext) -> None:
         if _unchanged(ctx, roots, dest, workdir):
             return
         counts = _plan(ctx, roots, overwrite, plan_path, catalog_path)
-        reporter.set_totals(bytes_total=counts.copy_bytes, files_total=counts.file_copies)
+        reporter.set_totals(bytes_total=counts.copy_bytes, files_total=counts.file_copies,
+                            folders_total=counts.folders_created)
         reporter.log("INFO", (
             f"scan finished: {counts.copies} to copy ({human_bytes(counts.copy_bytes)}), "
             f"{counts.deletions} to remove ({counts.deleted_files} files), {counts.dest_files} files in the mirror"

@@ -58,6 +58,7 @@ class Root:
 class PlanCounts:
     copies: int = 0  # files and links to write
     file_copies: int = 0  # of which regular files: what the job's file count counts
+    folders_created: int = 0  # shown beside the files: a first mirror counts the tree as a backup does
     copy_bytes: int = 0
     deletions: int = 0  # top-level entries removed
     deleted_files: int = 0  # non-directories removed, counting everything inside removed directories
@@ -327,6 +328,7 @@ class Planner:
             dest_st = None
         if dest_st is None:
             self._op(MKDIR, rel)
+            self.counts.folders_created += 1
             here.touched = True
         else:
             try:

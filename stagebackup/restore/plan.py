@@ -33,6 +33,7 @@ class RestorePlan:
     catalogued: bool = True  # False: the backup has no member rows, every archive is read
     # Every selected hard link and the name it points at: all the extractor must remember (None: everything).
     linked: set[str] | None = None
+    folders_total: int = 0
 
 
 def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) -> RestorePlan:
@@ -42,6 +43,7 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
     ).where(ArchiveMember.job_id == job_id)
     per_archive: dict[int, int] = defaultdict(int)
     bytes_total = files_total = 0
+    folders: set[str] = set()  # a split backup repeats parent folders in each archive: count each once
     hardlinks: list[tuple[str, str]] = []
     seen_any = False
     for archive_id, parent, name, kind, size, link_target in db.session.execute(
@@ -53,6 +55,8 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
             continue
         per_archive[archive_id] += 1
         files_total += kind == "file"  # the job's file count is regular files
+        if kind == "dir":
+            folders.add(path)
         bytes_total += size if kind == "file" else 0
         if kind == "hardlink" and link_target:
             hardlinks.append((path, link_target.strip("/")))
@@ -72,4 +76,4 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
                 per_archive[archive_id] += 1
     chosen = [a for a in archives if per_archive.get(a.id)]
     linked = {path for pair in hardlinks for path in pair}
-    return RestorePlan(chosen, bytes_total, files_total, link_sources, linked=linked)
+    return RestorePlan(chosen, bytes_total, files_total, link_sources, linked=linked, folders_total=len(folders))

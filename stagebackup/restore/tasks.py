@@ -130,7 +130,7 @@ def _restore(job_id: int, params: dict, source_job_id: int, reporter) -> None:
     passwords = Passwords(params.get("secret_id"))
     db.session.commit()  # never hold a transaction (SQLite's write lock) while reading archives
     announce_tapes(reporter, source_job_id, [a.id for a in plan.archives])
-    reporter.set_totals(bytes_total=plan.bytes_total, files_total=plan.files_total)
+    reporter.set_totals(bytes_total=plan.bytes_total, files_total=plan.files_total, folders_total=plan.folders_total)
     what = "everything" if selection.everything else f"{len(selection.patterns)} path(s)"
     reporter.log("INFO", f"restoring {what} of backup job #{source_job_id} from {len(plan.archives)} archive(s) "
                          f"to {display(target)} (existing files: {conflict})")

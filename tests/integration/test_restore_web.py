@@ -207,7 +207,8 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     total = sum(sizes.values())
     done, of = re.search(rf'data-figure="bytes">([^<]+) / {re.escape(human_bytes(total))}', live).group(1), total
     assert done != human_bytes(0) and done != human_bytes(of)
-    files_done, files_total = map(int, re.search(r"\((\d+) / (\d+) 个文件\)", live).groups())
+    files_done, files_total, folders = re.search(r"\((\d+) / (\d+) 个文件, (\d+) 个文件夹\)", live).groups()
+    files_done, files_total = int(files_done), int(files_total)
     assert 0 < files_done < files_total
     assert 'data-figure="elapsed">0:00:0' in live
     assert re.search(r'class="small current-file".*<code class="long-text"[^>]*>[^<]*src/[abc]\.bin</code>', live)
@@ -218,7 +219,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     assert _badges(card) == [("locate", "done", "定位"), ("read", "done", "读取"),
                              ("extract", "done", "解压/还原"), ("finalize", "done", "完成")]
     assert f'data-figure="bytes">{human_bytes(total)} / {human_bytes(total)}' in card
-    assert f"({files_total} / {files_total} 个文件)" in card
+    assert f"({files_total} / {files_total} 个文件, {folders} 个文件夹)" in card
     assert 'data-figure="rate">—' not in card and "hx-trigger" not in card
     page = client.get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
     assert card in page  # the page includes the very partial the poll returns

@@ -8,6 +8,7 @@ stopped; a second Ctrl-C leaves it to the worker.
 
 from __future__ import annotations
 
+import signal
 import time
 
 import click
@@ -30,29 +31,40 @@ def _waiting_note(job: Job) -> str | None:
 
 
 def follow(job_id: int) -> str:
-    """The job's final status; what it waits for goes to stderr as it happens."""
+    """The job's final status; what it waits for goes to stderr as it happens.
+
+    Ctrl-C only sets a flag that the loop reads between polls: a ``KeyboardInterrupt`` raised inside a
+    database call could leave the session (and its connection's lock) in any state, and the cancel that
+    follows must be written through that same session."""
+    interrupts: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupts.append(1))
+    try:
+        return _follow(job_id, interrupts)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _follow(job_id: int, interrupts: list[int]) -> str:
     said: str | None = None
     cancelling = False
     while True:
-        try:
-            job = db.session.get(Job, job_id)
-            db.session.refresh(job)
-            status, note = job.status, _waiting_note(job)
-            db.session.rollback()
-            if status in FINAL_STATUSES:
-                return status
-            if note != said:
-                click.echo(note or "tape loaded: continuing", err=True)
-                said = note
-            time.sleep(POLL_S)
-        except KeyboardInterrupt:
-            if cancelling:
-                raise
+        if len(interrupts) > 1:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop following, the worker finishes the cancel
+        if interrupts and not cancelling:
             cancelling = True
-            db.session.rollback()
             queue.request_cancel(job_id, actor=actor())
             db.session.commit()
             click.echo(f"cancel requested: waiting for job {job_id} to stop", err=True)
+        job = db.session.get(Job, job_id)
+        db.session.refresh(job)
+        status, note = job.status, _waiting_note(job)
+        db.session.rollback()
+        if status in FINAL_STATUSES:
+            return status
+        if note != said and not cancelling:
+            click.echo(note or "tape loaded: continuing", err=True)
+            said = note
+        time.sleep(POLL_S)  # a Ctrl-C during it is acted on when it returns (PEP 475: it sleeps the rest)
 
 
 def exit_for(status: str) -> None:

@@ -3,10 +3,13 @@
 A tape is suitable when it carries our label, is in the inventory with the same uuid, belongs to the
 project's pool, is not full, expired or retired, is not write-protected, and the pool's allocation policy
 lets this job write to it (``pools.py``: a new tape per job or per day). At the start of a job an unsuitable
-tape is an error with the reason (no medium, write-protected, unlabelled, foreign, drive busy…), except a
-full tape or one from another pool: then, as at end of medium, the job waits (``waiting_media``, yellow
-badge, "load a new tape in DRIVE") with the drive closed so the operator can load and label a tape, and
-polls until one is suitable (``waiting.wait_for_tape``, the loop a restore waiting for a tape shares).
+tape is an error with the reason (write-protected, unlabelled, foreign, drive busy…), except a
+full tape, one from another pool, or an empty drive. Then, as at end of medium, the job waits
+(``waiting_media``, yellow badge, "load a new tape in DRIVE (pool P)") with the drive closed so the operator
+can load and label a tape, and polls until one is suitable (``waiting.wait_for_tape``, the loop a restore
+waiting for a tape shares): a nightly backup that finds the drive empty waits for the morning, as a Bareos
+job waits for its volume, and the "waiting for media" notification says so. A blank or write-protected
+tape is a mistake made at the drive: the job fails at once, before compressing, with what to do.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from flask import Flask
 
 from . import media
 from .drives import open_drive
-from .errors import TapeError, UnknownTape, Unlabelled
+from .errors import NoMedium, TapeError, UnknownTape, Unlabelled
 from .handle import TapeHandle
 from .label import read_label
 from .ledger import MediaLedger
@@ -51,7 +54,7 @@ class DriveSession:
             return
         try:
             self._mount(exclude=())
-        except NeedMedia as why:
+        except (NeedMedia, NoMedium) as why:  # an empty drive: wait for the operator, as for a full tape
             self.wait_for_media(str(why))
 
     def _mount(self, exclude) -> None:

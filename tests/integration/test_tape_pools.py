@@ -211,3 +211,29 @@ def test_per_job_pool_waits_for_a_new_tape_naming_the_pool(app, tmp_path):
     jobs_on = {f.job_id for f in db.session.scalars(select(TapeFile).join(Tape).where(Tape.label == "TAPE002"))}
     assert jobs_on == {None, second.id}  # the label, and this job's files only
     assert os.path.isdir(Path(app.config["VTAPE_DIR"]) / "cartridges" / "fresh")
+
+
+def test_a_backup_that_finds_the_drive_empty_waits_for_a_tape_naming_the_pool(app, tmp_path):
+    """The nightly job with nobody at the drive: it waits (as for a full tape), it does not fail."""
+    admin.label(app.config, "vtape0", "TAPE001")
+    admin.eject(app.config, "vtape0")
+    src = tmp_path / "night"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    project = projects.create(projects.ProjectSpec(name="night", sources=[str(src)], dest_drive="vtape0"),
+                              actor="test")
+    job = queue.enqueue(project, actor="test")
+    db.session.commit()
+    worker = subprocess.Popen(flask_cmd("worker", "run"), env=flask_env(app), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: db.session.get(Job, job.id).status == "waiting_media")
+        message = db.session.get(Drive, "vtape0").message
+        assert "load a new tape in vtape0 (pool default)" in message and "no tape in drive vtape0" in message
+        admin.load(app.config, "vtape0", "TAPE001")
+        _wait_for(lambda: db.session.get(Job, job.id).status == "succeeded")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert {f.job_id for f in db.session.scalars(select(TapeFile).join(Tape).where(Tape.label == "TAPE001"))} \
+        >= {job.id}

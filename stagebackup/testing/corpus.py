@@ -97,8 +97,9 @@ def _bulk_sizes(rng: random.Random, spec: CorpusSpec) -> list[tuple[str, int]]:
     n_small = max(0, spec.files - n_large - n_medium)
     small = [0 if rng.random() < 0.01 else min(64 << 10, int(rng.lognormvariate(math.log(2048), 1.0)))
              for _ in range(n_small)]
-    if sum(small) > 0.7 * total:
-        small = [int(size * 0.7 * total / sum(small)) for size in small]
+    small_total = sum(small)  # once: summed inside the comprehension it made a million files take days
+    if small_total > 0.7 * total:
+        small = [int(size * 0.7 * total / small_total) for size in small]
     rest = max(0, total - sum(small))
     medium_weights = [rng.lognormvariate(0, 1.0) for _ in range(n_medium)]
     large_weights = [rng.uniform(0.5, 1.5) for _ in range(n_large)]

@@ -3,6 +3,7 @@ erased, recycling keeps the catalog as history, and the allocation policy picks 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -188,15 +189,25 @@ def _wait_for(predicate, timeout=60.0):
     raise AssertionError("condition not met in time")
 
 
+@contextlib.contextmanager
+def _worker_process(app):
+    """A real `flask worker run` for the body of the block (the job waits for media in it)."""
+    worker = subprocess.Popen(flask_cmd("worker", "run"), env=flask_env(app), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def test_per_job_pool_waits_for_a_new_tape_naming_the_pool(app, tmp_path):
     pools.create("perjob", allocation=pools.PER_JOB)
     admin.label(app.config, "vtape0", "TAPE001", pool="perjob")
     backup(app, tmp_path, "j1", pool="perjob")
     second = queue.enqueue(projects.get_by_name("j1"), actor="test")
     db.session.commit()
-    worker = subprocess.Popen(flask_cmd("worker", "run"), env=flask_env(app), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
+    with _worker_process(app):
         _wait_for(lambda: db.session.get(Job, second.id).status == "waiting_media")
         message = db.session.get(Drive, "vtape0").message
         assert "pool perjob" in message and "new tape for each job" in message
@@ -204,9 +215,6 @@ def test_per_job_pool_waits_for_a_new_tape_naming_the_pool(app, tmp_path):
         admin.load(app.config, "vtape0", "fresh")
         admin.label(app.config, "vtape0", "TAPE002", pool="perjob")
         _wait_for(lambda: db.session.get(Job, second.id).status == "succeeded")
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
     assert db.session.get(Job, second.id).plan["pool_tapes"] == 0  # the plan knew TAPE001 was not for it
     jobs_on = {f.job_id for f in db.session.scalars(select(TapeFile).join(Tape).where(Tape.label == "TAPE002"))}
     assert jobs_on == {None, second.id}  # the label, and this job's files only
@@ -224,16 +232,11 @@ def test_a_backup_that_finds_the_drive_empty_waits_for_a_tape_naming_the_pool(ap
                               actor="test")
     job = queue.enqueue(project, actor="test")
     db.session.commit()
-    worker = subprocess.Popen(flask_cmd("worker", "run"), env=flask_env(app), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
+    with _worker_process(app):
         _wait_for(lambda: db.session.get(Job, job.id).status == "waiting_media")
         message = db.session.get(Drive, "vtape0").message
         assert "load a new tape in vtape0 (pool default)" in message and "no tape in drive vtape0" in message
         admin.load(app.config, "vtape0", "TAPE001")
         _wait_for(lambda: db.session.get(Job, job.id).status == "succeeded")
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
     assert {f.job_id for f in db.session.scalars(select(TapeFile).join(Tape).where(Tape.label == "TAPE001"))} \
         >= {job.id}

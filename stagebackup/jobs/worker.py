@@ -19,7 +19,7 @@ import time
 from flask import Flask, current_app, has_app_context
 
 from ..extensions import db
-from . import queue
+from . import queue, workers
 from .runner import JobError, describe, run_job
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,9 @@ class Worker:
         with self.app.app_context():
             while not self._heartbeat_done.wait(interval):
                 try:
-                    queue.heartbeat(self.worker_id)
+                    workers.heartbeat(self.worker_id)
                     # Here, not on the job's thread: a job stuck in a read that never returns still ends.
-                    for job_id in queue.expire_overdue(self.worker_id):
+                    for job_id in workers.expire_overdue(self.worker_id):
                         log.warning("job %s ran past its time limit: marked failed", job_id)
                 except Exception:  # noqa: BLE001 - a missed beat is logged, the next one retries
                     log.exception("heartbeat failed")
@@ -90,7 +90,7 @@ class Worker:
             db.session.remove()
 
     def _recover(self) -> None:
-        recovered = queue.recover_stale(
+        recovered = workers.recover_stale(
             host=self.host, stale_after_s=float(self.app.config["WORKER_STALE_AFTER_S"]), pid_alive=pid_alive
         )
         for job_id in recovered:
@@ -117,7 +117,7 @@ class Worker:
 
     def run(self) -> int:
         with self._context():
-            self.worker_id = queue.register_worker(self.host, os.getpid(), self.drive)
+            self.worker_id = workers.register_worker(self.host, os.getpid(), self.drive)
             self._install_signals()  # before the "started" line: from then on a SIGTERM is a warm stop
             log.info("worker %s started (drive=%s, burst=%s)", self.worker_id, self.drive, self.burst)
             beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
@@ -152,7 +152,7 @@ class Worker:
                 beat.join(timeout=5)
                 self._restore_signals()
                 try:
-                    queue.stop_worker(self.worker_id)
+                    workers.stop_worker(self.worker_id)
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     log.exception("could not record the worker's stop")
                 db.session.rollback()  # end any transaction; a pushed context removes its session

@@ -7,7 +7,7 @@ from sqlalchemy import event
 
 from stagebackup.errors import JobCancelled, WorkerStopping
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 from stagebackup.jobs.progress import JobReporter
 from stagebackup.models import Job, JobLog, JobStage, Project
 
@@ -18,7 +18,7 @@ def running_job(app):
     db.session.add(project)
     db.session.commit()
     job = queue.enqueue(project, actor="test")
-    assert queue.claim(queue.register_worker("h", 1, None)) == job.id
+    assert queue.claim(workers.register_worker("h", 1, None)) == job.id
     return job.id
 
 

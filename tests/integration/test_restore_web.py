@@ -10,7 +10,7 @@ from flask_babel import refresh
 from stagebackup.catalog import MemberBatcher
 from stagebackup.errors import human_bytes
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 from stagebackup.jobs.progress import JobReporter
 from stagebackup.jobs.worker import Worker
 from stagebackup.models import Archive, ArchiveMember, Job
@@ -187,7 +187,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     ensure_catalog(source.id, src)
     restore_id = service.request_restore(source.id, target=str(restore_root(app) / "card")).id
     db.session.rollback()
-    assert queue.claim(queue.register_worker("h", 1, None)) == restore_id
+    assert queue.claim(workers.register_worker("h", 1, None)) == restore_id
 
     reporter = CardWatcher(app, restore_id)
     run_restore(restore_id, reporter)

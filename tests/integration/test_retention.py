@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from stagebackup import projects, retention
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 from stagebackup.models import FAILED, Archive, ArchiveMember, AuditEvent, Job, Project, TapeFile
 from stagebackup.restore import service
 from tests.integration.test_restore_jobs import backup, create_project, log_lines, restore_root
@@ -86,7 +86,7 @@ def test_a_failed_last_run_keeps_everything(app, runner, three_backups):
     project, jobs = three_backups
     _set_policy("留存", keep_last=1)
     failed = queue.enqueue(project, actor="test").id
-    assert queue.claim(queue.register_worker("h", 1, None)) == failed
+    assert queue.claim(workers.register_worker("h", 1, None)) == failed
     queue.finish(failed, FAILED, error_class="X", message="disk on fire")
     plan = _prune(runner, "--project", "留存")[0]
     assert plan["pruned"] == [] and all(b["keep"] for b in plan["backups"])

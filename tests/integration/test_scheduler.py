@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from stagebackup import projects
 from stagebackup.dbtypes import utcnow
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 from stagebackup.models import AuditEvent, Job, Project
 from stagebackup.schedule import lease
 from stagebackup.schedule.service import Scheduler
@@ -86,7 +86,7 @@ def test_a_run_due_while_the_previous_job_is_active_is_skipped_and_audited(sched
     job = db.session.scalar(select(Job))
     assert (job.trigger, job.status, job.remark) == ("schedule", "queued", None)
     assert scheduler.fire(project.id) == "skipped"
-    queue.claim(queue.register_worker("h", 1, None))
+    queue.claim(workers.register_worker("h", 1, None))
     assert scheduler.fire(project.id) == "skipped"
     skipped = audit_actions("schedule.skipped")
     assert [(e.actor, e.target, e.details["job_id"], e.details["status"]) for e in skipped] == [

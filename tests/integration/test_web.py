@@ -2,7 +2,7 @@
 
 from stagebackup import projects
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 
 
 def make_job(tmp_path, name="设计稿", remark=None):
@@ -32,7 +32,7 @@ def test_backup_page_lists_projects_and_job_badges_from_local_assets(client, tmp
 def test_running_tasks_api_has_the_seed_shape_and_only_active_jobs(client, tmp_path):
     running = make_job(tmp_path, "a", remark="r")
     done = make_job(tmp_path, "b")
-    worker = queue.register_worker("h", 1, None)
+    worker = workers.register_worker("h", 1, None)
     assert queue.claim(worker) == running.id
     queue.finish(done.id, "cancelled")
     tasks = client.get("/api/backup/running-tasks").get_json()["tasks"]

@@ -8,7 +8,7 @@ import pytest
 from stagebackup.backup import cards, logs
 from stagebackup.errors import human_bytes
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 from stagebackup.models import Archive, Job, JobStage, Project
 
 from .web_support import (
@@ -114,7 +114,7 @@ def test_a_silent_worker_is_shown_as_such(client, tmp_path, frozen):
 def test_only_active_jobs_poll_and_a_finished_card_stops_polling(client, tmp_path):
     job_id = queued_job(tmp_path)
     assert 'hx-trigger="every 1s"' in client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
-    assert queue.claim(queue.register_worker("h", 1, None)) == job_id
+    assert queue.claim(workers.register_worker("h", 1, None)) == job_id
     assert 'hx-trigger="every 1s"' in client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
     db.session.get(Job, job_id).status = "waiting_media"
     db.session.commit()
@@ -184,7 +184,7 @@ def test_the_overview_costs_the_same_with_one_or_many_log_lines(client, tmp_path
 def _add_active_jobs(project, count: int) -> None:
     """Active jobs of the project, each with log lines: running backups (with a stage row), queued restores
     and verifies."""
-    worker = queue.register_worker("h", 1, None)
+    worker = workers.register_worker("h", 1, None)
     kinds = sorted((("backup", "restore", "verify")[i % 3] for i in range(count)), key=lambda k: k != "backup")
     for kind in kinds:  # backups first: a claim takes the oldest queued job
         params = {"target": "/r", "conflict": "skip"} if kind == "restore" else None

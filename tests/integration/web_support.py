@@ -12,7 +12,7 @@ from sqlalchemy import event, insert
 from stagebackup import projects
 from stagebackup.dbtypes import utcnow
 from stagebackup.extensions import db
-from stagebackup.jobs import queue
+from stagebackup.jobs import queue, workers
 from stagebackup.models import ArchiveMember, JobLog, JobStage
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -35,7 +35,7 @@ def running_job(tmp_path, name="设计稿", *, done=("scan",), current=("compres
                 bytes_total=1200 << 20, started_s_ago=60, heartbeat_s_ago=1) -> int:
     """A claimed job with some stages done and some current, as a worker would leave it mid-run."""
     job_id = queued_job(tmp_path, name)
-    assert queue.claim(queue.register_worker("h", 1, None)) == job_id
+    assert queue.claim(workers.register_worker("h", 1, None)) == job_id
     job = db.session.get(queue.Job, job_id)
     now = utcnow()
     job.started_at = now - timedelta(seconds=started_s_ago)

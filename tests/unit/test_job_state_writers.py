@@ -1,4 +1,4 @@
-"""One writer of job state: only jobs/queue.py, jobs/workers.py and jobs/state.py may change ``jobs``, ``job_stages`` or
+"""One writer of job state: only the jobs layer (``WRITERS``) may change ``jobs``, ``job_stages`` or
 ``job_logs``. A static check over the package's source, so a new writer anywhere else fails the suite."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_only_the_jobs_layer_writes_job_state():
         if relative in WRITERS:
             continue
         offenders += [f"{relative}:{line}: {what}" for line, what in job_state_writes(path.read_text())]
-    assert offenders == [], "job state written outside jobs/queue.py, jobs/workers.py and jobs/state.py:\n" + "\n".join(offenders)
+    assert offenders == [], "job state written outside the jobs layer (WRITERS):\n" + "\n".join(offenders)
 
 
 def test_the_check_sees_each_kind_of_write():

@@ -29,6 +29,10 @@ DEFAULTS: dict[str, object] = {
     # its card (the worker is alive: slow or stuck, not dead).
     "STALL_WARNING_S": 300.0,
     "PROGRESS_FLUSH_INTERVAL_S": 1.0,
+    # The backup page's live regions (drive card, last backups, recent jobs) are the same for every open page:
+    # one rendering per language serves every poll for this long (0: each poll renders its own). Rendering them
+    # costs ~8 ms at 50 projects, and every open page polls them each second (docs/performance.md).
+    "LIVE_REGIONS_SHARED_S": 0.5,
     "QUEUE_POLL_INTERVAL_S": 1.0,
     "JOB_MAX_ATTEMPTS": 3,
     # A job whose [ERROR] lines (unreadable files…) exceed this share of its files ends failed, not warning:

@@ -134,6 +134,9 @@ def make_app(tmp_path: Path, database_url: str | None = None, **overrides):
         "DATA_DIR": str(tmp_path / "data"),
         "DATABASE_URL": database_url or "",
         "PROGRESS_FLUSH_INTERVAL_S": 0.05,
+        # Each poll renders its own live regions, so a test sees its change at once; test_web_live.py
+        # checks the shared rendering the server uses by default.
+        "LIVE_REGIONS_SHARED_S": 0,
         "TESTING": True,
     }
     config.update(overrides)

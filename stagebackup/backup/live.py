@@ -4,16 +4,21 @@ the recently finished jobs. The page renders them in place; the live poll render
 two (three with a tape loaded, five while a job holds a drive), the last backups one, the recent jobs one.
 
 The poll answers "nothing changed" (204) when the rendered regions hash to the digest the page already
-shows, so an idle page is not redrawn every second.
+shows, so an idle page is not redrawn every second. The regions are the same for every open page, so one
+rendering per language serves every poll for ``LIVE_REGIONS_SHARED_S`` (half a second): 200 open pages cost
+the server two renderings a second, not 200 (docs/performance.md, "Web polling").
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass
 
-from flask import render_template
+from cachetools import TTLCache
+from flask import current_app, render_template
+from flask_babel import get_locale
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
@@ -66,3 +71,37 @@ def render_regions(regions: LiveRegions) -> str:
 
 def digest(html: str) -> str:
     return hashlib.blake2b(html.encode(), digest_size=8).hexdigest()
+
+
+def shared_rendering() -> tuple[str, str]:
+    """The regions as the poll swaps them in and their digest, rendered at most ``LIVE_REGIONS_SHARED_S`` ago
+    for the page's language (per server process; nothing in them depends on who asks)."""
+    shared = _shared_renderings()
+    if shared is None:
+        return _rendering()
+    renderings, lock = shared
+    language = str(get_locale())
+    with lock:
+        found = renderings.get(language)
+    if found is None:  # two threads may both render on a miss: cheaper than holding the lock while rendering
+        found = _rendering()
+        with lock:
+            renderings[language] = found
+    return found
+
+
+def _rendering() -> tuple[str, str]:
+    html = render_regions(load())
+    return html, digest(html)
+
+
+def _shared_renderings() -> tuple[TTLCache, threading.Lock] | None:
+    """This app's renderings by language (one store per app: tests build many apps in one process)."""
+    max_age_s = float(current_app.config["LIVE_REGIONS_SHARED_S"])
+    if max_age_s <= 0:
+        return None
+    found = current_app.extensions.get("stagebackup_live_regions")
+    if found is None:
+        found = current_app.extensions.setdefault(
+            "stagebackup_live_regions", (TTLCache(maxsize=32, ttl=max_age_s), threading.Lock()))
+    return found

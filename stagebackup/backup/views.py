@@ -75,8 +75,7 @@ def live_poll():
     """
     after = query_int("after", 0)
     fresh = cards.active_cards(after)
-    regions = live.render_regions(live.load())
-    version = live.digest(regions)
+    regions, version = live.shared_rendering()
     if not fresh and version == request.args.get("v"):
         return "", 204
     return render_template(

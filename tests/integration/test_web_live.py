@@ -5,11 +5,13 @@ of statements whatever the number of projects."""
 from __future__ import annotations
 
 import re
+import time
 
 from stagebackup.backup import live
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import Drive, Job, Project
+from tests.conftest import make_app
 
 from .web_support import count_queries, live_poll_url, make_project, queued_job, running_job
 
@@ -134,3 +136,35 @@ def test_the_last_backup_of_each_project_is_an_index_seek_per_project(app):
 def test_the_last_backups_statement_is_built_once():
     # Building this correlated statement cost more CPU (about 2.6 ms) than running it: a poll reuses it.
     assert live.last_backups_query() is live.last_backups_query()
+
+
+def test_open_pages_share_one_rendering_of_the_regions_per_language(tmp_path):
+    """As the server runs by default: the regions are rendered once per language for every poll within
+    ``LIVE_REGIONS_SHARED_S``, and a change still reaches every page soon after. Requests run outside the
+    test's app context, as on a server (a shared context would keep the first request's language)."""
+    shared_app = make_app(tmp_path, LIVE_REGIONS_SHARED_S=0.3)
+    with shared_app.app_context():
+        project_id = make_project(tmp_path, "shared").id
+    client, english = shared_app.test_client(), shared_app.test_client(user="viewer")
+    english.set_cookie("lang", "en")
+    page = client.get("/backup").get_data(as_text=True)
+    url = "/backup/live?after=0&v=stale"
+    with shared_app.app_context():
+        _poll_cost(client)
+        with count_queries() as queries:
+            again = client.get(url)
+        assert again.status_code == 200 and len(queries) == 1  # only the look-up of new cards
+    assert "Tape drives" in english.get(url).get_data(as_text=True)  # not the Chinese rendering
+    assert "Tape drives" not in client.get(url).get_data(as_text=True)
+
+    with shared_app.app_context():
+        job_id = queue.enqueue(db.session.get(Project, project_id), actor="test").id
+        queue.finish(job_id, "succeeded")
+        db.session.commit()
+    deadline = time.monotonic() + 10
+    while f'data-job="{job_id}"' not in client.get(url).get_data(as_text=True):
+        assert time.monotonic() < deadline, "the finished job never reached the shared rendering"
+        time.sleep(0.05)  # the next poll
+    assert client.get(live_poll_url(page)).status_code == 200  # the page's digest is out of date now
+    with shared_app.app_context():
+        db.engine.dispose()

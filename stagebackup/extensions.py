@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -33,3 +34,10 @@ babel = Babel()
 login_manager = LoginManager()
 # No default limits: only the sign-in form is throttled (stagebackup/auth/views.py).
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@limiter.request_filter
+def _not_signing_in() -> bool:
+    """Every other request skips the limiter's work at once: resolving "no limits" for an endpoint cost a
+    quarter of a millisecond a request (a sixth of a 204 poll, measured), on every poll of every open page."""
+    return request.endpoint != "auth.sign_in"

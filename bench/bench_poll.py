@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -239,6 +240,35 @@ def stop(procs: list[subprocess.Popen], grace_s: float = 30.0) -> None:
             proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (gunicorn's workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):  # a process that just ended
+            continue
+        if entry == str(pid) or fields[1] == str(pid):  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def server_cpu_in_window(pid: int, start_at: float, seconds: float) -> list[float]:
+    """The server's CPU seconds spent inside the window, measured from a thread while the clients run: what one
+    request costs, whatever else the machine runs (the latencies depend on that, this does not)."""
+    spent: list[float] = []
+
+    def measure() -> None:
+        time.sleep(max(0.0, start_at - time.time()))
+        before = cpu_seconds(pid)
+        time.sleep(seconds)
+        spent.append(cpu_seconds(pid) - before)
+
+    threading.Thread(target=measure, daemon=True).start()
+    return spent
+
+
 def renice(pids: list[int], niceness: int = 19) -> None:
     """Every thread of these processes (niceness is per thread on Linux; threads started later inherit it)."""
     for pid in pids:
@@ -337,6 +367,7 @@ def main() -> None:
                   for n in range(args.client_procs)]
         start_at = time.time() + 20 + args.clients * 0.3  # first pages first, then all together
         load_before = os.getloadavg()
+        server_cpu = server_cpu_in_window(procs[0].pid, start_at, args.seconds)
         with multiprocessing.get_context("spawn").Pool(args.client_procs) as pool:
             outcomes = pool.map(run_clients, [(base, share, start_at, args.seconds) for share in shares])
         load_after = os.getloadavg()
@@ -350,6 +381,11 @@ def main() -> None:
               f"load average {load_before[0]:.1f} before, "
               f"{load_after[0]:.1f} after ({os.cpu_count()} cores); client CPU {client_cpu:.0f} s; "
               f"clients ready only after the window opened: {late}")
+        if server_cpu:
+            per_request = server_cpu[0] / max(1, len(samples)) * 1000
+            print(f"server CPU in the window: {server_cpu[0]:.1f} s, {per_request:.2f} ms a request: "
+                  f"{os.cpu_count()} free cores would serve about {os.cpu_count() * 1000 / per_request:.0f} "
+                  f"requests/s")
         rows = report(samples, label)
         logs.flush()
         failures = [line for line in (work / "processes.log").read_text(errors="replace").splitlines()

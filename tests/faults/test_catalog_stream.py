@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from stagebackup import projects
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
+from stagebackup.jobs.summary import job_detail
 from stagebackup.models import Archive, ArchiveMember, Job, JobStage
 from stagebackup.restore import browse, service
 from tests.faults.support import assert_clean_ending, enqueue, fault_env, recover, run_job, start_worker, wait_paused
@@ -62,6 +63,7 @@ def paused_mid_compress(app, tmp_path, job_id: int, **extra):
     assert job.status == "running" and stage.started_at is not None and stage.finished_at is None
     assert not restorable(job_id)
     assert job_id not in {row[0].id for row in browse.finished_backups(job.project_id)}
+    assert job_detail(job)["archives"] == []  # the job's page lists no archive still being written
     db.session.rollback()
     return worker
 

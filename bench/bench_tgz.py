@@ -28,6 +28,8 @@ def bench(name: str, rounds: int, scale: float) -> list[dict]:
         job = run_backup_job(src, fmt="tgz", level=6)
         ours.append(job["seconds"])
         rss.append(job["peak_rss"])
+        print(f"[{name}] tar|pigz {baseline[-1]:.2f} s, job {job['seconds']:.2f} s, "
+              f"after compress {job['stages']['after_compress']} s, stages {job['stages']}", flush=True)
         cleanup(job["work"])
     out.unlink()
     b, o = min(baseline), min(ours)

@@ -7,8 +7,10 @@ same run and prints the ratio, so machine drift cancels out.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -124,7 +126,25 @@ def run_backup_job(source: Path, *, fmt: str = "tgz", level: int = 6, password: 
     peak_rss = run_worker(env)
     job = finished_job(env, job_id)
     return {"seconds": job["seconds"], "peak_rss": peak_rss, "archives": job["archives"], "work": work,
-            "id": job_id, "env": env}
+            "id": job_id, "env": env, "stages": stage_seconds(work, job_id)}
+
+
+def stage_seconds(work: Path, job_id: int) -> dict:
+    """Each stage's (start, end) in seconds from the job's start, and ``after_compress``: how long the job ran
+    after its compress stage had finished (read from the job's SQLite database)."""
+    with contextlib.closing(sqlite3.connect(work / "data" / "backup_system.db")) as conn:
+        started, finished = conn.execute("SELECT started_at, finished_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        rows = conn.execute("SELECT code, started_at, finished_at FROM job_stages WHERE job_id = ?",
+                            (job_id,)).fetchall()
+    t0 = datetime.fromisoformat(started)
+
+    def since(at):
+        return None if at is None else round((datetime.fromisoformat(at) - t0).total_seconds(), 3)
+
+    stages = {code: (since(start), since(end)) for code, start, end in rows}
+    compress_end = stages.get("compress", (None, None))[1]
+    stages["after_compress"] = None if compress_end is None else round(since(finished) - compress_end, 3)
+    return stages
 
 
 def cleanup(path: Path) -> None:

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..auth.roles import VIEWER, requires
+from ..catalog_stream import UNFINISHED
 from ..extensions import db
 from ..httpguard import query_int
 from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
@@ -53,7 +54,8 @@ def job_detail(job_id: int):
     if card is None:
         abort(404)
     stages = {row.code: row for row in db.session.scalars(select(JobStage).where(JobStage.job_id == job_id))}
-    archives = db.session.scalars(select(Archive).where(Archive.job_id == job_id).order_by(Archive.seq)).all()
+    archives = db.session.scalars(select(Archive).where(Archive.job_id == job_id, Archive.sha256 != UNFINISHED)
+                                .order_by(Archive.seq)).all()  # not one still being written
     tape_files = db.session.execute(
         select(TapeFile, Tape.label)
         .join(Tape, Tape.id == TapeFile.tape_id)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from .. import audit
+from ..catalog_stream import drop_unfinished
 from ..dbtypes import utcnow
 from ..errors import N_, AlreadyQueued, ConflictError, JobCancelled, JobNotFound, ValidationError
 from ..extensions import db
@@ -198,6 +199,7 @@ def remove_partial_outputs(job: Job) -> list[str]:
     """Delete what the attempt left half-written (and void its uncatalogued tape files); returns the paths
     that existed."""
     void_unrecorded(job.id)
+    drop_unfinished(job.id)  # the catalog rows of an archive it never recorded
     removed = []
     for path in job.partial_outputs or []:
         try:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from ..catalog_stream import UNFINISHED
 from ..extensions import db
 from ..models import Archive, Job, JobLog, JobStage
 from ..paths import display
@@ -58,7 +59,8 @@ def job_dict(job: Job, stages: list[JobStage]) -> dict:
 def job_detail(job: Job, log_tail: int = 50) -> dict:
     data = job_dict(job, stages_for([job])[job.id])
     data["tapes_needed"] = tapes_for_job(job)  # a restore or verify: the tapes it reads, in that order
-    archives = db.session.scalars(select(Archive).where(Archive.job_id == job.id).order_by(Archive.seq))
+    archives = db.session.scalars(select(Archive).where(Archive.job_id == job.id, Archive.sha256 != UNFINISHED)
+                                .order_by(Archive.seq))  # not one still being written
     data["archives"] = [
         {"seq": a.seq, "name": display(a.name or ""), "path": display(a.path or ""), "location": a.location_kind,
          "size": a.size, "sha256": a.sha256, "format": a.format, "encrypted": a.encrypted,

@@ -11,6 +11,7 @@ import hashlib
 import marshal
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -144,16 +145,24 @@ _SPILL_LENGTH = struct.Struct("<I")
 
 class MemberSpool:
     """The members one archive stored, as catalog rows (``member_row``), spooled to a file so a million
-    members cost no memory and recording them is one bulk insert of ready rows.
+    members cost no memory.
+
+    The catalog reads the file while the archive is written (``follow``, on its own thread): every ``BATCH``
+    rows are one length-prefixed ``marshal`` record, flushed as it is made, so the rows reach the database
+    during compression and the writer never waits for it.
     """
 
     BATCH = 1000
+    FOLLOW_ROWS = 10_000  # rows ``follow`` yields at most at once
 
     def __init__(self, path: str):
         self.path = path
         self._fh = open(path, "wb")
         self._rows: list[tuple] = []
         self.count = 0
+        self._written = threading.Condition()
+        self._records = 0  # complete records in the file
+        self._done = False  # closed (or discarded): no record will follow
 
     def add(self, path: str, kind: str, size: int, mtime: float, mode: int, link_target: str | None = None) -> None:
         self._rows.append(member_row(path, kind, size, mtime, mode, link_target))
@@ -166,28 +175,66 @@ class MemberSpool:
             data = marshal.dumps(self._rows)
             try:
                 self._fh.write(_SPILL_LENGTH.pack(len(data)) + data)
+                self._fh.flush()  # a whole record for ``follow``
             except OSError as exc:  # the cache is full: an output error, never a source file's
                 raise ArchiveWriteError(self.path, exc) from exc
             self._rows = []
+            with self._written:
+                self._records += 1
+                self._written.notify_all()
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._spill()
             try:
+                self._spill()
                 self._fh.close()
             except OSError as exc:
                 raise ArchiveWriteError(self.path, exc) from exc
+            finally:
+                self._end()
+
+    def _end(self) -> None:
+        with self._written:
+            self._done = True
+            self._written.notify_all()
 
     def __iter__(self) -> Iterator[tuple]:
         self.close()
+        for batch in self.follow():
+            yield from batch
+
+    def follow(self) -> Iterator[list[tuple]]:
+        """The rows in batches as they are spilled, from any thread, until the spool is closed and all are read.
+
+        Batches that are already waiting come as one list (at most ``FOLLOW_ROWS`` rows), so a reader that fell
+        behind catches up in fewer, larger steps.
+        """
+        read = 0
         with open(self.path, "rb") as fh:
-            # Length-prefixed batches: marshal.load on a file reads field by field, 10x slower than loads.
-            while prefix := fh.read(_SPILL_LENGTH.size):
-                yield from marshal.loads(fh.read(_SPILL_LENGTH.unpack(prefix)[0]))
+            while True:
+                with self._written:
+                    while self._records == read and not self._done:
+                        self._written.wait()
+                    available, done = self._records - read, self._done
+                if not available:
+                    if done:
+                        return
+                    continue
+                rows: list[tuple] = []
+                for _ in range(available):
+                    # Length-prefixed records: marshal.load on a file reads field by field, 10x slower than loads.
+                    rows += marshal.loads(fh.read(_SPILL_LENGTH.unpack(fh.read(_SPILL_LENGTH.size))[0]))
+                    read += 1
+                    if len(rows) >= self.FOLLOW_ROWS:
+                        break
+                yield rows
 
     def discard(self) -> None:
-        self.close()
         try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+            self.close()
+        finally:
+            self._end()
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass

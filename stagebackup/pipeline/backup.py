@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from ..errors import N_, CacheFull, ValidationError, human_bytes
 from ..paths import safe_filename
@@ -75,6 +76,15 @@ class ArchiveRecord:
     result: ArchiveResult
     placement: Placement
     members: MemberSpool  # iterate for catalog rows (archive.member_row)
+    catalog: MemberCatalog | None = None  # its rows are written already: finish() it
+
+
+class MemberCatalog(Protocol):
+    """An archive's catalog rows being written while it is compressed (``catalog_stream.ArchiveCatalog``)."""
+
+    def finish(self) -> int: ...
+
+    def abort(self) -> None: ...
 
 
 @dataclass
@@ -93,6 +103,9 @@ class BackupContext:
     kdf_iterations: int = 600_000
     group_max_bytes: int = 0  # 0: one archive per backup
     direct: bool = False  # COMPRESS_DIRECTLY_TO_TAPE
+    # Given (seq, archive name, spool): a catalog that writes the spool's rows while the archive is compressed.
+    # None: the rows are written by record_archive, after the archive.
+    stream_catalog: Callable[[int, str, MemberSpool], MemberCatalog] | None = None
 
 
 def archive_name(project_name: str, job_id: int, started: datetime, seq: int, extension: str) -> str:
@@ -167,6 +180,7 @@ class _GroupPipeline:
         self.copy_started = False
         self.archives = 0
         self.total_bytes = total_bytes
+        self.catalogs: dict[int, MemberCatalog] = {}  # seq: written while compressed, until recorded
 
     def run(self, groups: list[grouping.Group]) -> None:
         ctx, reporter = self.ctx, self.reporter
@@ -188,7 +202,7 @@ class _GroupPipeline:
                 last = group.seq == len(groups)
                 reporter.checkpoint()
                 name = archive_name(ctx.project.name, ctx.job_id, ctx.started, group.seq, self.spec.extension)
-                members = MemberSpool(os.path.join(self.workdir, f"members-{group.seq:03d}"))
+                members = self._members(group.seq, name)
                 if direct:
                     self._start_copy_stage()
                     result, placement = self._compress_direct(group, name, members, sink)
@@ -224,9 +238,17 @@ class _GroupPipeline:
             reporter.stage_finished("finalize")
         except BaseException:
             copier.abort()
+            for catalog in self.catalogs.values():
+                catalog.abort()
             with contextlib.suppress(Exception):
                 sink.close(False)
             raise
+
+    def _members(self, seq: int, name: str) -> MemberSpool:
+        members = MemberSpool(os.path.join(self.workdir, f"members-{seq:03d}"))
+        if self.ctx.stream_catalog is not None:
+            self.catalogs[seq] = self.ctx.stream_catalog(seq, name, members)
+        return members
 
     def _start_copy_stage(self) -> None:
         if not self.copy_started:
@@ -278,6 +300,7 @@ class _GroupPipeline:
         self.ctx.record_archive(ArchiveRecord(
             seq=group.seq, name=name, fmt=self.spec.fmt, encrypted=self.spec.encrypted,
             kdf_iterations=self.spec.kdf_iterations, result=result, placement=placement, members=members,
+            catalog=self.catalogs.pop(group.seq, None),
         ))
         members.discard()
         self.archives += 1

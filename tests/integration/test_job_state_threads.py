@@ -1,6 +1,7 @@
 """Job state is written on the job's own thread: the copy thread (and the direct-to-tape writer) touch the
 database only through tape/ledger.py, the media catalog's one documented place (none at all for a directory
-destination). Checked on every SQL statement a real backup runs, with groups so that copy overlaps compress."""
+destination), and the catalog threads only insert member rows through catalog_stream.py. Checked on every SQL
+statement a real backup runs, with groups so that copy overlaps compress."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.integration.test_tape_backup import tape_project
 
 MiB = 1 << 20
 LEDGER = os.path.join("stagebackup", "tape", "ledger.py")
+CATALOG_STREAM = os.path.join("stagebackup", "catalog_stream.py")
 
 
 def tree(root, count=6, size=400_000):
@@ -29,12 +31,19 @@ def tree(root, count=6, size=400_000):
 
 @pytest.fixture
 def statements_off_the_job_thread(app):
-    """(thread name, issued from the ledger?) of every statement not on the job's (main) or heartbeat thread."""
+    """(thread name, issued from the ledger?) of every statement not on the job's (main) or heartbeat thread,
+    nor a catalog thread's (an insert of member rows from catalog_stream.py, checked here)."""
     seen = []
 
     def before_execute(conn, cursor, statement, parameters, context, executemany):
         thread = threading.current_thread()
         if thread is threading.main_thread() or thread.name == "heartbeat":
+            return
+        if thread.name.startswith("catalog-"):
+            assert any(frame.filename.endswith(CATALOG_STREAM) for frame in traceback.extract_stack())
+            verbs = statement.split()[:3]
+            assert verbs in (["BEGIN"], ["BEGIN", "IMMEDIATE"], ["INSERT", "INTO", "archive_members"]), \
+                statement
             return
         from_ledger = any(frame.filename.endswith(LEDGER) for frame in traceback.extract_stack())
         seen.append((thread.name, from_ledger, statement.split()[0]))

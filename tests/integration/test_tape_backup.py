@@ -16,9 +16,10 @@ from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
 from stagebackup.jobs.worker import Worker
-from stagebackup.models import Archive, Job, JobLog, Tape, TapeFile
+from stagebackup.models import Archive, Job, JobLog
 from stagebackup.tape import admin
 from stagebackup.tape.reader import read_archive
+from stagebackup.tape_models import Tape, TapeFile
 from tests.conftest import build_hostile_tree, make_app
 from tests.treecompare import assert_same_tree
 

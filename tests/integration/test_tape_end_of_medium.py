@@ -15,9 +15,10 @@ from stagebackup import projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
-from stagebackup.models import Archive, Drive, Job, JobStage, Tape, TapeFile
+from stagebackup.models import Archive, Job, JobStage
 from stagebackup.tape import admin
 from stagebackup.tape.reader import read_archive
+from stagebackup.tape_models import Drive, Tape, TapeFile
 from tests.conftest import flask_cmd, flask_env, make_app, run_flask
 
 MiB = 1024 * 1024

@@ -18,9 +18,10 @@ from stagebackup import projects, retention
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.worker import Worker
-from stagebackup.models import Archive, AuditEvent, Drive, Job, Tape, TapeFile
+from stagebackup.models import Archive, AuditEvent, Job
 from stagebackup.tape import admin, media, pools, recycle
 from stagebackup.tape.errors import EraseNotConfirmed, TapeHasData
+from stagebackup.tape_models import Drive, Tape, TapeFile
 from tests.conftest import flask_cmd, flask_env
 
 

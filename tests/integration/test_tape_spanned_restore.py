@@ -19,9 +19,10 @@ from stagebackup import pathpolicy, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
-from stagebackup.models import Archive, Job, JobLog, JobStage, Tape, TapeFile
+from stagebackup.models import Archive, Job, JobLog, JobStage
 from stagebackup.restore import service
 from stagebackup.tape import admin
+from stagebackup.tape_models import Tape, TapeFile
 from tests.conftest import flask_cmd, flask_env, make_app
 from tests.integration.test_tape_end_of_medium import wait_for
 from tests.treecompare import snapshot

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
@@ -25,7 +25,7 @@ from tests.treecompare import assert_same_tree
 
 
 def tape_project(name, sources, **kw):
-    spec = projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_drive="vtape0", **kw)
+    spec = project_checks.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_drive="vtape0", **kw)
     return projects.create(spec, actor="test")
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
@@ -72,7 +72,7 @@ def big_project(tmp_path, name):
     src = tmp_path / f"src-{name}"
     src.mkdir()
     (src / "noise.bin").write_bytes(os.urandom(6 * MiB))  # incompressible: more than one 4 MiB tape
-    spec = projects.ProjectSpec(name=name, sources=[str(src)], dest_drive="vtape0")
+    spec = project_checks.ProjectSpec(name=name, sources=[str(src)], dest_drive="vtape0")
     return projects.create(spec, actor="test")
 
 

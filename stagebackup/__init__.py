@@ -78,7 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, int(app.config["SQLITE_BUSY_TIMEOUT_MS"]))
 
-    from . import httpguard, models  # noqa: F401  (tables must be known to Alembic)
+    from . import httpguard, models, tape_models  # noqa: F401  (tables must be known to Alembic)
     from .auditlog import bp as audit_bp
     from .auth import bp as auth_bp
     from .backup import bp as backup_bp

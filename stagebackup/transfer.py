@@ -4,7 +4,7 @@ Export writes every setting of each project (``projects.SETTINGS``), never a sec
 carries ``"password_required": true`` and its password must be given again on import.
 
 Import is all or nothing. ``plan`` reads the file (size limit, UTF-8, JSON, the pydantic models), runs every
-project through ``projects.validate`` — the same rules as the form — and decides, per project, create,
+project through ``project_checks.validate`` — the same rules as the form — and decides, per project, create,
 replace, skip or rename; it writes nothing and collects every problem, each naming its project (position in
 the file and name) and field. ``apply`` writes a plan in one transaction with one audit row.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import select
 
-from . import audit, projects
+from . import audit, project_checks, projects
 from .errors import N_, StageBackupError, ValidationError
 from .extensions import db
 from .models import Project
@@ -159,7 +159,7 @@ class PlannedProject:
     action: str  # create | replace | skip | rename
     final_name: str  # the name it gets (rename: a free one)
     entry: ProjectEntry
-    spec: projects.ProjectSpec | None  # validated; None when skipped
+    spec: project_checks.ProjectSpec | None  # validated; None when skipped
     unknown_fields: list[str] = field(default_factory=list)
 
     @property
@@ -257,19 +257,20 @@ def _decide(name: str, existing: set[str], taken: set[str], on_conflict: str) ->
     number = 2
     while True:
         suffix = f" ({number})"
-        candidate = name[:projects.NAME_MAX - len(suffix)] + suffix
+        candidate = name[:project_checks.NAME_MAX - len(suffix)] + suffix
         if candidate not in taken:
             return "rename", candidate
         number += 1
 
 
-def _validated(item: PlannedProject, password: str | None, problems: list[Problem]) -> projects.ProjectSpec | None:
+def _validated(item: PlannedProject, password: str | None,
+               problems: list[Problem]) -> project_checks.ProjectSpec | None:
     if password is not None and not item.entry.needs_password:
         problems.append(Problem(ValidationError(N_("a password was given, but the project is not encrypted"),
                                                 field="password"), item.index, item.name))
         return None
     try:
-        return projects.validate(item.entry.to_spec(item.final_name, password))
+        return project_checks.validate(item.entry.to_spec(item.final_name, password))
     except ValidationError as exc:
         problems.append(Problem(exc, item.index, item.name))
         return None

@@ -4,7 +4,7 @@ A field missing from an older or hand-written file takes the same default a new 
 (``ProjectSpec``'s), so a file needs only ``name``, ``sources`` and a destination. Fields this version does
 not know are kept in ``model_extra`` and reported, never silently dropped. Types are strict: ``"6"`` is not a
 level and ``"yes"`` is not a flag. Whether the values make a valid project is decided by
-``projects.validate``, the same rules as the form.
+``project_checks.validate``, the same rules as the form.
 
 Paths and patterns are JSON strings; one whose bytes are not UTF-8 is written as ``{"b64": "<base64 of the
 bytes>"}`` instead, so every name survives the round trip exactly and the file stays valid UTF-8.
@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from .paths import is_text
-from .projects import KEEP_MAX, ProjectSpec
+from .project_checks import KEEP_MAX, ProjectSpec
 
 FORMAT = "stagebackup-projects"
 VERSION = 1

@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 
 from ..errors import translate
 from ..extensions import db
-from ..models import WAITING_MEDIA, Drive, Job, Project, Tape, TapeFile
+from ..models import WAITING_MEDIA, Job, Project
 from ..tape.drives import VIRTUAL
 from ..tape.errors import NoMedium, Unlabelled
+from ..tape_models import Drive, Tape, TapeFile
 
 UNREPORTED, OFFLINE, EMPTY, BLANK, LOADED, BUSY, WAITING = (
     "unreported", "offline", "empty", "blank", "loaded", "busy", "waiting")

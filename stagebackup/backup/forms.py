@@ -1,5 +1,5 @@
 """Flask-WTF forms (CSRF included). Field checks here are only the shape of the input; what makes a
-project valid is decided once, by ``projects.validate`` (a remark: by ``queue.enqueue``), and its errors
+project valid is decided once, by ``project_checks.validate`` (a remark: by ``queue.enqueue``), and its errors
 are placed next to the fields. ``render_kw`` gives the browser the same limits as hints; the server's
 messages are the services' own, so no wording is repeated here.
 """
@@ -29,7 +29,7 @@ from wtforms.validators import ValidationError as FieldError
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
-from ..projects import GROUP_MIN_BYTES, KEEP_FIELDS, KEEP_MAX, LEVEL_RANGE, MIB, NAME_MAX, ProjectSpec
+from ..project_checks import GROUP_MIN_BYTES, KEEP_FIELDS, KEEP_MAX, LEVEL_RANGE, MIB, NAME_MAX, ProjectSpec
 from ..schedule import cron
 
 SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # as Flask-WTF's is_submitted()

@@ -20,8 +20,9 @@ from ..dbtypes import utcnow
 from ..errors import ValidationError
 from ..explorer.mounts import Space, space
 from ..extensions import db
-from ..models import FINAL_STATUSES, SUCCEEDED, WARNING, Job, Project, Tape
+from ..models import FINAL_STATUSES, SUCCEEDED, WARNING, Job, Project
 from ..schedule import cron
+from ..tape_models import Tape
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
 GOOD = (SUCCEEDED, WARNING)  # a backup with skipped files still protects the rest

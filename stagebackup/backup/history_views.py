@@ -10,9 +10,10 @@ from ..auth.roles import VIEWER, requires
 from ..catalog_stream import UNFINISHED
 from ..extensions import db
 from ..httpguard import query_int
-from ..models import FINAL_STATUSES, Archive, Job, JobStage, Tape, TapeFile
+from ..models import FINAL_STATUSES, Archive, Job, JobStage
 from ..stages import JOB_KINDS, kind_filter
 from ..tape.needs import tapes_for_job
+from ..tape_models import Tape, TapeFile
 from . import bp, cards, log_views
 from .forms import RunForm
 

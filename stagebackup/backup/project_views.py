@@ -7,13 +7,13 @@ from collections.abc import Callable
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from .. import projects, retention
+from .. import project_checks, projects, retention
 from ..auth.accounts import web_actor
 from ..auth.roles import ADMIN, requires
 from ..errors import StageBackupError
 from ..extensions import db
 from ..models import Project
-from ..projects import ProjectSpec
+from ..project_checks import ProjectSpec
 from ..schedule import cron
 from . import bp
 from .forms import ConfirmForm, ProjectForm
@@ -31,7 +31,7 @@ def _place_errors(form: ProjectForm, error: StageBackupError) -> None:
 
 
 def _submit(form: ProjectForm, stored: Project | None, save: Callable[[ProjectSpec], Project]) -> Project | None:
-    """The saved project, or None with every error of the form and of ``projects.validate`` on its field."""
+    """The saved project, or None with every error of the form and of ``project_checks.validate`` on its field."""
     if not form.is_submitted():
         return None
     form_ok = all([form.validate(), form.check_password(stored)])  # both run: every error is shown
@@ -41,7 +41,7 @@ def _submit(form: ProjectForm, stored: Project | None, save: Callable[[ProjectSp
         spec = form.to_spec(stored=stored)
         if form_ok:
             return save(spec)
-        projects.validate(spec)  # only to show its errors too: nothing is saved
+        project_checks.validate(spec)  # only to show its errors too: nothing is saved
     except StageBackupError as exc:
         db.session.rollback()
         _place_errors(form, exc)

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from .. import projects
+from .. import project_checks, projects
 from ..extensions import db
 from ..models import Project
 from .common import actor, echo_json, operator_errors, read_password
@@ -19,7 +19,7 @@ BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would o
 
 def _retention_options() -> list:
     """Retention (archive mode): each rule is off unless given; 0 turns it off again on ``edit``."""
-    count = click.IntRange(0, projects.KEEP_MAX)
+    count = click.IntRange(0, project_checks.KEEP_MAX)
     periods = {"daily": "day", "weekly": "week", "monthly": "month", "yearly": "year"}
     return [
         click.option("--keep-last", "keep_last", type=count, metavar="N", help="Keep the newest N backups."),
@@ -44,15 +44,16 @@ def _project_options(for_add: bool):
                      help="gitignore-style pattern to include (repeat; edit: replaces the list)."),
         click.option("--exclude", "excludes", multiple=True,
                      help="gitignore-style pattern to exclude (repeat; edit: replaces the list)."),
-        click.option("--mode", type=click.Choice(projects.MODES), default=default("archive"), show_default=for_add,
+        click.option("--mode", type=click.Choice(project_checks.MODES), default=default("archive"),
+                     show_default=for_add,
                      help="archive: compress into archives; sync: mirror the files into --dest-dir."),
-        click.option("--format", "archive_format", type=click.Choice(projects.FORMATS), default=default("tgz"),
+        click.option("--format", "archive_format", type=click.Choice(project_checks.FORMATS), default=default("tgz"),
                      show_default=for_add),
         click.option("--level", type=click.IntRange(0, 9), default=default(6), show_default=for_add,
                      help="Compression level."),
         click.option("--password-stdin", is_flag=True,
                      help="Encrypt archives (AES-256) with a password read from the first line of standard input."),
-        click.option("--strategy", "sync_strategy", type=click.Choice(projects.STRATEGIES),
+        click.option("--strategy", "sync_strategy", type=click.Choice(project_checks.STRATEGIES),
                      default=default("overwrite"), show_default=for_add,
                      help="Sync mode: overwrite mirrors (deletes too), incremental only adds."),
         click.option("--group-max-bytes", type=BYTES, default=None,
@@ -65,9 +66,9 @@ def _project_options(for_add: bool):
                      help="Read every tape file back and compare its SHA-256 after writing."),
         click.option("--catalog-copy/--no-catalog-copy", "catalog_copy_to_tape", default=default(False),
                      show_default=for_add, help="Append a copy of the catalog to the tape after each session."),
-        click.option("--job-timeout-min", type=click.IntRange(1, projects.TIMEOUT_MAX_MIN), default=None,
+        click.option("--job-timeout-min", type=click.IntRange(1, project_checks.TIMEOUT_MAX_MIN), default=None,
                      help="A job running longer than this many minutes ends failed (default: no limit)."),
-        click.option("--max-age-h", "max_age_h", type=click.IntRange(1, projects.MAX_AGE_MAX_H), default=None,
+        click.option("--max-age-h", "max_age_h", type=click.IntRange(1, project_checks.MAX_AGE_MAX_H), default=None,
                      help="Without a schedule: the health panel turns yellow when the last good backup is older "
                           "than this many hours, red past twice it (default: STAGEBACKUP_HEALTH_MAX_AGE_H)."),
         click.option("--schedule", "schedule_cron", metavar="CRON",
@@ -104,7 +105,7 @@ def add(name, password_stdin, job_timeout_min, as_json, **fields):
     if not (fields["dest_dir"] or fields["dest_drive"]):
         raise click.UsageError("a destination is needed: --dest-dir PATH or --dest-tape DRIVE")
     fields = _paths_from_here(fields)
-    spec = projects.ProjectSpec(
+    spec = project_checks.ProjectSpec(
         name=name, **{key: list(value) if isinstance(value, tuple) else value for key, value in fields.items()},
         password=read_password() if password_stdin else None,
         job_timeout_s=job_timeout_min * 60 if job_timeout_min else None,

@@ -13,12 +13,12 @@ from .. import audit
 from ..dbtypes import utcnow
 from ..errors import human_bytes
 from ..extensions import db
-from ..models import Tape
 from ..tape import admin, inventory, media
 from ..tape.drives import is_virtual, resolve
 from ..tape.errors import LoadedTapeUnknown, TapeError, TapeFileNotFound, TapeNotFound, TapeVerifyFailed, WrongTape
 from ..tape.reader import TapeReader
 from ..tape.scan import scan as scan_tape
+from ..tape_models import Tape
 from .common import NAME, actor, echo_json, operator_errors
 
 tape_group = AppGroup("tape", help="Tape drives, cartridges and the tape catalog.")

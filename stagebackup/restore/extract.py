@@ -5,9 +5,8 @@ a directory file descriptor opened component by component with ``O_NOFOLLOW``: a
 it came with the archive ("a -> /etc", then "a/passwd") or was already in the target, can never be used
 as a path component, so nothing is ever written outside the target. Files are created with
 ``O_EXCL | O_NOFOLLOW``; a replaced file is written under a temporary name and renamed over the old one
-(rename replaces a link, never follows it). A file's data is written into an unnamed file (``O_TMPFILE``) that
-gets its name only once complete, so a restore killed mid-file (SIGKILL, power loss) leaves nothing under the
-member's name, never a partial file that a rerun would then skip as "already exists".
+(rename replaces a link, never follows it). Names are checked in ``member_names.py``; a file's data is
+written and committed by ``file_sink.py`` (an unnamed file named only once complete).
 Hard links may only point at files restored earlier in the same run. Device files, FIFOs and sockets are refused.
 
 Symbolic links themselves are restored exactly as stored (an absolute or escaping target is data: the
@@ -33,18 +32,14 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import N_, StageBackupError
+from .file_sink import FileSink, new_file
+from .member_names import Parts, Refused, member_parts, member_text, parts_or_none, renamed_candidate
 
 SKIP, OVERWRITE, RENAME = "skip", "overwrite", "rename"
 CONFLICT_POLICIES = (SKIP, OVERWRITE, RENAME)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_UNNAMED_FILE_FLAGS = os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC  # linkable: no O_EXCL
-_CAN_NAME_UNNAMED = os.path.isdir("/proc/self/fd")  # how an unnamed file gets its name (linkat)
-HOLE_MIN_BYTES = 64 * 1024  # all-zero chunks at least this big become holes (sparse files stay sparse)
 MAX_CACHED_DIR_FDS = 256
-_ZERO_BLOCK = bytes(HOLE_MIN_BYTES)
 PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 PRIVILEGE_LINES_MAX = 100  # beyond this, files whose set-uid/set-gid bits were cleared are counted, not listed
 
@@ -73,54 +68,7 @@ def _lookup(by_name, attr: str, name: str | None, fallback: int | None) -> int:
     return fallback if fallback is not None and fallback >= 0 else -1
 
 
-class Refused(Exception):
-    """A member that must not be restored; ``str()`` is the reason shown in the job log."""
-
-
-class MemberOutgrewCatalog(StageBackupError):
-    """An archive gives more data for a member than the catalog lists: a bomb, or a damaged or foreign archive."""
-
-    template = N_("member %(member)s is larger than its catalogued size (the catalog lists %(catalogued)s bytes, "
-                  "the archive gives at least %(found)s): the archive is damaged or not this backup's; restore "
-                  "stopped")
-    params = ("member", "catalogued", "found")
-
-
-Parts = tuple[bytes, ...]
 SizeOf = Callable[[str], int]  # a file member's catalogued size; raises Refused for a member never catalogued
-
-
-def member_parts(name: str | bytes) -> Parts:
-    """A member name as safe path components; raises Refused for names that could leave the target."""
-    raw = os.fsencode(name)
-    if b"\0" in raw:
-        raise Refused("name contains a NUL byte")
-    if raw.startswith(b"/"):
-        raise Refused("absolute path")
-    parts = tuple(p for p in raw.split(b"/") if p not in (b"", b"."))
-    if b".." in parts:
-        raise Refused("'..' in the path")
-    return parts
-
-
-def _parts_or_none(name: str) -> Parts | None:
-    try:
-        return member_parts(name)
-    except Refused:
-        return None
-
-
-def member_text(parts: Parts) -> str:
-    """The member's path as the job log and the catalog spell it (surrogate-escaped str)."""
-    return os.fsdecode(b"/".join(parts))
-
-
-def renamed_candidate(name: bytes, n: int) -> bytes:
-    """``logo.ai`` → ``logo.restored-1.ai``: the extension stays last so the file still opens."""
-    stem, dot, ext = name.rpartition(b".")
-    if not dot or not stem:  # no extension, or a dot file such as ".profile"
-        return name + b".restored-%d" % n
-    return stem + b".restored-%d." % n + ext
 
 
 FIRST_WRITTEN_KEPT = 10  # a failed restore names this many of the paths it wrote
@@ -138,93 +86,6 @@ class Stats:
     overwritten: int = 0
     privilege_cleared: int = 0  # files whose set-uid/set-gid bits were cleared
     refused: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _new_file(dir_fd: int, name: bytes) -> tuple[int, bool]:
-    """``(fd, unnamed)``: a new file to be called ``name`` in ``dir_fd`` (FileExistsError if the name is taken).
-
-    Unnamed (``O_TMPFILE``) where the file system allows it: ``FileSink.close`` links it under ``name`` once its
-    data, mode and mtime are complete. Elsewhere (NFS, some FUSE file systems) it is created under ``name``."""
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        pass
-    else:
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(name))
-    if _CAN_NAME_UNNAMED:
-        try:
-            return os.open(".", _UNNAMED_FILE_FLAGS, 0o600, dir_fd=dir_fd), True
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                raise
-    return os.open(name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd), False
-
-
-class FileSink:
-    """The data of one restored regular file; ``close()`` applies mode and mtime and commits the name."""
-
-    def __init__(self, extractor: SafeExtractor, parts: Parts, fd: int, dir_fd: int, temp: bytes | None,
-                 final: bytes, mode: int, mtime_ns: int, owner: Owner | None = None, limit: int | None = None,
-                 *, unnamed: bool = False):
-        self._ex, self.parts, self.fd, self._dir_fd, self._unnamed = extractor, parts, fd, dir_fd, unnamed
-        self._temp, self._final, self._mode, self._mtime_ns = temp, final, mode, mtime_ns
-        self._owner, self._limit = owner, limit
-        self.size = 0
-        self._hole_at_end = False
-
-    def write(self, data) -> int:
-        view = memoryview(data).cast("B")
-        length = len(view)
-        if self._limit is not None and self.size + length > self._limit:
-            raise MemberOutgrewCatalog(member_text(self.parts), self._limit, self.size + length)
-        if length < HOLE_MIN_BYTES:
-            self._write_all(view)
-        else:
-            # Aligned all-zero blocks become holes, so sparse files (disk images) stay sparse.
-            start = 0
-            for offset in range(0, length - HOLE_MIN_BYTES + 1, HOLE_MIN_BYTES):
-                if view[offset:offset + HOLE_MIN_BYTES] == _ZERO_BLOCK:
-                    self._write_all(view[start:offset])
-                    os.lseek(self.fd, HOLE_MIN_BYTES, os.SEEK_CUR)
-                    start = offset + HOLE_MIN_BYTES
-                    self._hole_at_end = True
-            self._write_all(view[start:])
-        self.size += length
-        self._ex.stats.bytes += length
-        return length
-
-    def _write_all(self, view: memoryview) -> None:
-        if view:
-            self._hole_at_end = False
-        while view:
-            view = view[os.write(self.fd, view):]
-
-    def close(self) -> None:
-        if self.fd < 0:
-            return  # aborted: nothing to commit
-        try:
-            if self._hole_at_end:
-                os.ftruncate(self.fd, self.size)
-            os.fchmod(self.fd, self._ex._owned_mode(self.fd, self.parts, self._mode, self._owner))
-            os.utime(self.fd, ns=(self._mtime_ns, self._mtime_ns))
-            if self._unnamed:  # complete: now it gets its name (EEXIST if one appeared meanwhile)
-                os.link(f"/proc/self/fd/{self.fd}", self._temp or self._final, dst_dir_fd=self._dir_fd)
-        finally:
-            os.close(self.fd)
-        if self._temp is not None:
-            os.rename(self._temp, self._final, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-        self._ex._restored_file(self.parts, self._final)
-
-    def abort(self) -> None:
-        """The data could not be read completely: remove what was written."""
-        fd, self.fd = self.fd, -1
-        os.close(fd)
-        if self._unnamed:
-            return  # it never had a name: closing it freed it
-        try:
-            os.unlink(self._temp or self._final, dir_fd=self._dir_fd)
-        except OSError:
-            pass
 
 
 class SafeExtractor:
@@ -255,7 +116,7 @@ class SafeExtractor:
         self.written_count = 0
         self._first_written: list[Parts] = []
         self._skipped: set[Parts] = set()
-        self._linked = None if linked is None else set(filter(None, map(_parts_or_none, linked)))
+        self._linked = None if linked is None else set(filter(None, map(parts_or_none, linked)))
         self._created: list[Parts] = []  # folders this restore made, so a failed one can take them back
 
     # -- reporting ----------------------------------------------------------------------------------
@@ -264,7 +125,7 @@ class SafeExtractor:
         self.stats.refused.append((path, reason))
         self._on_refused(path, reason)
 
-    def _owned_mode(self, fd: int, parts: Parts, mode: int, owner: Owner | None) -> int:
+    def owned_mode(self, fd: int, parts: Parts, mode: int, owner: Owner | None) -> int:
         """Give the open file its owner when owners are restored; else the mode without set-uid/set-gid."""
         if self.restore_owners and owner is not None:
             os.fchown(fd, *owner.ids())  # before fchmod: a change of owner clears the set-uid bits
@@ -392,7 +253,7 @@ class SafeExtractor:
         opened: list[tuple[int, bool]] = []
 
         def create(dir_fd: int, entry: bytes) -> None:
-            opened.append(_new_file(dir_fd, entry))
+            opened.append(new_file(dir_fd, entry))
 
         try:
             parts = member_parts(name)
@@ -415,7 +276,7 @@ class SafeExtractor:
         if len(self._first_written) < FIRST_WRITTEN_KEPT:
             self._first_written.append(where)
 
-    def _restored_file(self, parts: Parts, final: bytes) -> None:
+    def file_restored(self, parts: Parts, final: bytes) -> None:
         self.stats.files += 1
         self._note_written(parts[:-1] + (final,))
         if self._remembers(parts):

@@ -21,7 +21,8 @@ from ..errors import N_
 from ..extensions import db
 from ..models import ArchiveMember
 from .archive_ref import ArchiveMissing, ArchiveRef
-from .extract import Owner, Refused, SafeExtractor, member_parts
+from .extract import Owner, SafeExtractor
+from .member_names import Refused, member_parts
 from .plan import STREAM_ROWS, member_path
 
 COPY_BYTES = 1 << 20

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from .extract import Refused, SafeExtractor
+from .extract import SafeExtractor
+from .member_names import Refused
 
 
 def common_folder(paths: list[str]) -> str:

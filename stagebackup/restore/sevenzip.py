@@ -18,7 +18,9 @@ from py7zr.exceptions import Bad7zFile, CrcError, PasswordRequired
 from py7zr.helpers import get_sanitized_output_path
 from py7zr.io import Py7zIO, WriterFactory
 
-from .extract import FileSink, Refused, SafeExtractor, SizeOf, member_parts
+from .extract import SafeExtractor, SizeOf
+from .file_sink import FileSink
+from .member_names import Refused, member_parts
 from .tarstream import ArchiveDamaged, WrongPassword
 
 _FILETIME_EPOCH = 116_444_736_000_000_000  # 1970-01-01 in 100 ns units since 1601

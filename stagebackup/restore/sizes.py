@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ArchiveMember
-from .extract import Refused, member_parts, member_text
+from .member_names import Refused, member_parts, member_text
 from .plan import STREAM_ROWS, member_path
 
 WINDOW_MAX = 10 * STREAM_ROWS  # catalog rows read ahead of the archive, at most

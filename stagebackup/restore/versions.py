@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import Archive, ArchiveMember, Job, Tape, TapeFile
+from ..models import Archive, ArchiveMember, Job
 from ..retention import pruned_jobs_filter
+from ..tape_models import Tape, TapeFile
 from .service import RESTORABLE_STATUSES
 
 MAX_VERSIONS = 500

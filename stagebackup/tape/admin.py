@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ..errors import N_, ConflictError, ValidationError
 from ..extensions import db
-from ..models import Tape
+from ..tape_models import Tape
 from . import media, recycle, vlibrary
 from .drives import device_of, is_virtual, open_drive, open_raw, virtual_drive_dir
 from .errors import (

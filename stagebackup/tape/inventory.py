@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Archive, Drive, Tape, TapeFile
+from ..models import Archive
+from ..tape_models import Drive, Tape, TapeFile
 from . import media, vlibrary
 from .drives import VIRTUAL
 

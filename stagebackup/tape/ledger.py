@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select, update
 
 from ..dbtypes import utcnow
 from ..extensions import db
-from ..models import Tape, TapeFile
+from ..tape_models import Tape, TapeFile
 from . import media, pools
 from .mtio import DriveStatus
 

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from ..dbtypes import utcnow
 from ..errors import StageBackupError
 from ..extensions import db
-from ..models import RUNNING, WAITING_MEDIA, Drive, Job, Tape, TapeFile
+from ..models import RUNNING, WAITING_MEDIA, Job
+from ..tape_models import Drive, Tape, TapeFile
 from .drives import device_of, is_virtual
 from .mtio import DriveStatus
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from ..catalog import catalog_job
 from ..extensions import db
-from ..models import Archive, Job, Tape, TapeFile
+from ..models import Archive, Job
+from ..tape_models import Tape, TapeFile
 
 
 def tapes_needed(catalog_job_id: int, archive_ids: Collection[int] | None = None) -> list[str]:

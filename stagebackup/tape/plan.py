@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..dbtypes import utcnow
 from ..errors import human_bytes
 from ..extensions import db
-from ..models import Tape
+from ..tape_models import Tape
 from . import pools
 from .drives import is_virtual
 from .media import LABELLED

@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from ..errors import N_, ConflictError, ValidationError
 from ..extensions import db
-from ..models import Project, Tape, TapeFile, TapePool
+from ..models import Project
+from ..tape_models import Tape, TapeFile, TapePool
 
 APPEND, PER_JOB, PER_DAY = "append", "job", "day"
 ALLOCATIONS = (APPEND, PER_JOB, PER_DAY)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Tape, TapeFile
+from ..tape_models import Tape, TapeFile
 from .drives import open_drive
 from .errors import ArchiveNotOnTape, NoMedium, TapeError, TapeVerifyFailed, Unlabelled, WrongTape, from_os_error
 from .label import READ_BUFFER, read_label

@@ -21,7 +21,8 @@ from sqlalchemy import select, update
 from .. import audit
 from ..dbtypes import utcnow
 from ..extensions import db
-from ..models import ACTIVE_STATUSES, Archive, Job, Tape, TapeFile
+from ..models import ACTIVE_STATUSES, Archive, Job
+from ..tape_models import Tape, TapeFile
 from . import media, pools
 
 #: Inventory states a tape may expire from (an expired or retired tape is done).

@@ -16,7 +16,8 @@ from ..catalog import MemberBatcher
 from ..dbtypes import utcnow
 from ..extensions import db
 from ..jobs import queue
-from ..models import Archive, Tape, TapeFile
+from ..models import Archive
+from ..tape_models import Tape, TapeFile
 from . import media
 from .errors import Unlabelled, from_os_error
 from .index_reader import scan_files

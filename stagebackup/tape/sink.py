@@ -23,8 +23,9 @@ from sqlalchemy import select
 from ..dbtypes import utcnow
 from ..errors import N_, StageBackupError, human_bytes
 from ..extensions import db
-from ..models import Archive, ArchiveMember, Job, Project, Tape, TapeFile
+from ..models import Archive, ArchiveMember, Job, Project
 from ..pipeline.destination import Placement
+from ..tape_models import Tape, TapeFile
 from . import catalog_copy
 from .errors import TapeVerifyFailed, from_os_error
 from .label import READ_BUFFER, encode_index

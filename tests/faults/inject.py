@@ -103,7 +103,7 @@ def _install_pause(point: str, skip: int) -> None:
 
 
 def _pause_inside_restored_file() -> None:
-    from stagebackup.restore.extract import FileSink
+    from stagebackup.restore.file_sink import FileSink
 
     real_write = FileSink.write
 

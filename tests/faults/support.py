@@ -16,8 +16,9 @@ from stagebackup import projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.worker import Worker
-from stagebackup.models import Archive, Job, JobLog, TapeFile
+from stagebackup.models import Archive, Job, JobLog
 from stagebackup.restore import service
+from stagebackup.tape_models import TapeFile
 from tests.conftest import REPO, flask_cmd, flask_env
 from tests.faults import inject
 from tests.integration.test_worker_processes import wait_for

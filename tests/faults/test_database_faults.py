@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.models import Archive, Job
 from tests.conftest import build_hostile_tree, make_app
@@ -61,7 +61,7 @@ def paused_job(app, tmp_path, **extra: str):
     """A backup whose worker waits inside the compress stage until the test creates the resume file."""
     source = build_hostile_tree(tmp_path / "src")
     (source / "noise.bin").write_bytes(os.urandom(3 * MiB))
-    projects.create(projects.ProjectSpec(name="db", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
+    projects.create(project_checks.ProjectSpec(name="db", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
                     actor="test")
     job_id = enqueue("db")
     mark, resume = tmp_path / "paused", tmp_path / "resume"

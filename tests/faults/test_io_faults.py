@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.models import Archive, Job
 from tests.conftest import build_hostile_tree, make_app
@@ -75,7 +75,7 @@ def test_a_full_cache_fails_the_backup_with_the_space_it_needs(tmp_path):
         with app.app_context():
             source = source_tree(tmp_path / "src", noise_mib=6)
             dest = tmp_path / "dest"
-            projects.create(projects.ProjectSpec(name="cache", sources=[str(source)], dest_dir=str(dest)),
+            projects.create(project_checks.ProjectSpec(name="cache", sources=[str(source)], dest_dir=str(dest)),
                             actor="test")
             job_id = enqueue("cache")
             run_in_process(app, job_id, faults)
@@ -98,7 +98,8 @@ def test_a_full_destination_fails_the_backup_and_leaves_nothing_there(app, tmp_p
     source = source_tree(tmp_path / "src", noise_mib=4)
     dest = tmp_path / "small-dest"
     with small_disk(dest, 2) as faults:
-        projects.create(projects.ProjectSpec(name="dest", sources=[str(source)], dest_dir=str(dest)), actor="test")
+        spec = project_checks.ProjectSpec(name="dest", sources=[str(source)], dest_dir=str(dest))
+        projects.create(spec, actor="test")
         job_id = enqueue("dest")
         run_in_process(app, job_id, ("no-link", *faults))
         job = assert_clean_ending(app, job_id, "failed", "DestinationError", dest)
@@ -111,7 +112,7 @@ def test_a_full_destination_fails_the_backup_and_leaves_nothing_there(app, tmp_p
 
 def test_an_unreadable_source_file_is_an_error_line_and_the_rest_is_backed_up(app, tmp_path):
     source = source_tree(tmp_path / "src", noise_mib=1)
-    projects.create(projects.ProjectSpec(name="eio", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
+    projects.create(project_checks.ProjectSpec(name="eio", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
                     actor="test")
     job_id = enqueue("eio")
     run_in_process(app, job_id, ("eio:noise.bin",))

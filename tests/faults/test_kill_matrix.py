@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.pipeline.sync_plan import is_temp_name
 from stagebackup.tape import admin
@@ -83,7 +83,7 @@ DIRECTORY_POINTS = [
 @pytest.mark.parametrize(("point", "skip"), DIRECTORY_POINTS, ids=[p for p, _ in DIRECTORY_POINTS])
 def test_backup_to_a_directory_killed_at(app, tmp_path, source, point, skip):
     dest = tmp_path / "dest"
-    projects.create(projects.ProjectSpec(name="dir", sources=[str(source)], dest_dir=str(dest)), actor="test")
+    projects.create(project_checks.ProjectSpec(name="dir", sources=[str(source)], dest_dir=str(dest)), actor="test")
     job_id = enqueue("dir")
     kill_at(app, tmp_path, job_id, point, skip, faults=("no-link",), recovered=False)  # a real copy, by chunks
     cache = Path(app.config["CACHE_DIR"])
@@ -103,7 +103,7 @@ TAPE_POINTS = [("copy-thread", 2), ("tape-confirmed", 0), ("copy:end", 0), ("fin
 @pytest.mark.parametrize(("point", "skip"), TAPE_POINTS, ids=[p for p, _ in TAPE_POINTS])
 def test_backup_to_tape_killed_at(app, tmp_path, source, point, skip):
     admin.label(app.config, "vtape0", "TAPE001")
-    projects.create(projects.ProjectSpec(name="tape", sources=[str(source)], dest_drive="vtape0"), actor="test")
+    projects.create(project_checks.ProjectSpec(name="tape", sources=[str(source)], dest_drive="vtape0"), actor="test")
     job_id = enqueue("tape")
     kill_at(app, tmp_path, job_id, point, skip)
     assert_interrupted(app, job_id)
@@ -115,7 +115,7 @@ def test_backup_to_tape_killed_at(app, tmp_path, source, point, skip):
 @pytest.mark.parametrize(("point", "skip"), [("scan", 0), ("copy:start", 0), ("sync-file", 0), ("finalize:start", 0)])
 def test_sync_killed_at(app, tmp_path, source, point, skip):
     dest = tmp_path / "mirror"
-    projects.create(projects.ProjectSpec(name="sync", sources=[str(source)], dest_dir=str(dest), mode="sync",
+    projects.create(project_checks.ProjectSpec(name="sync", sources=[str(source)], dest_dir=str(dest), mode="sync",
                                          sync_strategy="overwrite"), actor="test")
     job_id = enqueue("sync")
     kill_at(app, tmp_path, job_id, point, skip)
@@ -134,7 +134,7 @@ def test_sync_killed_at(app, tmp_path, source, point, skip):
 # -- a restore ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("point", "skip"), [("extract", 0), ("restore-file", 0), ("extract:end", 0)])
 def test_restore_killed_at(app, tmp_path, source, point, skip):
-    projects.create(projects.ProjectSpec(name="dir", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
+    projects.create(project_checks.ProjectSpec(name="dir", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
                     actor="test")
     backup = run_job(app, enqueue("dir"))
     assert backup.status == "succeeded"

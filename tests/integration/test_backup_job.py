@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
@@ -17,7 +17,7 @@ from tests.treecompare import assert_same_tree
 
 
 def create_project(name, sources, dest, **kw):
-    spec = projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), **kw)
+    spec = project_checks.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), **kw)
     return projects.create(spec, actor="test")
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from stagebackup import keys
 from stagebackup.extensions import db
-from stagebackup.models import Project, TapeFile
+from stagebackup.models import Project
+from stagebackup.tape_models import TapeFile
 from tests.conftest import make_app
 
 from .web_support import make_project

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import Archive, ArchiveMember, AuditEvent, Job, JobLog, Project, Secret, User
@@ -23,10 +23,10 @@ def _fill(tmp_path) -> dict:
     source, dest = tmp_path / "设计", tmp_path / "backups"
     source.mkdir()
     dest.mkdir()
-    spec = projects.ProjectSpec(name="设计稿", sources=[str(source)], dest_dir=str(dest), password="pw")
+    spec = project_checks.ProjectSpec(name="设计稿", sources=[str(source)], dest_dir=str(dest), password="pw")
     project = projects.create(spec, actor="test")
     for name in ("Design", "design"):  # names differ in case only: both are kept
-        projects.create(projects.ProjectSpec(name=name, sources=[str(source)], dest_dir=str(dest)), actor="test")
+        projects.create(project_checks.ProjectSpec(name=name, sources=[str(source)], dest_dir=str(dest)), actor="test")
     job = queue.enqueue(project, actor="test", remark="首次全量")
     archive = Archive(job_id=job.id, format="tgz", path="/backups/\udcff.tgz", sha256="a" * 64, size=2**40)
     db.session.add(archive)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.backup.forms import ProjectForm
 from stagebackup.backup.messages import form_error
 from stagebackup.errors import ValidationError
@@ -61,7 +61,7 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
     return {
         "empty name": ({"name": " "}, "name"),
         "name not UTF-8": ({"name": os.fsdecode(b"p-\xff")}, "name"),
-        "long name": ({"name": "n" * (projects.NAME_MAX + 1)}, "name"),
+        "long name": ({"name": "n" * (project_checks.NAME_MAX + 1)}, "name"),
         "control character": ({"name": "a\tb"}, "name"),
         "unknown mode": ({"mode": "copy"}, "mode"),
         "unknown format": ({"archive_format": "zip"}, "archive_format"),
@@ -111,7 +111,7 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "unknown time zone": ({"schedule_cron": "0 2 * * *", "schedule_timezone": "Mars/Olympus"},
                               "schedule_timezone"),
         "negative retention count": ({"keep_last": -1}, "keep_last"),
-        "huge retention days": ({"keep_within_days": projects.KEEP_MAX + 1}, "keep_within_days"),
+        "huge retention days": ({"keep_within_days": project_checks.KEEP_MAX + 1}, "keep_within_days"),
         "retention on a sync mirror": ({"mode": "sync", "keep_daily": 7}, "keep_daily"),
     }
 
@@ -119,7 +119,7 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
 def _raised(app, spec_overrides, tmp: Path) -> ValidationError:
     spec = {"name": "p", "sources": [str(tmp / "srv")], "dest_dir": str(tmp / "backups"), **spec_overrides}
     with pytest.raises(ValidationError) as raised:
-        projects.validate(projects.ProjectSpec(**spec))
+        project_checks.validate(project_checks.ProjectSpec(**spec))
     return raised.value
 
 
@@ -166,7 +166,8 @@ def test_each_error_of_validate_lands_on_its_field_in_both_languages(app, tmp_pa
                  "STAGEBACKUP_RESTORE_ROOTS)", "restore target %(path)s overlaps StageBackup's own %(what)s %(dir)s",
                  "%(path)s is StageBackup's own %(what)s: it is not browsable",
                  "%(kind)s %(path)s is outside the allowed roots (%(roots)s; see %(setting)s)"}
-    from_validate = (_templates_raised_in(REPO / "stagebackup" / "projects.py")
+    from_validate = (_templates_raised_in(REPO / "stagebackup" / "project_checks.py")
+                     | _templates_raised_in(REPO / "stagebackup" / "projects.py")
                      | _templates_raised_in(REPO / "stagebackup" / "schedule" / "cron.py")
                      | _templates_raised_in(REPO / "stagebackup" / "pathpolicy.py")) - others - elsewhere
     assert from_validate <= seen, f"no case for {from_validate - seen}"
@@ -178,7 +179,7 @@ def test_errors_of_create_update_and_remove(app, tmp_path):
         make_project(tmp_path, "taken")
     _assert_shown_right(app, raised.value, "name")
     db.session.rollback()
-    spec = projects.ProjectSpec(name="locked", sources=[str(tmp_path)], dest_dir="/tmp/sb-b", encrypted=True)
+    spec = project_checks.ProjectSpec(name="locked", sources=[str(tmp_path)], dest_dir="/tmp/sb-b", encrypted=True)
     with pytest.raises(ValidationError) as raised:
         projects.create(spec, actor="test")
     _assert_shown_right(app, raised.value, "password")

@@ -15,7 +15,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
@@ -66,7 +66,7 @@ def project_with_a_hanging_file(tmp_path, **kw):
     src.mkdir()
     (src / "a.txt").write_bytes(b"a" * 10_000)
     (src / "hang.bin").write_bytes(os.urandom(10_000))
-    spec = projects.ProjectSpec(name="slow", sources=[str(src)], dest_dir=str(tmp_path / "dest"), **kw)
+    spec = project_checks.ProjectSpec(name="slow", sources=[str(src)], dest_dir=str(tmp_path / "dest"), **kw)
     return projects.create(spec, actor="test")
 
 
@@ -132,7 +132,7 @@ def test_a_hanging_read_shows_as_stalled_then_the_time_limit_fails_the_job(app, 
 
 
 def test_a_job_that_keeps_moving_is_not_stalled(app, tmp_path):
-    spec = projects.ProjectSpec(name="quick", sources=[str(tmp_path)], dest_dir=str(tmp_path.parent / "d"))
+    spec = project_checks.ProjectSpec(name="quick", sources=[str(tmp_path)], dest_dir=str(tmp_path.parent / "d"))
     (tmp_path / "f").write_bytes(b"x")
     job_id = queue.enqueue(projects.create(spec, actor="test"), actor="test").id
     assert Worker(app, burst=True).run() == 0
@@ -143,7 +143,7 @@ def test_a_job_that_keeps_moving_is_not_stalled(app, tmp_path):
 
 @pytest.mark.parametrize("seconds", [0, 59, 30 * 24 * 3600 + 60])
 def test_the_time_limit_is_range_checked(app, tmp_path, seconds):
-    spec = projects.ProjectSpec(name="p", sources=[str(tmp_path)], dest_dir=str(tmp_path.parent / "d"),
+    spec = project_checks.ProjectSpec(name="p", sources=[str(tmp_path)], dest_dir=str(tmp_path.parent / "d"),
                                 job_timeout_s=seconds)
     with pytest.raises(ValidationError) as raised:
         projects.create(spec, actor="test")

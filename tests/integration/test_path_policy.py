@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.config import load_config
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
@@ -17,7 +17,7 @@ from tests.integration.test_sync import log_lines, run_sync
 
 
 def spec(name, sources, dest, mode="archive"):
-    return projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), mode=mode)
+    return project_checks.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), mode=mode)
 
 
 def refused(project_spec) -> str:

@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from stagebackup import projects
 from stagebackup.errors import ConflictError
 from stagebackup.extensions import db
-from stagebackup.models import Archive, ArchiveMember, AuditEvent, Job, Project, TapeFile
+from stagebackup.models import Archive, ArchiveMember, AuditEvent, Job, Project
 from stagebackup.restore import service
 from stagebackup.tape import admin, recycle
+from stagebackup.tape_models import TapeFile
 from tests.integration.test_restore_jobs import backup, create_project
 from tests.integration.test_tape_backup import tape_project
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs.summary import job_detail
 from stagebackup.jobs.worker import Worker
@@ -21,7 +21,7 @@ from tests.treecompare import assert_same_tree
 
 
 def create_project(name, sources, dest, **kw):
-    spec = projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), **kw)
+    spec = project_checks.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), **kw)
     return projects.create(spec, actor="test")
 
 
@@ -304,7 +304,8 @@ def test_restore_keeps_mtimes_to_the_nanosecond(app, tmp_path, mode):
                     (b"link", 1_700_000_000_999_999_999), (b"folder", 1_500_000_000_987_654_321)):
         os.utime(os.fsencode(src) + b"/" + rel, ns=(ns, ns), follow_symlinks=False)
     if mode == "sync":
-        spec = projects.ProjectSpec(name="ns-sync", sources=[str(src)], dest_dir=str(tmp_path / "dest"), mode="sync")
+        spec = project_checks.ProjectSpec(name="ns-sync", sources=[str(src)], dest_dir=str(tmp_path / "dest"),
+                                          mode="sync")
         job = backup(app, projects.create(spec, actor="test"))
         restored_under = "src"
     else:

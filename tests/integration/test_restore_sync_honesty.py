@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import Job
@@ -26,7 +26,7 @@ def test_an_older_sync_job_restores_only_unchanged_files(app, client, tmp_path):
     (src / "same.txt").write_text("kept")
     (src / "edited.txt").write_text("first")
     (src / "touched.txt").write_text("touch")
-    spec = projects.ProjectSpec(name="镜像", sources=[str(src)], dest_dir=str(tmp_path / "mirror"), mode="sync")
+    spec = project_checks.ProjectSpec(name="镜像", sources=[str(src)], dest_dir=str(tmp_path / "mirror"), mode="sync")
     project = projects.create(spec, actor="test")
     first = sync_run(app, project)
     (src / "edited.txt").write_text("second, longer")

@@ -7,8 +7,9 @@ import os
 
 from stagebackup import projects
 from stagebackup.extensions import db
-from stagebackup.models import Archive, Tape, TapeFile
+from stagebackup.models import Archive
 from stagebackup.paths import path_token
+from stagebackup.tape_models import Tape, TapeFile
 from tests.integration.test_restore_jobs import backup, create_project, log_lines, restore_root, run_queued
 from tests.integration.web_support import csrf_token
 

@@ -13,8 +13,9 @@ from stagebackup import projects, retention
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
 from stagebackup.jobs import queue, workers
-from stagebackup.models import FAILED, Archive, ArchiveMember, AuditEvent, Job, Project, TapeFile
+from stagebackup.models import FAILED, Archive, ArchiveMember, AuditEvent, Job, Project
 from stagebackup.restore import service
+from stagebackup.tape_models import TapeFile
 from tests.integration.test_restore_jobs import backup, create_project, log_lines, restore_root
 from tests.integration.test_tape_backup import errors_of, labelled, run_one, tape_project  # noqa: F401
 from tests.integration.test_web_projects import _field_errors, _form

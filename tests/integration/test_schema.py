@@ -69,7 +69,7 @@ def test_processes_starting_together_upgrade_once(tmp_path, database_url):
 
 
 def _schema_differences(app) -> list:
-    """What Alembic's autogenerate would change to make the migrated database match models.py."""
+    """What Alembic's autogenerate would change to make the migrated database match models.py and tape_models.py."""
     from stagebackup.models import MYSQL_LOCKS
 
     mysql = db.engine.dialect.name in ("mysql", "mariadb")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
@@ -27,7 +27,7 @@ HOSTILE_SKIPPED = {b"a-fifo"}  # FIFOs are skipped with a [SKIP] line, as in arc
 
 
 def sync_project(name, sources, dest, strategy="overwrite", **kw) -> int:
-    spec = projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), mode="sync",
+    spec = project_checks.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_dir=str(dest), mode="sync",
                                 sync_strategy=strategy, **kw)
     return projects.create(spec, actor="test").id
 
@@ -262,7 +262,7 @@ def test_layout_is_validated(app, tmp_path):
     with pytest.raises(ValidationError, match="inside source"):
         sync_project("out", [tmp_path / "one"], tmp_path / "one" / "mirror")
     # Archive mode is not concerned: two "data" sources are fine there.
-    projects.create(projects.ProjectSpec(name="tgz", sources=[str(tmp_path / "one" / "data"),
+    projects.create(project_checks.ProjectSpec(name="tgz", sources=[str(tmp_path / "one" / "data"),
                                                             str(tmp_path / "two" / "data")],
                                          dest_dir=str(tmp_path / "d2")), actor="test")
 

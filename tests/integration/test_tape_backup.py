@@ -11,20 +11,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
 from stagebackup.jobs.worker import Worker
-from stagebackup.models import Archive, Job, JobLog, Tape, TapeFile
+from stagebackup.models import Archive, Job, JobLog
 from stagebackup.tape import admin
 from stagebackup.tape.reader import read_archive
+from stagebackup.tape_models import Tape, TapeFile
 from tests.conftest import build_hostile_tree, make_app
 from tests.treecompare import assert_same_tree
 
 
 def tape_project(name, sources, **kw):
-    spec = projects.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_drive="vtape0", **kw)
+    spec = project_checks.ProjectSpec(name=name, sources=[str(s) for s in sources], dest_drive="vtape0", **kw)
     return projects.create(spec, actor="test")
 
 

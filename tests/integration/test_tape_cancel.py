@@ -14,11 +14,12 @@ from sqlalchemy import select
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.worker import Worker
-from stagebackup.models import Archive, Job, TapeFile
+from stagebackup.models import Archive, Job
 from stagebackup.restore import browse
 from stagebackup.tape import admin
 from stagebackup.tape.reader import read_archive
 from stagebackup.tape.sink import TapeSink
+from stagebackup.tape_models import TapeFile
 from tests.conftest import make_app
 from tests.integration.test_tape_backup import errors_of, run_one, tape_project
 

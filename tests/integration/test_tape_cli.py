@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from stagebackup.extensions import db
-from stagebackup.models import Drive
 from stagebackup.tape.virtual import VirtualHandle
+from stagebackup.tape_models import Drive
 
 
 def invoke(runner, *args):

@@ -11,13 +11,14 @@ import time
 import pytest
 from sqlalchemy import select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
-from stagebackup.models import Archive, Drive, Job, JobStage, Tape, TapeFile
+from stagebackup.models import Archive, Job, JobStage
 from stagebackup.tape import admin
 from stagebackup.tape.reader import read_archive
+from stagebackup.tape_models import Drive, Tape, TapeFile
 from tests.conftest import flask_cmd, flask_env, make_app, run_flask
 
 MiB = 1024 * 1024
@@ -71,7 +72,7 @@ def big_project(tmp_path, name):
     src = tmp_path / f"src-{name}"
     src.mkdir()
     (src / "noise.bin").write_bytes(os.urandom(6 * MiB))  # incompressible: more than one 4 MiB tape
-    spec = projects.ProjectSpec(name=name, sources=[str(src)], dest_drive="vtape0")
+    spec = project_checks.ProjectSpec(name=name, sources=[str(src)], dest_drive="vtape0")
     return projects.create(spec, actor="test")
 
 

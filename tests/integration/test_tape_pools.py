@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from stagebackup import projects, retention
+from stagebackup import project_checks, projects, retention
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.worker import Worker
-from stagebackup.models import Archive, AuditEvent, Drive, Job, Tape, TapeFile
+from stagebackup.models import Archive, AuditEvent, Job
 from stagebackup.tape import admin, media, pools, recycle
 from stagebackup.tape.errors import EraseNotConfirmed, TapeHasData
+from stagebackup.tape_models import Drive, Tape, TapeFile
 from tests.conftest import flask_cmd, flask_env
 
 
@@ -32,7 +33,7 @@ def backup(app, tmp_path, name, *, pool, **kw) -> Job:
         project = projects.get_by_name(name)
     except Exception:  # noqa: BLE001 - first run of this project
         db.session.rollback()
-        project = projects.create(projects.ProjectSpec(name=name, sources=[str(src)], dest_drive="vtape0",
+        project = projects.create(project_checks.ProjectSpec(name=name, sources=[str(src)], dest_drive="vtape0",
                                                        dest_pool=pool, **kw), actor="test")
     job = queue.enqueue(project, actor="test")
     assert Worker(app, burst=True).run() == 0
@@ -228,7 +229,7 @@ def test_a_backup_that_finds_the_drive_empty_waits_for_a_tape_naming_the_pool(ap
     src = tmp_path / "night"
     src.mkdir()
     (src / "a.txt").write_text("a")
-    project = projects.create(projects.ProjectSpec(name="night", sources=[str(src)], dest_drive="vtape0"),
+    project = projects.create(project_checks.ProjectSpec(name="night", sources=[str(src)], dest_drive="vtape0"),
                               actor="test")
     job = queue.enqueue(project, actor="test")
     db.session.commit()

@@ -15,13 +15,14 @@ import time
 import pytest
 from sqlalchemy import select
 
-from stagebackup import pathpolicy, projects
+from stagebackup import pathpolicy, project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
-from stagebackup.models import Archive, Job, JobLog, JobStage, Tape, TapeFile
+from stagebackup.models import Archive, Job, JobLog, JobStage
 from stagebackup.restore import service
 from stagebackup.tape import admin
+from stagebackup.tape_models import Tape, TapeFile
 from tests.conftest import flask_cmd, flask_env, make_app
 from tests.integration.test_tape_end_of_medium import wait_for
 from tests.treecompare import snapshot
@@ -87,7 +88,7 @@ def spanning_backup(app, tmp_path, fmt: str) -> tuple[int, str]:
     (src / "sub").mkdir(parents=True)
     (src / "noise.bin").write_bytes(os.urandom(9 * MiB))  # incompressible: three 4 MiB tapes
     (src / "sub" / "note.txt").write_text("small file after the big one\n")
-    project = projects.create(projects.ProjectSpec(name=f"span-{fmt}", sources=[str(src)], dest_drive="vtape0",
+    project = projects.create(project_checks.ProjectSpec(name=f"span-{fmt}", sources=[str(src)], dest_drive="vtape0",
                                                    **FORMATS[fmt]), actor="test")
     backup_id = queue.enqueue(project, actor="test").id
     db.session.commit()

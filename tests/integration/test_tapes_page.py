@@ -11,8 +11,9 @@ import pytest
 from flask_babel import refresh
 
 from stagebackup.extensions import db
-from stagebackup.models import AuditEvent, Drive, Tape, TapeFile
+from stagebackup.models import AuditEvent
 from stagebackup.tape import cartridge, vlibrary
+from stagebackup.tape_models import Drive, Tape, TapeFile
 
 from .web_support import csrf_token, running_job
 
@@ -150,7 +151,8 @@ def test_drive_states_in_both_languages(client, app):
 
 
 def test_busy_and_waiting_drive_states(client, tmp_path):
-    from stagebackup.models import Job, Project, TapeFile
+    from stagebackup.models import Job, Project
+    from stagebackup.tape_models import TapeFile
 
     job_id = running_job(tmp_path, done=("scan", "compress"), current=("copy",))
     tape = Tape(label="L7", pool="night", uuid="u-7", capacity_bytes=10 << 30, bytes_used=4 << 30)

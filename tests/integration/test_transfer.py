@@ -7,7 +7,7 @@ import os
 
 from sqlalchemy import func, select
 
-from stagebackup import keys, projects, transfer
+from stagebackup import keys, project_checks, projects, transfer
 from stagebackup.extensions import db
 from stagebackup.models import AuditEvent, Project, Secret
 from tests.conftest import make_app
@@ -31,7 +31,7 @@ def _full_projects(tmp_path) -> None:
     make_project(tmp_path, "tape", dest_dir=None, dest_drive="vtape0", dest_pool="weekly", verify_after_write=False)
     odd = os.fsencode(tmp_path) + b"/latin1-\xe9t\xe9"
     os.mkdir(odd)
-    projects.create(projects.ProjectSpec(name="odd", sources=[os.fsdecode(odd)],
+    projects.create(project_checks.ProjectSpec(name="odd", sources=[os.fsdecode(odd)],
                                          dest_dir=os.fsdecode(os.fsencode(tmp_path) + b"/dest-\xff")), actor="test")
 
 
@@ -134,7 +134,7 @@ def test_missing_fields_take_defaults_and_unknown_fields_are_reported(app, runne
     assert "unknown fields ignored: colour" in result.output
     assert "unknown top-level fields ignored: comment" in result.output
     project = projects.get_by_name("最小")
-    defaults = projects.ProjectSpec(name="x", sources=[])
+    defaults = project_checks.ProjectSpec(name="x", sources=[])
     assert (project.mode, project.archive_format, project.compression_level, project.verify_after_write) == (
         defaults.mode, defaults.archive_format, defaults.level, defaults.verify_after_write)
 

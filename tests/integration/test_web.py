@@ -1,6 +1,6 @@
 """The backup page and the seed's JSON API."""
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue, workers
 
@@ -9,7 +9,7 @@ def make_job(tmp_path, name="设计稿", remark=None):
     src = tmp_path / name
     src.mkdir()
     project = projects.create(
-        projects.ProjectSpec(name=name, sources=[str(src)], dest_dir=str(tmp_path / "dest")), actor="test"
+        project_checks.ProjectSpec(name=name, sources=[str(src)], dest_dir=str(tmp_path / "dest")), actor="test"
     )
     return queue.enqueue(project, remark=remark, actor="test")
 

@@ -5,7 +5,8 @@ import re
 
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
-from stagebackup.models import Archive, AuditEvent, Job, Project, Tape, TapeFile
+from stagebackup.models import Archive, AuditEvent, Job, Project
+from stagebackup.tape_models import Tape, TapeFile
 
 from .web_support import csrf_token, live_poll_url, make_project, queued_job, running_job
 

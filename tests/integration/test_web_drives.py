@@ -1,7 +1,8 @@
 """The drive card: what workers reported in `drives`, and a prompt when a job waits for media."""
 
 from stagebackup.extensions import db
-from stagebackup.models import Drive, Job, Project
+from stagebackup.models import Job, Project
+from stagebackup.tape_models import Drive
 
 from .web_support import running_job
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 from stagebackup.backup import health
 from stagebackup.dbtypes import utcnow
 from stagebackup.extensions import db
-from stagebackup.models import Job, Tape
+from stagebackup.models import Job
+from stagebackup.tape_models import Tape
 
 from .web_support import count_queries, make_project
 

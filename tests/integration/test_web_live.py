@@ -10,7 +10,8 @@ import time
 from stagebackup.backup import live
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
-from stagebackup.models import Drive, Job, Project
+from stagebackup.models import Job, Project
+from stagebackup.tape_models import Drive
 from tests.conftest import make_app
 
 from .web_support import count_queries, live_poll_url, make_project, queued_job, running_job

@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, datetime
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.models import Project
 from stagebackup.schedule import cron
@@ -63,7 +63,7 @@ def test_no_schedule_shows_nothing_and_an_empty_time_zone_means_the_servers(clie
     assert _post_new(client, tmp_path, schedule_preset="").status_code == 302
     assert _card(client) is None
     project = db.session.scalar(db.select(Project))
-    projects.update(project.name, projects.ProjectSpec(**{**projects.spec_of(project).__dict__,
+    projects.update(project.name, project_checks.ProjectSpec(**{**projects.spec_of(project).__dict__,
                                                           "schedule_cron": "0 2 * * *"}), actor="test")
     assert project.schedule_timezone == cron.server_timezone()
 

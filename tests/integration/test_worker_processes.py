@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
@@ -36,7 +36,7 @@ def slow_project(tmp_path, name="slow"):
     (src / "small.txt").write_text("small")
     with open(src / "disk.img", "wb") as fh:
         fh.truncate(8 << 30)
-    spec = projects.ProjectSpec(name=name, sources=[str(src)], dest_dir=str(tmp_path / "dest"))
+    spec = project_checks.ProjectSpec(name=name, sources=[str(src)], dest_dir=str(tmp_path / "dest"))
     return projects.create(spec, actor="test")
 
 
@@ -113,7 +113,7 @@ def run_many(app, tmp_path, n_jobs, n_workers):
     (src / "a.txt").write_text("a" * 100)
     ids = []
     for i in range(n_jobs):
-        spec = projects.ProjectSpec(name=f"p{i:03d}", sources=[str(src)], dest_dir=str(tmp_path / "dest"))
+        spec = project_checks.ProjectSpec(name=f"p{i:03d}", sources=[str(src)], dest_dir=str(tmp_path / "dest"))
         ids.append(queue.enqueue(projects.create(spec, actor="test"), trigger="cli", actor="test").id)
     db.session.remove()
     workers = [start_worker(app, "--burst") for _ in range(n_workers)]

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import event, insert
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.dbtypes import utcnow
 from stagebackup.extensions import db
 from stagebackup.jobs import queue, workers
@@ -24,7 +24,7 @@ def make_project(tmp_path, name="设计稿", **spec):
     src = tmp_path / f"src-{len(list(tmp_path.glob('src-*')))}"
     src.mkdir()
     spec.setdefault("dest_dir", str(tmp_path / "dest"))
-    return projects.create(projects.ProjectSpec(name=name, sources=[str(src)], **spec), actor="test")
+    return projects.create(project_checks.ProjectSpec(name=name, sources=[str(src)], **spec), actor="test")
 
 
 def queued_job(tmp_path, name="设计稿", remark=None) -> int:

@@ -13,7 +13,8 @@ import py7zr
 import pytest
 
 from stagebackup.pipeline.crypto import EncryptingWriter
-from stagebackup.restore.extract import OVERWRITE, RENAME, SKIP, Refused, SafeExtractor, member_parts
+from stagebackup.restore.extract import OVERWRITE, RENAME, SKIP, SafeExtractor
+from stagebackup.restore.member_names import Refused, member_parts
 from stagebackup.restore.readers import LocalArchive, extract_archive, iter_members, mtime_ns
 from stagebackup.restore.selection import Selection
 from stagebackup.restore.tarstream import ArchiveDamaged, WrongPassword

@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from stagebackup import create_app, projects
+    from stagebackup import create_app, project_checks, projects
     from stagebackup.extensions import db
     from stagebackup.jobs import queue
     from stagebackup.jobs.worker import Worker
@@ -41,7 +41,7 @@ def main() -> None:
     try:
         app = create_app({"DATA_DIR": str(work / "data")})
         with app.app_context():
-            project = projects.create(projects.ProjectSpec(name="bench", sources=[str(corpus)],
+            project = projects.create(project_checks.ProjectSpec(name="bench", sources=[str(corpus)],
                                                            dest_dir=str(work / "dest")), actor="bench")
             job_id = queue.enqueue(project, actor="bench").id
             Worker(app, burst=True).run()

@@ -60,7 +60,7 @@ def prepare(work: Path, members: int) -> None:
     parent's RSS at fork, so the process that starts the worker must stay small."""
     from sqlalchemy import delete, insert
 
-    from stagebackup import create_app, projects
+    from stagebackup import create_app, project_checks, projects
     from stagebackup.extensions import db
     from stagebackup.jobs import queue
     from stagebackup.jobs.worker import Worker
@@ -71,7 +71,7 @@ def prepare(work: Path, members: int) -> None:
     (source / "seed.txt").write_text("seed\n")
     app = create_app({"DATA_DIR": str(work / "data")})
     with app.app_context():
-        project = projects.create(projects.ProjectSpec(name="bench", sources=[str(source)],
+        project = projects.create(project_checks.ProjectSpec(name="bench", sources=[str(source)],
                                                        dest_dir=str(work / "dest")), actor="bench")
         job_id = queue.enqueue(project, actor="bench").id
         Worker(app, burst=True).run()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import result, row, tree  # also puts the repository on sys.path
 
-from stagebackup import create_app, projects
+from stagebackup import create_app, project_checks, projects
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.worker import Worker
@@ -76,7 +76,7 @@ def main() -> None:
 
     app = create_app({"DATA_DIR": str(work / "data"), "DATABASE_URL": args.database_url})
     with app.app_context():
-        spec = projects.ProjectSpec(name="bench-sync", sources=[str(corpus)], dest_dir=str(ours_dest),
+        spec = project_checks.ProjectSpec(name="bench-sync", sources=[str(corpus)], dest_dir=str(ours_dest),
                                     mode="sync", sync_strategy="incremental")
         project_id = projects.create(spec, actor="bench").id
         first, first_job = run_sync_job(app, project_id)

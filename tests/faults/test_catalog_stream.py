@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from stagebackup import projects
+from stagebackup import project_checks, projects
 from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
 from stagebackup.jobs.summary import job_detail
@@ -69,7 +69,7 @@ def paused_mid_compress(app, tmp_path, job_id: int, **extra):
 
 
 def test_rows_are_written_while_compressing_and_offered_only_after(app, tmp_path, many_files):
-    projects.create(projects.ProjectSpec(name="many", sources=[str(many_files)], dest_dir=str(tmp_path / "dest")),
+    projects.create(project_checks.ProjectSpec(name="many", sources=[str(many_files)], dest_dir=str(tmp_path / "dest")),
                     actor="test")
     job_id = enqueue("many")
     resume = tmp_path / "resume"
@@ -94,7 +94,8 @@ def test_rows_are_written_while_compressing_and_offered_only_after(app, tmp_path
 
 def test_a_worker_killed_while_compressing_leaves_no_catalog(app, tmp_path, many_files):
     dest = tmp_path / "dest"
-    projects.create(projects.ProjectSpec(name="killed", sources=[str(many_files)], dest_dir=str(dest)), actor="test")
+    spec = project_checks.ProjectSpec(name="killed", sources=[str(many_files)], dest_dir=str(dest))
+    projects.create(spec, actor="test")
     job_id = enqueue("killed")
     worker = paused_mid_compress(app, tmp_path, job_id)
     worker.send_signal(signal.SIGKILL)

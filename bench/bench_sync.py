@@ -10,6 +10,11 @@ with StageBackup (an incremental sync project) and once with rsync, then times, 
 StageBackup sync job (claimed and run by a real worker loop in this process: scan, copy, finalize and the
 mirror's catalog in the database) and a no-change ``rsync -a``. Prints the medians, the per-stage split of our job and
 ratio = ours / rsync (target ≤ 1.0).
+
+The first mirror creates every file: on ext4 without a journal, inodes freed in the last minutes are passed over
+one by one when new ones are allocated, so a run right after a mass deletion nearby (another run's clean-up,
+a test suite emptying /tmp) is slow for both tools. Give ``--workdir`` a fresh directory that was not just
+emptied (docs/performance.md, "First mirror").
 """
 
 from __future__ import annotations

@@ -68,6 +68,10 @@ def _copy_chunk(fin: int, fout: int, offset: int, count: int, state: dict) -> in
     return len(data)
 
 
+def _create_file(path: bytes) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+
 def _data_segments(fd: int, size: int) -> Iterator[tuple[int, int]]:
     """(start, end) of the data of a sparse file; holes are left out."""
     offset = 0
@@ -90,6 +94,7 @@ class Applier:
         self.uncertain: set[bytes] = set()  # catalog paths whose planned state may not have been reached
         self._names = itertools.count(1)
         self._copy_state: dict = {}
+        self._file_progress = 0  # bytes of the current file already counted in the progress
         self.batch = Batch(dest, self._deferred_failed)
 
     # -- driving ---------------------------------------------------------------------------------
@@ -183,9 +188,9 @@ class Applier:
     # -- files and links -------------------------------------------------------------------------
     def _create_temp(self, dst: bytes, create):
         """A new temporary name beside ``dst``, created by ``create(path)``; returns (path, its result)."""
-        directory = os.path.dirname(dst)
+        directory = dst[:dst.rindex(b"/")]
         while True:
-            temp = os.path.join(directory, b"%s%d-%d.tmp" % (TEMP_PREFIX, self.job_id, next(self._names)))
+            temp = b"%s/%s%d-%d.tmp" % (directory, TEMP_PREFIX, self.job_id, next(self._names))
             try:
                 return temp, create(temp)
             except FileExistsError:  # left by an earlier attempt of this job: removed by the next scan
@@ -209,8 +214,7 @@ class Applier:
                 self.reporter.log_path("ERROR", src, "is no longer a regular file")
                 self.uncertain.add(shown)
                 return
-            temp, fout = self._create_temp(dst, lambda path: os.open(
-                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            temp, fout = self._create_temp(dst, _create_file)
             queued = False
             try:
                 try:
@@ -241,21 +245,30 @@ class Applier:
 
     def _copy_data(self, fin: int, fout: int, st: os.stat_result) -> None:
         size = st.st_size
-        segments = _data_segments(fin, size) if st.st_blocks * 512 < size else [(0, size)]
-        copied_total = 0
-        for start, end in segments:
-            offset = start
-            while offset < end:
-                copied = _copy_chunk(fin, fout, offset, min(CHUNK_BYTES, end - offset), self._copy_state)
-                if copied == 0:  # the file shrank while we copied: the next run copies it again
+        self._file_progress = 0
+        if st.st_blocks * 512 < size:  # sparse: only the data segments, then the size (a trailing hole)
+            for start, end in _data_segments(fin, size):
+                if self._copy_range(fin, fout, start, end) < end:
                     break
-                offset += copied
-                copied_total += copied
-                self.reporter.advance(nbytes=copied)
-                if copied >= CHUNK_BYTES // 2:
-                    self.reporter.checkpoint()
-        os.ftruncate(fout, size)  # a trailing hole, or the size the scan saw
-        self.reporter.advance(nbytes=max(0, size - copied_total))  # holes count as done: progress is by size
+            os.ftruncate(fout, size)
+        elif self._copy_range(fin, fout, 0, size) < size:  # the file shrank while we copied
+            os.ftruncate(fout, size)  # the size the scan saw: the next run copies it again
+        self.reporter.advance(nbytes=size - self._file_progress)  # holes count as done: progress is by size
+
+    def _copy_range(self, fin: int, fout: int, offset: int, end: int) -> int:
+        """Copy ``[offset, end)``; returns where it stopped (``end`` unless the file shrank)."""
+        reported = offset
+        while offset < end:
+            copied = _copy_chunk(fin, fout, offset, min(CHUNK_BYTES, end - offset), self._copy_state)
+            if copied == 0:
+                break
+            offset += copied
+            if offset - reported >= CHUNK_BYTES // 2:  # a large file: progress and cancel as it is copied
+                self._file_progress += offset - reported
+                self.reporter.advance(nbytes=offset - reported)
+                reported = offset
+                self.reporter.checkpoint()
+        return offset
 
     def _copy_link(self, src: bytes, dst: bytes) -> None:
         target = os.readlink(src)

@@ -4,6 +4,11 @@ A backup of 50,000 files writes 50,000 ``[PACK]`` log lines and 50,000 catalog r
 bulk insert each row costs more Python than the database's own work; here rows are plain tuples handed to
 the driver's ``executemany``. Only the columns named in ``convert`` go through their type's bind
 processor (timestamps on SQLite, hostile text); every other value must already be what the driver stores.
+
+On SQLite the rows go ``SQLITE_ROWS`` to a statement (``INSERT … VALUES (…), (…), …``) instead: the
+driver's ``executemany`` releases and retakes the GIL around every row's step, and while a job compresses,
+those hand-overs with the archive writer's threads cost more than the inserts (measured with
+``bench/bench_tgz.py``: the catalog written during compression slowed the tar writer).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Sequence
 from sqlalchemy import Table
 
 from .extensions import db
+
+SQLITE_ROWS = 500  # rows per multi-row INSERT (500 x 9 columns; SQLite >= 3.32 allows 32,766 parameters)
 
 
 def insert_rows(table: Table, columns: Sequence[str], rows: list[tuple], *, convert: Sequence[str] = ()) -> None:
@@ -37,4 +44,16 @@ def insert_rows(table: Table, columns: Sequence[str], rows: list[tuple], *, conv
         params = rows if order == sorted(order) else [tuple(row[i] for i in order) for row in rows]
     else:
         params = [dict(zip(columns, row, strict=True)) for row in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    if dialect.name == "sqlite" and compiled.positional:
+        _insert_multi_row(conn, str(compiled), params)
+    else:
+        conn.exec_driver_sql(str(compiled), params)
+
+
+def _insert_multi_row(conn, single_row_sql: str, params: list[tuple]) -> None:
+    """``single_row_sql`` (``INSERT … VALUES (?, …)``) repeated over ``params`` as multi-row statements."""
+    head, values, one_row = single_row_sql.rpartition(" VALUES ")
+    for start in range(0, len(params), SQLITE_ROWS):
+        chunk = params[start : start + SQLITE_ROWS]
+        flat = tuple(value for row in chunk for value in row)
+        conn.exec_driver_sql(head + values + ",".join([one_row] * len(chunk)), flat)

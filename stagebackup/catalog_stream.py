@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 UNFINISHED = ""  # an archive row's sha256 until the archive is recorded
 CATALOG_NICE = 10
 DELETE_ROWS = 5000  # member rows deleted per transaction when an attempt's catalog is discarded
-MULTI_ROWS = 500  # rows per INSERT on SQLite (4,500 parameters; SQLite allows 32,766)
 
 
 class ArchiveCatalog:
@@ -73,7 +72,7 @@ class ArchiveCatalog:
                 for rows in self.spool.follow():
                     if self._stop:
                         return
-                    _insert(ids, rows)
+                    insert_rows(ArchiveMember.__table__, MemberBatcher.COLUMNS, [ids + row for row in rows])
                     db.session.commit()
                     self.count += len(rows)
             except BaseException as exc:  # noqa: BLE001 - handed to the job's thread by finish()
@@ -102,21 +101,6 @@ class ArchiveCatalog:
 
     def wait(self) -> None:
         self.thread.join()
-
-
-def _insert(ids: tuple[int, int], rows: list[tuple]) -> None:
-    """Member rows under ``ids`` (job, archive). On SQLite, ``MULTI_ROWS`` rows per statement: ``executemany``
-    releases and retakes the GIL around every row's step, and 54,000 hand-overs with the tar writer slowed it."""
-    conn = db.session.connection()
-    if conn.dialect.name != "sqlite":
-        insert_rows(ArchiveMember.__table__, MemberBatcher.COLUMNS, [ids + row for row in rows])
-        return
-    one = "(" + ",".join("?" * len(MemberBatcher.COLUMNS)) + ")"
-    head = f"INSERT INTO archive_members ({', '.join(MemberBatcher.COLUMNS)}) VALUES "
-    for start in range(0, len(rows), MULTI_ROWS):
-        chunk = rows[start : start + MULTI_ROWS]
-        params = [value for row in chunk for value in ids + row]
-        conn.exec_driver_sql(head + ",".join([one] * len(chunk)), tuple(params))
 
 
 def _unfinished(job_id: int):

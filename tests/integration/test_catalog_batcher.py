@@ -31,3 +31,23 @@ def test_batches_store_exact_bytes(any_db_app):
     row = db.session.scalar(db.select(ArchiveMember).where(ArchiveMember.parent == "srv/d\udcff"))
     assert (row.name, row.size, row.mtime, row.mode) == ("n\udce9me\nx", 3, 1.5, 0o100644)
     assert db.session.scalar(db.select(db.func.count()).where(ArchiveMember.parent == "srv/bulk")) == BATCH_ROWS + 5
+
+
+def test_bulk_insert_keeps_every_row_in_order_across_statements(any_db_app):
+    """More rows than one multi-row statement takes (SQLite), a ragged last chunk, converted columns."""
+    from datetime import UTC, datetime
+
+    from stagebackup.bulk import SQLITE_ROWS, insert_rows
+    from stagebackup.models import JobLog
+
+    job = Job(project_name="p", flow="backup-directory", kind="backup")
+    db.session.add(job)
+    db.session.flush()
+    count = 2 * SQLITE_ROWS + 7
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    rows = [(f"line {i} \udcff", job.id, "PACK", at) for i in range(count)]  # columns out of table order
+    insert_rows(JobLog.__table__, ("message", "job_id", "tag", "at"), rows, convert=("at", "message"))
+    db.session.commit()
+    stored = db.session.scalars(db.select(JobLog).where(JobLog.job_id == job.id).order_by(JobLog.id)).all()
+    assert [line.message for line in stored] == [f"line {i} \\xff" for i in range(count)]  # escaped for display
+    assert {(line.tag, line.at.replace(tzinfo=UTC)) for line in stored} == {("PACK", at)}

@@ -36,6 +36,8 @@ from stagebackup.jobs import queue
 from stagebackup.jobs.worker import Worker
 from stagebackup.models import Archive, Job, JobStage, Project
 
+NO_CHANGE_GOAL = 0.5  # a no-change sync in half rsync's time (the performance issue; it was 1.0 before)
+
 
 def run_sync_job(app, project_id: int) -> tuple[float, int]:
     project = db.session.get(Project, project_id)
@@ -108,12 +110,12 @@ def main() -> None:
     print(f"corpus: {corpus} (~{entries} entries), catalog rows per job: {members}, database: "
           f"{args.database_url.split('://')[0] if args.database_url else 'sqlite'}")
     print(f"no-change incremental sync, median of {args.rounds}: ours {ours_s:.3f}s, rsync -a {rsync_s:.3f}s")
-    print(f"ratio ours/rsync = {ours_s / rsync_s:.2f} (target <= 1.0)")
+    print(f"ratio ours/rsync = {ours_s / rsync_s:.2f} (target <= {NO_CHANGE_GOAL})")
     result("sync", [
         row(f"first mirror ({corpus.name})", first, baseline="rsync -a && sync -f", theirs=first_rsync,
             ratio="ours/baseline", goal="<= 1.5"),
         row(f"no-change sync ({corpus.name})", ours_s, baseline="rsync -a", theirs=rsync_s, ratio="ours/baseline",
-            goal="<= 1.0"),
+            goal=f"<= {NO_CHANGE_GOAL}"),
     ])
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)

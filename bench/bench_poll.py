@@ -9,9 +9,9 @@ The load, all real: one `flask worker run` process per job (niced to 19, every t
 each running a level-9 tar.gz backup of a generated tree with one compression thread, so every job is still
 running when the window ends (checked); the workers heartbeat, report progress and write log lines into the
 same database the polls read. Each client process signs in once (the sign-in form with its CSRF token) and
-its clients share that session cookie; after loading its job's page and the backup page, each client, as an
-open page does, runs three pollers every second: its job's card (GET /backup/jobs/<id>/card), its job's log
-after the cursor the last answer gave (GET /backup/jobs/<id>/log?after=N) and the backup page's live poller
+its clients share that session cookie; after loading its job's page and the backup page, each client, as
+the two open pages do, runs two pollers every second: its job's card, which carries the log's cursor and
+brings the lines after it (GET /backup/jobs/<id>/card?after=N), and the backup page's live poller
 (GET /backup/live?after=N&v=DIGEST). Latency is measured client-side (aiohttp, asyncio) around each whole
 request; clients are spread over a few processes so the client's own CPU does not queue the requests.
 A PostgreSQL URL gets a fresh database of its own in that cluster, dropped afterwards.
@@ -38,12 +38,12 @@ from pathlib import Path
 
 from common import BENCH_DIR, REPO, cleanup, result, row, tree  # also puts the repository on sys.path
 
-KINDS = ("card", "log", "live")
+KINDS = ("card", "live")
 GOAL_MS = 20.0
 SETUP_TIMEOUT_S, POLL_TIMEOUT_S = 120.0, 10.0
 USER, PASSWORD = "bench-viewer", "bench-poll-password-1"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-_LOG_AFTER = re.compile(r'id="log-poller-\d+"[^>]*data-after="(\d+)"')
+_LOG_AFTER = re.compile(r'id="log-cursor-\d+"[^>]*data-after="(\d+)"')
 _LIVE_URL = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"', re.S)
 
 
@@ -119,8 +119,7 @@ async def _client(base: str, cookies, job_id: int, start_at: float, seconds: flo
         await asyncio.sleep(max(0.0, start_at - time.time()))
         until = time.monotonic() + seconds
         await asyncio.gather(
-            _poller(session, "card", lambda: f"/backup/jobs/{job_id}/card", lambda _t: None, until, samples),
-            _poller(session, "log", lambda: f"/backup/jobs/{job_id}/log?after={cursor['after']}", next_log,
+            _poller(session, "card", lambda: f"/backup/jobs/{job_id}/card?after={cursor['after']}", next_log,
                     until, samples),
             _poller(session, "live", lambda: cursor["live"], next_live, until, samples),
         )
@@ -307,8 +306,8 @@ def report(samples: list, label: str) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=50, help="running jobs, one niced worker process each")
-    parser.add_argument("--clients", type=int, default=200, help="clients, each polling one job's card and log "
-                        "and the live poller once a second")
+    parser.add_argument("--clients", type=int, default=200, help="clients, each polling one job's card (with its "
+                        "log) and the live poller once a second")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window")
     parser.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
     parser.add_argument("--source-mb", type=float, default=400.0, help="each job's source (one shared tree)")

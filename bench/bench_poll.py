@@ -5,15 +5,17 @@ signed-in clients polling what the pages poll, once a second each. Goal: p99 <= 
     .venv/bin/python bench/bench_poll.py [--jobs 50] [--clients 200] [--seconds 60] [--database-url URL]
     .ci/with-postgres.sh sh -c '.venv/bin/python bench/bench_poll.py --database-url "$STAGEBACKUP_TEST_PG_URL"'
 
-The load, all real: one `flask worker run` process per job (niced to 19, every thread, once its job runs),
-each running a level-9 tar.gz backup of a generated tree with one compression thread, so every job is still
-running when the window ends (checked); the workers heartbeat, report progress and write log lines into the
-same database the polls read. Each client process signs in once (the sign-in form with its CSRF token) and
-its clients share that session cookie; after loading its job's page and the backup page, each client, as an
-open page does, runs three pollers every second: its job's card (GET /backup/jobs/<id>/card), its job's log
-after the cursor the last answer gave (GET /backup/jobs/<id>/log?after=N) and the backup page's live poller
-(GET /backup/live?after=N&v=DIGEST). Latency is measured client-side (aiohttp, asyncio) around each whole
-request; clients are spread over a few processes so the client's own CPU does not queue the requests.
+The load, all real: one `flask worker run` process per job, each running a tar.gz backup (default level, one
+compression thread) of a generated tree on a slow disk: the worker's reads of the source are paced to
+--read-kib-s (tests/faults/inject.py's ``slow-read`` fault, loaded as the fault tests load it), so every job is
+still running when the window ends (checked) without the 50 of them taking the CPU the server is measured
+on; the workers heartbeat, report progress and write log lines into the same database the polls read. Each
+client process signs in once (the sign-in form with its CSRF token) and its clients share that session
+cookie; after loading its job's page and the backup page, each client, as the two open pages do, runs two
+pollers every second: its job's card, which carries the log's cursor and brings the lines after it
+(GET /backup/jobs/<id>/card?after=N), and the backup page's live poller (GET /backup/live?after=N&v=DIGEST).
+Latency is measured client-side (aiohttp, asyncio) around each whole request; clients are spread over a few
+processes so the client's own CPU does not queue the requests.
 A PostgreSQL URL gets a fresh database of its own in that cluster, dropped afterwards.
 """
 
@@ -38,12 +40,12 @@ from pathlib import Path
 
 from common import BENCH_DIR, REPO, cleanup, result, row, tree  # also puts the repository on sys.path
 
-KINDS = ("card", "log", "live")
+KINDS = ("card", "live")
 GOAL_MS = 20.0
 SETUP_TIMEOUT_S, POLL_TIMEOUT_S = 120.0, 10.0
 USER, PASSWORD = "bench-viewer", "bench-poll-password-1"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-_LOG_AFTER = re.compile(r'id="log-poller-\d+"[^>]*data-after="(\d+)"')
+_LOG_AFTER = re.compile(r'id="log-cursor-\d+"[^>]*data-after="(\d+)"')
 _LIVE_URL = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"', re.S)
 
 
@@ -119,8 +121,7 @@ async def _client(base: str, cookies, job_id: int, start_at: float, seconds: flo
         await asyncio.sleep(max(0.0, start_at - time.time()))
         until = time.monotonic() + seconds
         await asyncio.gather(
-            _poller(session, "card", lambda: f"/backup/jobs/{job_id}/card", lambda _t: None, until, samples),
-            _poller(session, "log", lambda: f"/backup/jobs/{job_id}/log?after={cursor['after']}", next_log,
+            _poller(session, "card", lambda: f"/backup/jobs/{job_id}/card?after={cursor['after']}", next_log,
                     until, samples),
             _poller(session, "live", lambda: cursor["live"], next_live, until, samples),
         )
@@ -186,7 +187,7 @@ def set_up(jobs: int, source: Path, dest: Path) -> tuple[list[int], str]:
         for i in range(jobs):
             (dest / f"{i:03d}").mkdir(parents=True)
             project = Project(name=f"poll-{i:03d}", sources=[str(source)], dest_path=str(dest / f"{i:03d}"),
-                              compression_level=9, verify_after_write=False)
+                              verify_after_write=False)
             db.session.add(project)
             db.session.commit()
             job_ids.append(queue.enqueue(project, actor="cli:bench").id)
@@ -227,7 +228,7 @@ def healthy(base: str) -> bool:
 
 
 def stop(procs: list[subprocess.Popen], grace_s: float = 30.0) -> None:
-    """SIGTERM to all, one shared grace period, then SIGKILL: a starved niced worker may not get to exit."""
+    """SIGTERM to all, one shared grace period, then SIGKILL: a starved worker may not get to exit."""
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -269,16 +270,6 @@ def server_cpu_in_window(pid: int, start_at: float, seconds: float) -> list[floa
     return spent
 
 
-def renice(pids: list[int], niceness: int = 19) -> None:
-    """Every thread of these processes (niceness is per thread on Linux; threads started later inherit it)."""
-    for pid in pids:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
-            except ProcessLookupError:
-                pass
-
-
 # --- the report -------------------------------------------------------------------------------------------------
 
 def percentile(values: list[float], q: float) -> float:
@@ -306,12 +297,14 @@ def report(samples: list, label: str) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=50, help="running jobs, one niced worker process each")
-    parser.add_argument("--clients", type=int, default=200, help="clients, each polling one job's card and log "
-                        "and the live poller once a second")
+    parser.add_argument("--jobs", type=int, default=50, help="running jobs, one worker process each")
+    parser.add_argument("--clients", type=int, default=200, help="clients, each polling one job's card (with its "
+                        "log) and the live poller once a second")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window")
     parser.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
     parser.add_argument("--source-mb", type=float, default=400.0, help="each job's source (one shared tree)")
+    parser.add_argument("--read-kib-s", type=float, default=256.0, help="each worker's reads of the source, "
+                        "paced (a slow disk): 400 MiB at 256 KiB/s lasts 26 minutes")
     parser.add_argument("--database-url", default="", help="PostgreSQL cluster (default: SQLite in the data dir)")
     args = parser.parse_args()
 
@@ -342,9 +335,12 @@ def main() -> None:
             cwd=work / "data", stdout=logs, stderr=subprocess.STDOUT))
         wait_for(lambda: healthy(base), "gunicorn", 300)  # first: 50 interpreters starting would starve it
 
+        slow_disk = {"PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "faults" / "site"), os.environ["PYTHONPATH"]]),
+                     "STAGEBACKUP_TEST_FAULT": f"slow-read:{source}:{args.read_kib_s * 1024:.0f}"}
+
         def worker() -> subprocess.Popen:
             return subprocess.Popen([sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"],
-                                    stdout=logs, stderr=subprocess.STDOUT)
+                                    env={**os.environ, **slow_disk}, stdout=logs, stderr=subprocess.STDOUT)
 
         workers = [worker() for _ in job_ids]
 
@@ -358,7 +354,6 @@ def main() -> None:
         started = time.monotonic()
         wait_for(all_running, f"{len(job_ids)} started jobs", 900)
         running_before = count_status(job_ids)
-        renice([proc.pid for proc in workers])  # started at normal priority: niced, 50 would take minutes
         print(f"{dialect}: {running_before} of {len(job_ids)} jobs running {time.monotonic() - started:.0f} s after "
               f"gunicorn was up ({count_status(job_ids, ('failed',))} failed starting); "
               f"{args.clients} clients sign in ...", flush=True)

@@ -1,9 +1,11 @@
-"""A job's terminal log on the web: the poll that appends lines ``after`` a sequence number, pages of
-earlier and later lines, one tag's lines (``?tag=ERROR``), a window from the first error, and the whole
-log as a text download. Every answer is a bounded range scan (see logs.py).
+"""A job's terminal log on the web: the lines ``after`` a sequence number that the card's poll appends
+(views.job_card), pages of earlier and later lines, one tag's lines (``?tag=ERROR``), a window from the
+first error, and the whole log as a text download. Every answer is a bounded range scan (see logs.py).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from flask import Response, abort, render_template, request, stream_with_context
 from sqlalchemy import select
@@ -11,7 +13,7 @@ from sqlalchemy import select
 from ..auth.roles import VIEWER, requires
 from ..extensions import db
 from ..httpguard import query_int
-from ..models import ACTIVE_STATUSES, LOG_TAGS, Job
+from ..models import LOG_TAGS, Job, JobLog
 from . import bp, logs
 from .web import localtime_filter
 
@@ -24,11 +26,9 @@ def tag_arg() -> str | None:
         abort(400, str(exc))
 
 
-def _status(job_id: int) -> str:
-    status = db.session.scalar(select(Job.status).where(Job.id == job_id))
-    if status is None:
+def _must_exist(job_id: int) -> None:
+    if db.session.scalar(select(Job.id).where(Job.id == job_id)) is None:
         abort(404)
-    return status
 
 
 def log_panel(job_id: int) -> dict:
@@ -41,26 +41,22 @@ def log_panel(job_id: int) -> dict:
             "first_error": logs.first_error(job_id)}
 
 
-@bp.get("/backup/jobs/<int:job_id>/log")
-@requires(VIEWER)
-def job_log(job_id: int):
-    """Lines after ``after`` plus the poller for the next request (out of band).
+@dataclass(frozen=True)
+class LogPoll:
+    """The lines a card poll appends to the page's log (see views.job_card), and the next cursor."""
 
-    The job's status is read before the lines: a job seen finished has written its last line, so the
-    poller rendered without a trigger cannot miss one.
-    """
+    lines: list[JobLog]
+    tag: str | None
+    after: int
+    more: bool  # a full batch: more lines wait, and the card keeps polling even if the job has ended
+
+
+def poll_lines(job_id: int) -> LogPoll:
+    """The lines after the page's cursor (``after``, ``tag``), at most ``logs.POLL_MAX_LINES`` of them."""
     after = query_int("after", 0)
     tag = tag_arg()
-    status = _status(job_id)
     lines = logs.after(job_id, after, tag=tag)
-    more = len(lines) >= logs.POLL_MAX_LINES
-    polling = status in ACTIVE_STATUSES or more
-    if not lines and polling:
-        return "", 204  # nothing new: htmx leaves the page alone, the poller keeps its trigger
-    return render_template(
-        "backup/_log_update.html", job_id=job_id, lines=lines, tag=tag,
-        after=lines[-1].id if lines else after, polling=polling,
-    )
+    return LogPoll(lines, tag, lines[-1].id if lines else after, len(lines) >= logs.POLL_MAX_LINES)
 
 
 @bp.get("/backup/jobs/<int:job_id>/log/earlier")
@@ -74,19 +70,18 @@ def job_log_earlier(job_id: int):
 @bp.get("/backup/jobs/<int:job_id>/log/later")
 @requires(VIEWER)
 def job_log_later(job_id: int):
-    """The next page after a window; at the end of the log, the live poller takes over (out of band)."""
+    """The next page after a window; at the end of the log, the cursor the card's poll follows (out of band)."""
     tag = tag_arg()
-    status = _status(job_id)  # before the lines, as in job_log
+    _must_exist(job_id)
     page = logs.later(job_id, query_int("after", 0), tag=tag)
-    return render_template("backup/_log_later.html", job_id=job_id, page=page, tag=tag,
-                           polling=status in ACTIVE_STATUSES)
+    return render_template("backup/_log_later.html", job_id=job_id, page=page, tag=tag)
 
 
 @bp.get("/backup/jobs/<int:job_id>/log/download")
 @requires(VIEWER)
 def job_log_download(job_id: int):
     """The whole log as text, streamed batch by batch (a long log never becomes one string)."""
-    _status(job_id)
+    _must_exist(job_id)
 
     def text():
         for rows in logs.batches(job_id):

@@ -18,7 +18,7 @@ from ..httpguard import query_int
 from ..jobs import queue
 from ..jobs.summary import job_dict, stages_for
 from ..models import ACTIVE_STATUSES, Job, Project
-from . import bp, cards, health, live, logs
+from . import bp, cards, health, live, log_views, logs
 from .forms import RunForm
 from .messages import form_error
 from .web import redirect_back
@@ -59,11 +59,18 @@ def index():
 @bp.get("/backup/jobs/<int:job_id>/card")
 @requires(VIEWER)
 def job_card(job_id: int):
-    """The poll endpoint: exactly the partial the page includes."""
+    """The poll endpoint: exactly the partial the page includes. A page showing the job's log sends the log's
+    cursor with it (``after``, and ``tag`` if filtered: ``hx-include``); the lines after it come back out of
+    band, so an open job costs one request a second, not one for the card and one for the log.
+
+    The card (the job's status) is read before the lines: a card seen finished stops polling, and by then
+    the job has written its last line, so the lines in the same answer are the last ones.
+    """
     card = cards.load_card(job_id)
     if card is None:
         abort(404)
-    return render_template("backup/_card.html", card=card)
+    log_poll = log_views.poll_lines(job_id) if "after" in request.args else None
+    return render_template("backup/_card_poll.html", card=card, log_poll=log_poll)
 
 
 @bp.get("/backup/live")

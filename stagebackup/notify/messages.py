@@ -71,7 +71,7 @@ def render(row: Notification, target: NotificationTarget) -> Message:
         values = _values(row, target)
         body = fill(gettext(BODIES[row.event]), values)
         if row.job_id:
-            body += "\n\n" + fill(gettext(OPEN_JOB), {"url": link("backup.job_log", job_id=row.job_id)})
+            body += "\n\n" + fill(gettext(OPEN_JOB), {"url": link("backup.job_detail", job_id=row.job_id)})
         else:
             body += "\n\n" + fill(gettext(OPEN_PAGE), {"url": link("backup.index")})
         return Message(fill(gettext(TITLES[row.event]), values), body, KINDS[row.event])

@@ -43,8 +43,19 @@
     for (var i = 0; i < rows.length - max; i++) rows[i].remove();
   }
 
-  document.addEventListener("htmx:beforeSwap", function (event) {
+  // New lines arrive out of band with the job card's poll (templates/backup/_card_poll.html): htmx fires
+  // oobBeforeSwap once on the log, and oobAfterSwap once per line appended (the detail names the log).
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
     if (isLogTarget(event.detail.target)) followNext = atBottom();
+  });
+
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    if (!isLogTarget(event.detail.target)) return;
+    trim(event.detail.target);
+    if (followNext) window.scrollTo(0, document.documentElement.scrollHeight);
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
     // A form posted in place shows its refusal (400, the form with its errors) instead of dropping it.
     var form = event.detail.elt;
     if (event.detail.xhr.status === 400 && form && form.hasAttribute && form.hasAttribute("data-swap-refusal")) {
@@ -57,12 +68,6 @@
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }
-  });
-
-  document.addEventListener("htmx:afterSwap", function (event) {
-    if (!isLogTarget(event.detail.target)) return;
-    trim(event.detail.target);
-    if (followNext) window.scrollTo(0, document.documentElement.scrollHeight);
   });
 
   // -- polling only while the tab is visible ---------------------------------------------------------------

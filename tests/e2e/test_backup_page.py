@@ -4,6 +4,7 @@ log while a real worker runs the backup, and see a failing job turn red with its
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
@@ -173,9 +174,15 @@ def test_the_log_follows_the_end_unless_the_operator_scrolled_up(stack, page):
     stack.stop_worker()
     try:
         job_id = int(stack.flask("jobs", "run", "长日志").stdout.strip())
+        polls = []
+        page.on("request", lambda r: "/backup/jobs/" in r.url and polls.append(r.url))
         page.goto(f"{stack.url}/backup/jobs/{job_id}")
         _append_log(stack, job_id, 120, 0)
         expect(page.locator(".log-line", has_text="/srv/line-0119")).to_be_visible(timeout=10_000)
+        # One request a second for the open job: the card's poll, carrying the log's cursor.
+        assert polls[0] == f"{stack.url}/backup/jobs/{job_id}" and len(polls) >= 2
+        assert all(re.fullmatch(rf"{re.escape(stack.url)}/backup/jobs/{job_id}/card\?after=\d+", url)
+                   for url in polls[1:]), polls
         at_end = "window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 48"
         # Polled, not slept: on a loaded machine the scroll may land a few frames after the swap.
         # (wait_for_function would evaluate a string, which the page's CSP rightly forbids.)

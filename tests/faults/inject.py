@@ -21,7 +21,9 @@ environment variables, so the test can stop the worker at an exact point without
 ``STAGEBACKUP_TEST_FAULT`` — comma-separated faults:
     ``no-link``        the cache is on another file system: archives are copied to a directory, not linked;
     ``eio:<name>``     ``os.read`` of a file called ``<name>`` fails with EIO (a bad sector);
-    ``enospc:<dir>``   writing into files under ``<dir>`` fails with ENOSPC after 1 MiB (a full disk).
+    ``enospc:<dir>``   writing into files under ``<dir>`` fails with ENOSPC after 1 MiB (a full disk);
+    ``slow-read:<dir>:<bytes per second>``  reading files under ``<dir>`` is paced to that rate, for the whole
+                       process (a slow disk: ``bench/bench_poll.py``'s jobs run long without using the CPU).
 """
 
 from __future__ import annotations
@@ -182,6 +184,27 @@ def _enospc_under(directory: str) -> None:
     os.write = write
 
 
+def _slow_reads_under(arg: str) -> None:
+    """``os.read`` of files under a folder delivers at most ``rate`` bytes a second on average (``<dir>:<rate>``):
+    each read returns when the bytes read so far would have arrived at that rate."""
+    directory, _, rate = arg.rpartition(":")
+    prefix, bytes_per_s = os.path.realpath(directory) + os.sep, float(rate)
+    real_read = os.read
+    lock = threading.Lock()
+    due = [time.monotonic()]
+
+    def read(fd, n):
+        data = real_read(fd, n)
+        if data and _path_of(fd).startswith(prefix):
+            with lock:
+                due[0] = max(due[0], time.monotonic()) + len(data) / bytes_per_s
+                wait = due[0] - time.monotonic()
+            time.sleep(max(0.0, wait))
+        return data
+
+    os.read = read
+
+
 def install() -> None:
     for fault in filter(None, os.environ.get(FAULT, "").split(",")):
         kind, _, arg = fault.partition(":")
@@ -191,6 +214,8 @@ def install() -> None:
             _eio_on_read(arg)
         elif kind == "enospc":
             _enospc_under(arg)
+        elif kind == "slow-read":
+            _slow_reads_under(arg)
         else:
             raise SystemExit(f"unknown test fault {fault!r}")
     if os.environ.get(PAUSE_AT):

@@ -127,3 +127,19 @@ def test_an_unreadable_source_file_is_an_error_line_and_the_rest_is_backed_up(ap
     assert (restored / "noise.bin").read_bytes() == bytes(MiB)  # the size kept, the unreadable bytes zero
     (restored / "noise.bin").unlink()  # (the root folder itself is not compared: its mtime may change)
     assert_same_tree(source, restored, ignore={b"noise.bin"})
+
+
+def test_a_slow_disk_paces_the_backup_and_changes_nothing_in_it(app, tmp_path):
+    """The slow-disk fault bench/bench_poll.py gives its workers (jobs that run long without using the CPU):
+    the job takes at least its bytes over the rate, and the archive restores to the same tree."""
+    source = source_tree(tmp_path / "src", noise_mib=2)
+    total = sum(entry.stat().st_size for entry in source.rglob("*") if entry.is_file() and not entry.is_symlink())
+    rate = 1 * MiB
+    projects.create(project_checks.ProjectSpec(name="slow", sources=[str(source)], dest_dir=str(tmp_path / "dest")),
+                    actor="test")
+    job_id = enqueue("slow")
+    run_in_process(app, job_id, (f"slow-read:{source}:{rate}",))
+    job = db.session.get(Job, job_id)
+    assert job.status == "succeeded", (job.error_message, errors(job_id))
+    assert (job.finished_at - job.started_at).total_seconds() >= total / rate * 0.95
+    restore_matches(app, job_id, source)

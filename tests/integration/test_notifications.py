@@ -137,10 +137,10 @@ def test_a_failed_job_is_mailed_in_chinese_and_posted_in_english_with_a_link(app
     [mail] = smtp.messages
     assert subject(mail) == f"[StageBackup] 设计稿：任务 #{job.id} 失败"
     assert "不存在" in text_body(mail)  # the job's reason, in Chinese
-    assert f"{BASE_URL}/backup/jobs/{job.id}/log" in text_body(mail)
+    assert f"{BASE_URL}/backup/jobs/{job.id}\n" in text_body(mail) + "\n"  # the job's page (it ends the body)
     [hook] = receiver.bodies
     assert hook["title"] == f"[StageBackup] 设计稿: job #{job.id} failed"
-    assert "does not exist" in hook["message"] and f"{BASE_URL}/backup/jobs/{job.id}/log" in hook["message"]
+    assert "does not exist" in hook["message"] and hook["message"].endswith(f"{BASE_URL}/backup/jobs/{job.id}")
     assert hook["type"] == "failure"
     assert delivery.deliver_due() == (0, 0)  # delivered once
 
@@ -253,5 +253,5 @@ def test_a_running_scheduler_process_delivers_what_a_job_left_in_the_outbox(
     wait_for(lambda: receiver.bodies, timeout=30)
     [hook] = receiver.bodies
     assert hook["title"] == f"[StageBackup] 设计稿: job #{job.id} failed"
-    assert f"{BASE_URL}/backup/jobs/{job.id}/log" in hook["message"]
+    assert hook["message"].endswith(f"Open the job: {BASE_URL}/backup/jobs/{job.id}")  # the job's page
     assert wait_for(lambda: db.session.scalar(select(Notification.delivered_at)), timeout=10)

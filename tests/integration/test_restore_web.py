@@ -224,14 +224,14 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     page = client.get(f"/backup/jobs/{restore_id}").get_data(as_text=True)
     assert card in page  # the page includes the very partial the poll returns
 
-    # The shared log endpoint: lines after a sequence number, the restore's summary among them.
-    lines = client.get(f"/backup/jobs/{restore_id}/log?after=0").get_data(as_text=True)
+    # The shared card poll with the log's cursor: lines after a sequence number, the restore's summary among them.
+    lines = client.get(f"/backup/jobs/{restore_id}/card?after=0").get_data(as_text=True)
     assert "restored 3 file(s)" in lines
     last = int(re.findall(r'data-seq="(\d+)"', lines)[-1])
-    assert 'data-seq="' not in client.get(f"/backup/jobs/{restore_id}/log?after={last}").get_data(as_text=True)
+    assert 'data-seq="' not in client.get(f"/backup/jobs/{restore_id}/card?after={last}").get_data(as_text=True)
 
     source_id = source.id
-    assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (2, 2)
+    assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (2, 3)
 
 
 def test_restore_form_errors_sit_on_their_field_at_the_page_s_own_address(app, tmp_path):

@@ -1,4 +1,5 @@
-"""The terminal log: coloured tags, lines appended after a sequence number, a huge log shown by its tail."""
+"""The terminal log: coloured tags, lines appended after a sequence number by the card's poll, a huge log
+shown by its tail."""
 
 import re
 
@@ -14,6 +15,18 @@ LINE = re.compile(r'<div class="log-line" data-seq="(\d+)">')
 
 def _seqs(html):
     return [int(s) for s in LINE.findall(html)]
+
+
+def _poll(client, job_id, query=""):
+    """The card's poll as a page showing the log sends it: the cursor's inputs ride along (hx-include)."""
+    return client.get(f"/backup/jobs/{job_id}/card{'?' + query if query else ''}")
+
+
+def _cursor(html):
+    """The log cursor's inputs in a page or an answer: (after, tag or None), or None if it is disabled."""
+    found = re.search(r'<div id="log-cursor-\d+" class="log-cursor" data-after="(\d+)"[^>]*>(.*?)</div>', html, re.S)
+    inputs = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"(?! disabled)>', found.group(2)))
+    return (int(inputs["after"]), inputs.get("tag")) if inputs else None
 
 
 def test_tags_are_coloured_and_messages_escaped(client, tmp_path):
@@ -32,29 +45,34 @@ def test_tags_are_coloured_and_messages_escaped(client, tmp_path):
     assert "max-height" not in css and "overflow-y" not in css
 
 
-def test_poll_appends_only_lines_after_seq_and_carries_the_next_seq(client, tmp_path):
+def test_the_card_poll_appends_only_lines_after_the_cursor_and_carries_the_next_one(client, tmp_path):
     job_id = running_job(tmp_path)
-    first = db.session.scalars(db.select(JobLog.id).where(JobLog.job_id == job_id)).all()
-    last_seen = first[-1]
-    assert client.get(f"/backup/jobs/{job_id}/log?after={last_seen}").status_code == 204  # nothing new
+    page = client.get(f"/backup/jobs/{job_id}").get_data(as_text=True)
+    last_seen = db.session.scalars(db.select(JobLog.id).where(JobLog.job_id == job_id)).all()[-1]
+    assert _cursor(page) == (last_seen, None)
+    assert f'hx-include="#log-cursor-{job_id}" hx-disinherit="hx-include"' in page  # the card's poll sends it
+    card = client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+    nothing_new = _poll(client, job_id, f"after={last_seen}").get_data(as_text=True)
+    assert nothing_new == card and 'id="log-cursor' not in nothing_new  # the card alone: the cursor stays
     add_log_lines(job_id, 3)
-    body = client.get(f"/backup/jobs/{job_id}/log?after={last_seen}").get_data(as_text=True)
+    body = _poll(client, job_id, f"after={last_seen}").get_data(as_text=True)
     seqs = _seqs(body)
     assert len(seqs) == 3 and min(seqs) > last_seen
-    assert f'hx-swap-oob="true" hx-get="/backup/jobs/{job_id}/log?after={max(seqs)}" hx-trigger="every 1s"' in body
-    assert f'hx-target="#log-lines-{job_id}" hx-swap="beforeend"' in body
+    assert body.lstrip().startswith(f'<div class="job-status" id="job-status-{job_id}"')  # the card first
+    assert f'<div hx-swap-oob="beforeend:#log-lines-{job_id}">' in body  # appended to the log, out of band
+    assert f'<div id="log-cursor-{job_id}" class="log-cursor" data-after="{max(seqs)}" hx-swap-oob="true">' in body
+    assert _cursor(body) == (max(seqs), None)
 
 
-def test_the_log_poller_stops_once_the_job_ended_and_every_line_is_shown(client, tmp_path):
+def test_the_card_stops_polling_once_the_job_ended_and_every_line_is_shown(client, tmp_path):
     job_id = queued_job(tmp_path)
     queue.request_cancel(job_id, actor="test")
-    body = client.get(f"/backup/jobs/{job_id}/log?after=0").get_data(as_text=True)
-    assert "cancelled before it started" in body
-    poller = body[body.index('<div id="log-poller'):]
-    assert "hx-trigger" not in poller and "hx-get" not in poller
-    # A finished job's page renders a poller without a trigger from the start.
+    body = _poll(client, job_id, "after=0").get_data(as_text=True)
+    assert "cancelled before it started" in body  # the last lines come with the last card
+    assert "hx-trigger" not in body and "hx-get" not in body.split(">")[0]
+    # A finished job's page renders a card without a trigger from the start.
     page = client.get(f"/backup/jobs/{job_id}").get_data(as_text=True)
-    assert "hx-trigger" not in page[page.index('<div id="log-poller'):]
+    assert 'hx-trigger="every 1s"' not in page
 
 
 def test_a_long_backlog_is_delivered_in_bounded_polls_even_after_the_job_ended(client, tmp_path):
@@ -63,13 +81,14 @@ def test_a_long_backlog_is_delivered_in_bounded_polls_even_after_the_job_ended(c
     queue.finish(job_id, "succeeded")
     after, polls = 0, 0
     while True:
-        body = client.get(f"/backup/jobs/{job_id}/log?after={after}").get_data(as_text=True)
+        body = _poll(client, job_id, f"after={after}").get_data(as_text=True)
         polls += 1
         seqs = _seqs(body)
         assert len(seqs) <= 1000
         if seqs:
             after = max(seqs)
-        if "hx-trigger" not in body:
+            assert _cursor(body) == (after, None)
+        if 'hx-trigger="every 1s"' not in body:  # the finished card polls on while a full batch came
             break
     assert polls == 3 and after == db.session.scalar(db.select(db.func.max(JobLog.id)))
 
@@ -114,10 +133,11 @@ def test_the_log_is_filtered_by_tag_on_the_server(client, tmp_path):
     page = client.get(f"/backup/jobs/{job_id}?tag=skip").get_data(as_text=True)
     terminal = page[page.index('<div class="terminal"'):]
     assert {tag for tag, _ in _lines_of(terminal)} == {"SKIP"} and len(_lines_of(terminal)) == 10
-    assert f'hx-get="/backup/jobs/{job_id}/log?after=' in terminal and '&amp;tag=SKIP"' in terminal  # polls SKIP
+    assert _cursor(terminal)[1] == "SKIP"  # the card's poll appends SKIP lines only
     assert 'class="btn btn-outline-secondary active" data-tag="SKIP"' in page
-    poll = client.get(f"/backup/jobs/{job_id}/log?after=0&tag=ERROR").get_data(as_text=True)
+    poll = _poll(client, job_id, "after=0&tag=ERROR").get_data(as_text=True)
     assert _lines_of(poll) == [("ERROR", "cannot read /srv/a"), ("ERROR", "cannot read /srv/b")]
+    assert _cursor(poll)[1] == "ERROR"
     seqs = _seqs(poll)
     earlier = client.get(f"/backup/jobs/{job_id}/log/earlier?before={seqs[1]}&tag=ERROR").get_data(as_text=True)
     assert _lines_of(earlier) == [("ERROR", "cannot read /srv/a")]
@@ -125,7 +145,7 @@ def test_the_log_is_filtered_by_tag_on_the_server(client, tmp_path):
 
 def test_an_unknown_tag_is_a_400_that_says_which_tags_exist(client, tmp_path):
     job_id = running_job(tmp_path)
-    for url in [f"/backup/jobs/{job_id}/log?after=0&tag=WARN", f"/backup/jobs/{job_id}?tag=WARN",
+    for url in [f"/backup/jobs/{job_id}/card?after=0&tag=WARN", f"/backup/jobs/{job_id}?tag=WARN",
                 f"/backup/jobs/{job_id}/log/earlier?before=9&tag=WARN", f"/backup/jobs/{job_id}/log/later?tag=%3Cb%3E"]:
         response = client.get(url)
         body = response.get_data(as_text=True)
@@ -190,31 +210,27 @@ def test_the_first_error_of_a_100000_line_log_is_one_link_away(client, tmp_path)
     assert "log/earlier?before=" in window and "正在显示日志中较早的一段" in window
     later = re.search(r'hx-get="(/backup/jobs/\d+/log/later\?after=(\d+))"', window)
     assert later and int(later.group(2)) == max(seqs)
-    poller = window[window.index('<div id="log-poller'):]
-    assert "hx-trigger" not in poller.split(">")[0]  # a window far back does not poll (the button pages on)
+    assert _cursor(window) is None  # a window far back appends nothing (the button pages on)
     more = client.get(later.group(1)).get_data(as_text=True)
     assert len(_seqs(more)) == logs.TAIL_LINES and min(_seqs(more)) > max(seqs) and "log/later?after=" in more
 
 
-def test_later_lines_hand_over_to_the_live_poller_at_the_end(client, tmp_path):
+def test_later_lines_hand_over_to_the_card_poll_at_the_end(client, tmp_path):
     job_id = running_job(tmp_path)
     add_log_lines(job_id, 30)
     last = db.session.scalar(db.select(db.func.max(JobLog.id)))
     body = client.get(f"/backup/jobs/{job_id}/log/later?after={last - 5}").get_data(as_text=True)
     assert _seqs(body) == list(range(last - 4, last + 1)) and "log/later" not in body
-    assert (f'<div id="log-poller-{job_id}" class="log-poller" data-after="{last}" hx-swap-oob="true" '
-            f'hx-get="/backup/jobs/{job_id}/log?after={last}" hx-trigger="every 1s"') in body
-    queue.finish(job_id, "succeeded")
-    ended = client.get(f"/backup/jobs/{job_id}/log/later?after={last - 5}").get_data(as_text=True)
-    assert "hx-trigger" not in ended[ended.index('<div id="log-poller'):]
+    assert f'<div id="log-cursor-{job_id}" class="log-cursor" data-after="{last}" hx-swap-oob="true">' in body
+    assert _cursor(body) == (last, None)  # enabled: the card's next poll appends from here
 
 
 def test_sequence_numbers_out_of_any_range_are_refused_not_500(client, tmp_path):
     job_id = running_job(tmp_path)
     huge, negative = "9" * 30, "-" + "9" * 30
-    for url in [f"/backup/jobs/{job_id}/log?after={huge}", f"/backup/jobs/{job_id}/log/earlier?before={huge}",
+    for url in [f"/backup/jobs/{job_id}/card?after={huge}", f"/backup/jobs/{job_id}/log/earlier?before={huge}",
                 f"/backup/jobs/{job_id}/log/later?after={negative}", f"/backup/jobs/{job_id}?start={huge}",
                 f"/backup/jobs/{job_id}?start={negative}", f"/backup/live?after={huge}",
-                f"/backup/jobs/{job_id}/log?after=x"]:
+                f"/backup/jobs/{job_id}/card?after=x"]:
         response = client.get(url)
         assert response.status_code == 400 and "must be" in response.get_data(as_text=True), url

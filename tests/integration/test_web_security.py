@@ -28,7 +28,7 @@ def test_every_response_carries_the_csp(client, tmp_path):
     token = csrf_token(client)
     responses = [client.get(url) for url in [
         "/", "/backup", "/backup/history", f"/backup/jobs/{job_id}", f"/backup/jobs/{job_id}/card",
-        f"/backup/jobs/{job_id}/log?after=0", "/backup/live?after=0", f"/backup/jobs/{job_id}/log/download",
+        f"/backup/jobs/{job_id}/card?after=0", "/backup/live?after=0", f"/backup/jobs/{job_id}/log/download",
         "/backup/projects/new", f"/backup/projects/{project_id}/edit", "/api/backup/running-tasks",
         "/static/vendor/htmx/htmx.min.js", "/static/css/app.css", "/no/such/page", "/lang/en", "/explorer",
     ]]

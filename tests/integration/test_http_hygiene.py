@@ -56,7 +56,7 @@ def test_query_integers_out_of_range_are_400(client, tmp_path, query):
     from .web_support import queued_job
 
     job_id = queued_job(tmp_path)
-    response = client.get(f"/backup/jobs/{job_id}/log?{query}")
+    response = client.get(f"/backup/jobs/{job_id}/card?{query}")  # the log's cursor in the card's poll
     assert response.status_code == 400 and b"after" in response.data
 
 

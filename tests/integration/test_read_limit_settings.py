@@ -166,3 +166,11 @@ def test_an_import_takes_bytes_per_second_and_0_or_nothing_is_no_limit(runner, t
         result = _import(runner, tmp_path, limit)
         assert result.exit_code == 0, (limit, result.output)
         assert _limit("p") == stored, limit
+
+
+def test_the_largest_limit_fits_the_column_on_every_database(any_db_app, tmp_path):
+    """100000 MiB/s is past a 32-bit INTEGER: the column is a BIGINT on SQLite, PostgreSQL and MariaDB alike."""
+    largest = project_checks.READ_LIMIT_MAX_MIB * MIB
+    make_project(tmp_path, "fast", read_limit_bytes_s=largest)
+    db.session.remove()
+    assert _limit("fast") == largest

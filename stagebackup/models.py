@@ -57,6 +57,9 @@ class Project(db.Model):
     catalog_copy_to_tape: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # A job of this project running longer than this ends failed (None: no limit).
     job_timeout_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Jobs read the sources at most this fast, bytes per second, averaged over the job (None: no limit).
+    # BIGINT: a limit for a fast disk array is past INTEGER's 2 GiB/s.
+    read_limit_bytes_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Without an enabled schedule, the health panel holds the last good backup to this age (None: the server's
     # HEALTH_MAX_AGE_H); a scheduled project is held to its schedule's interval.
     max_age_h: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import unicodedata
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from flask import current_app
 
 from . import pathpolicy
 from .dbtypes import DB_INT_MAX
 from .errors import N_, ErrorCollector, ValidationError
-from .paths import display, is_text
+from .paths import display, display_name, is_text
 from .pipeline.scan import Rules
 from .pipeline.sync import mirror_names
 from .schedule import cron
@@ -30,6 +31,8 @@ GROUP_MIN_BYTES = MIB
 TIMEOUT_MAX_MIN = 30 * 24 * 60  # a month: longer than any single backup should run
 MAX_AGE_MAX_H = 10 * 366 * 24  # ten years
 KEEP_MAX = 100_000  # retention counts and days: beyond any real policy, within an INTEGER column
+# A read limit above ~100 GiB/s is no limit on any disk array one job reads; kept within a BIGINT column.
+READ_LIMIT_MAX_MIB = 100_000
 KEEP_FIELDS = ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within_days")
 
 
@@ -54,6 +57,7 @@ class ProjectSpec:
     verify_after_write: bool = True
     catalog_copy_to_tape: bool = False  # tape: a catalog copy after each session
     job_timeout_s: int | None = None  # a job running longer ends failed; None: no limit
+    read_limit_bytes_s: int | None = None  # jobs read the sources at most this fast; None or 0: no limit
     max_age_h: int | None = None  # unscheduled: the health panel's age limit; None: HEALTH_MAX_AGE_H
     schedule_cron: str | None = None  # a 5-field cron expression; None: run only when asked
     schedule_timezone: str | None = None  # an IANA name; None: the server's time zone
@@ -193,6 +197,47 @@ def _check_timeout(timeout_s: int | None) -> None:
                               n=TIMEOUT_MAX_MIN)
 
 
+def read_limit_from_mib(text: str | None) -> int | None:
+    """A read limit as typed, in MiB/s ("20", "0.5"; empty: none), in bytes per second; raises ValidationError.
+
+    Rounded up, so a small positive limit never becomes 0 (no limit) by rounding."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        mib = Decimal(text)
+    except InvalidOperation:
+        mib = None
+    if mib is None or not mib.is_finite():
+        raise ValidationError(N_("the read limit '%(value)s' is not a number of MiB/s (for example 20 or 0.5)"),
+                              field="read_limit_mib", value=display_name(text[:40]))
+    if not 0 <= mib <= READ_LIMIT_MAX_MIB:
+        raise _read_limit_range_error()
+    return int((mib * MIB).to_integral_value(rounding=ROUND_CEILING))
+
+
+def read_limit_as_mib(limit: int) -> str:
+    """Bytes per second as the form shows them: the shortest MiB/s figure that reads back as the same limit."""
+    for places in range(7):
+        text = f"{limit / MIB:.{places}f}"
+        if read_limit_from_mib(text) == limit:
+            return text
+    return format((Decimal(limit) / MIB).normalize(), "f")  # exact: MIB is a power of two
+
+
+def _read_limit_range_error() -> ValidationError:
+    return ValidationError(N_("the read limit must be between 0 (no limit) and %(n)s MiB/s (%(bytes)s bytes per "
+                              "second)"), field="read_limit_mib", n=READ_LIMIT_MAX_MIB, bytes=READ_LIMIT_MAX_MIB * MIB)
+
+
+def _check_read_limit(limit: int | None) -> int | None:
+    """Bytes per second; 0 is stored as None (no limit)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or not 0 <= limit <= READ_LIMIT_MAX_MIB * MIB):
+        raise _read_limit_range_error()
+    return limit or None
+
+
 def _check_max_age(hours: int | None) -> None:
     if hours is not None and not 1 <= hours <= MAX_AGE_MAX_H:
         raise ValidationError(N_("the backup age limit must be between 1 and %(n)s hours"), field="max_age_h",
@@ -231,6 +276,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
     check(_check_group_size, spec.group_max_bytes)
     check(_check_timeout, spec.job_timeout_s)
     check(_check_max_age, spec.max_age_h)
+    read_limit = check(_check_read_limit, spec.read_limit_bytes_s)
     encrypted = check(_check_password, spec, mode)
     sources = check(_check_sources, spec.sources, fallback=[])
     dest_dir, dest_drive = check(_check_destination, spec, sources, fallback=(None, None))
@@ -249,7 +295,7 @@ def validate(spec: ProjectSpec) -> ProjectSpec:
         dest_pool=(spec.dest_pool.strip() if spec.dest_pool else None) if dest_drive else None,
         verify_after_write=bool(spec.verify_after_write), job_timeout_s=spec.job_timeout_s,
         catalog_copy_to_tape=bool(spec.catalog_copy_to_tape) and dest_drive is not None,
-        max_age_h=spec.max_age_h,
+        max_age_h=spec.max_age_h, read_limit_bytes_s=read_limit,
         # Without a schedule "enabled" means nothing: kept True, so a schedule added later runs.
         schedule_cron=schedule_cron, schedule_timezone=schedule_timezone,
         schedule_enabled=bool(spec.schedule_enabled) or schedule_cron is None, **keep,

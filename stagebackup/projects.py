@@ -40,6 +40,7 @@ def _apply(project: Project, spec: ProjectSpec) -> None:
     project.verify_after_write = spec.verify_after_write
     project.catalog_copy_to_tape = spec.catalog_copy_to_tape
     project.job_timeout_s, project.max_age_h = spec.job_timeout_s, spec.max_age_h
+    project.read_limit_bytes_s = spec.read_limit_bytes_s
     project.schedule_cron, project.schedule_timezone = spec.schedule_cron, spec.schedule_timezone
     project.schedule_enabled = spec.schedule_enabled
     for name in KEEP_FIELDS:
@@ -56,7 +57,8 @@ def spec_of(project: Project) -> ProjectSpec:
         group_max_bytes=project.group_max_bytes,
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
         catalog_copy_to_tape=project.catalog_copy_to_tape,
-        job_timeout_s=project.job_timeout_s, max_age_h=project.max_age_h, schedule_cron=project.schedule_cron,
+        job_timeout_s=project.job_timeout_s, max_age_h=project.max_age_h,
+        read_limit_bytes_s=project.read_limit_bytes_s, schedule_cron=project.schedule_cron,
         schedule_timezone=project.schedule_timezone, schedule_enabled=project.schedule_enabled,
         **{name: getattr(project, name) for name in KEEP_FIELDS},
     )
@@ -183,6 +185,7 @@ def to_dict(project: Project) -> dict:
         "group_max_bytes": project.group_max_bytes,
         "job_timeout_min": project.job_timeout_s // 60 if project.job_timeout_s else None,
         "max_age_h": project.max_age_h,
+        "read_limit_bytes_s": project.read_limit_bytes_s,  # None: no limit
         "destination": (
             {"kind": "tape", "drive": project.dest_drive, "pool": project.dest_pool,
              "verify": project.verify_after_write, "catalog_copy": project.catalog_copy_to_tape}

@@ -97,6 +97,8 @@ class ProjectEntry(BaseModel):
     verify_after_write: StrictBool = _default("verify_after_write")
     catalog_copy_to_tape: StrictBool = _default("catalog_copy_to_tape")
     job_timeout_s: Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)] | None = _default("job_timeout_s")
+    # Bytes per second; its range (0: no limit) is project_checks.validate's, so the message names it.
+    read_limit_bytes_s: Annotated[StrictInt, Field(le=BIGINT_MAX)] | None = _default("read_limit_bytes_s")
     max_age_h: Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)] | None = _default("max_age_h")
     schedule_cron: Text | None = _default("schedule_cron")
     schedule_timezone: Text | None = _default("schedule_timezone")

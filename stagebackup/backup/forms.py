@@ -26,11 +26,23 @@ from wtforms import (
 from wtforms.validators import NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from ..errors import ValidationError
 from ..jobs.queue import REMARK_MAX
 from ..models import Project
 from ..paths import display
-from ..project_checks import GROUP_MIN_BYTES, KEEP_FIELDS, KEEP_MAX, LEVEL_RANGE, MIB, NAME_MAX, ProjectSpec
+from ..project_checks import (
+    GROUP_MIN_BYTES,
+    KEEP_FIELDS,
+    KEEP_MAX,
+    LEVEL_RANGE,
+    MIB,
+    NAME_MAX,
+    ProjectSpec,
+    read_limit_as_mib,
+    read_limit_from_mib,
+)
 from ..schedule import cron
+from .messages import form_error
 
 SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")  # as Flask-WTF's is_submitted()
 
@@ -95,6 +107,8 @@ class ProjectForm(TextForm):
     verify_after_write = BooleanField(_l("写入后校验"), default=True)
     catalog_copy_to_tape = BooleanField(_l("每次写完后把目录库副本也写到磁带"), default=False)
     job_timeout_min = IntegerField(_l("任务时限（分钟）"), validators=[Optional()])
+    # Text, not a number field: "0.5" is a valid limit, and a wrong one gets project_checks' own message.
+    read_limit_mib = StringField(_l("读取限速 (MiB/s)"), render_kw={"inputmode": "decimal", "maxlength": 40})
     max_age_h = IntegerField(_l("无定时计划时的备份期限（小时）"), validators=[Optional()], render_kw={"min": 1})
     schedule_preset = RadioField(_l("定时计划"), default="", choices=choices(
         ("", _l("不定时")), ("daily", _l("每天")), ("weekly", _l("每周")), ("monthly", _l("每月")),
@@ -125,6 +139,19 @@ class ProjectForm(TextForm):
     def validate_schedule_time(self, field) -> None:
         if self.schedule_preset.data in cron.PRESET_KINDS and self._time() is None:
             raise FieldError(_l("请填写时间（时:分）"))
+
+    def validate_read_limit_mib(self, field) -> None:
+        try:
+            read_limit_from_mib(field.data)
+        except ValidationError as exc:
+            raise FieldError(form_error(exc).message) from None
+
+    def _read_limit(self) -> int | None:
+        """The limit in bytes per second; None when it is not a number (``validate_read_limit_mib`` says so)."""
+        try:
+            return read_limit_from_mib(self.read_limit_mib.data)
+        except ValidationError:
+            return None
 
     def _time(self) -> time | None:
         try:
@@ -170,6 +197,7 @@ class ProjectForm(TextForm):
         self.verify_after_write.data = project.verify_after_write
         self.catalog_copy_to_tape.data = project.catalog_copy_to_tape
         self.job_timeout_min.data = project.job_timeout_s // 60 if project.job_timeout_s else None
+        self.read_limit_mib.data = read_limit_as_mib(project.read_limit_bytes_s) if project.read_limit_bytes_s else ""
         self.max_age_h.data = project.max_age_h
         self._fill_schedule(project)
         for name in KEEP_FIELDS:
@@ -215,6 +243,7 @@ class ProjectForm(TextForm):
             verify_after_write=bool(self.verify_after_write.data),
             catalog_copy_to_tape=bool(self.catalog_copy_to_tape.data) and tape,
             job_timeout_s=self.job_timeout_min.data * 60 if self.job_timeout_min.data is not None else None,
+            read_limit_bytes_s=self._read_limit(),
             max_age_h=self.max_age_h.data,
             schedule_cron=self._schedule_cron(),
             schedule_timezone=(self.schedule_timezone.data or "").strip() or None,

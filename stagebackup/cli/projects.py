@@ -9,12 +9,27 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from .. import project_checks, projects
+from ..errors import ValidationError
 from ..extensions import db
 from ..models import Project
 from .common import actor, echo_json, operator_errors, read_password
 
 projects_group = AppGroup("projects", help="Manage backup projects.")
 BYTES = click.IntRange(1, 2**63 - 1)  # a BIGINT column: a larger number would overflow the database
+
+
+class MiBPerSecond(click.ParamType):
+    """A read limit in MiB/s ("20", "0.5"), as bytes per second: the same parsing and message as the form's."""
+
+    name = "mib/s"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return project_checks.read_limit_from_mib(value)
+        except ValidationError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _retention_options() -> list:
@@ -68,6 +83,9 @@ def _project_options(for_add: bool):
                      show_default=for_add, help="Append a copy of the catalog to the tape after each session."),
         click.option("--job-timeout-min", type=click.IntRange(1, project_checks.TIMEOUT_MAX_MIN), default=None,
                      help="A job running longer than this many minutes ends failed (default: no limit)."),
+        click.option("--read-limit-mib", "read_limit_bytes_s", type=MiBPerSecond(), default=None, metavar="MIB/S",
+                     help="Read the sources at most this fast, in MiB/s (e.g. 20 or 0.5), averaged over the job; "
+                          "0: no limit (the default)."),
         click.option("--max-age-h", "max_age_h", type=click.IntRange(1, project_checks.MAX_AGE_MAX_H), default=None,
                      help="Without a schedule: the health panel turns yellow when the last good backup is older "
                           "than this many hours, red past twice it (default: STAGEBACKUP_HEALTH_MAX_AGE_H)."),

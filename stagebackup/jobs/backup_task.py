@@ -30,7 +30,7 @@ def _settings(project: Project) -> ProjectSettings:
         compression_level=project.compression_level, dest_kind=project.dest_kind,
         dest_path=project.dest_path, encrypted=bool(project.encrypted), group_max_bytes=project.group_max_bytes,
         dest_drive=project.dest_drive, dest_pool=project.dest_pool, verify_after_write=project.verify_after_write,
-        catalog_copy_to_tape=project.catalog_copy_to_tape,
+        catalog_copy_to_tape=project.catalog_copy_to_tape, read_limit_bytes_s=project.read_limit_bytes_s,
     )
 
 

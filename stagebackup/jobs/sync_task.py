@@ -26,7 +26,7 @@ def _settings(project: Project, max_delete_ratio: float, allow_mass_delete: bool
         name=project.name, sources=list(project.sources), includes=list(project.includes or []),
         excludes=list(project.excludes or []), dest_path=project.dest_path or "",
         strategy=project.sync_strategy or "overwrite", allow_mass_delete=allow_mass_delete,
-        max_delete_ratio=max_delete_ratio,
+        max_delete_ratio=max_delete_ratio, read_limit_bytes_s=project.read_limit_bytes_s,
     )
 
 

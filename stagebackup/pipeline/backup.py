@@ -40,6 +40,7 @@ from .scan import DIR, FILE, SYMLINK, Entry, Rules, read_manifest, walk, write_m
 from .sevenzip import write_7z
 from .source import READ_CHUNK_BYTES
 from .tgz import write_tgz
+from .throttle import describe, for_limit
 
 MIN_PROGRESS_STEP_BYTES = 64 << 10
 MIN_CACHE_BYTES = 1 << 20  # manifests and member lists of a group
@@ -62,6 +63,7 @@ class ProjectSettings:
     dest_pool: str | None = None
     verify_after_write: bool = True
     catalog_copy_to_tape: bool = False
+    read_limit_bytes_s: int | None = None  # the sources are read at most this fast (None: no limit)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class _GroupPipeline:
         self.archives = 0
         self.total_bytes = total_bytes
         self.catalogs: dict[int, MemberCatalog] = {}  # seq: written while compressed, until recorded
+        self.throttle = for_limit(project.read_limit_bytes_s)  # one bucket for every archive of the job
 
     def run(self, groups: list[grouping.Group]) -> None:
         ctx, reporter = self.ctx, self.reporter
@@ -196,6 +199,8 @@ class _GroupPipeline:
         if ctx.direct and not direct:
             reporter.log("INFO", "7z needs a seekable file: its archives are staged in the cache, then copied")
         pending = None
+        if self.throttle is not None:
+            reporter.log("INFO", f"reading the sources at most {describe(self.throttle.rate)} (the project's limit)")
         try:
             reporter.stage_started("compress")
             for group in groups:
@@ -257,12 +262,14 @@ class _GroupPipeline:
 
     def _write(self, group: grouping.Group, out, members: MemberSpool):
         with group.read() as entries:
-            return write_tgz(entries, out, self.spec, reporter=self.reporter, members=members, step=self.step)
+            return write_tgz(entries, out, self.spec, reporter=self.reporter, members=members, step=self.step,
+                             throttle=self.throttle)
 
     def _compress_staged(self, group: grouping.Group, staged: str, members: MemberSpool) -> ArchiveResult:
         if self.spec.fmt == "7z":
             with group.read() as entries:
-                stats = write_7z(entries, staged, self.spec, reporter=self.reporter, members=members, step=self.step)
+                stats = write_7z(entries, staged, self.spec, reporter=self.reporter, members=members, step=self.step,
+                                 throttle=self.throttle)
             size, sha256 = sha256_of(staged)
         else:
             output = FileOutput(staged)

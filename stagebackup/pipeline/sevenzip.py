@@ -44,6 +44,7 @@ from .archive import (
 )
 from .report import Reporter
 from .scan import DIR, FILE, Entry
+from .throttle import ReadThrottle
 
 # xz/LZMA2 dictionary size per preset; a parallel block is 3 dictionaries, as xz's threaded encoder uses.
 _DICT_BYTES = [256 << 10, 1 << 20, 2 << 20, 4 << 20, 4 << 20, 8 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20]
@@ -139,8 +140,9 @@ class ParallelLzma2:
 
 def write_7z(
     entries: Iterable[Entry], out_path: str, spec: ArchiveSpec, *, reporter: Reporter, members: MemberSpool,
-    step: int = source.READ_CHUNK_BYTES,
+    step: int = source.READ_CHUNK_BYTES, throttle: ReadThrottle | None = None,
 ) -> ArchiveStats:
+    """``throttle``: the job's read limit, paced as the sources are read (None: no limit)."""
     parallel = None
     try:
         with open(out_path, "w+b") as fh:
@@ -153,7 +155,8 @@ def write_7z(
             if threads > 1:
                 parallel = ParallelLzma2(spec.level, threads, on_progress=_told(reporter))
                 folder.get_compressor().chain[0] = parallel
-            writer = _MemberWriter(archive, folder, reporter, members, step, count_read=parallel is None)
+            writer = _MemberWriter(archive, folder, reporter, members, step, count_read=parallel is None,
+                                   throttle=throttle)
             for entry in entries:
                 writer.add(entry)
                 reporter.advance(files=int(entry.kind == FILE), current=entry.path)  # files: regular files only
@@ -179,8 +182,9 @@ def _told(reporter: Reporter) -> Callable[[int], None]:
 
 class _MemberWriter:
     def __init__(self, archive: py7zr.SevenZipFile, folder, reporter: Reporter, members: MemberSpool, step: int,
-                 *, count_read: bool):
+                 *, count_read: bool, throttle: ReadThrottle | None = None):
         self.archive, self.folder, self.reporter, self.members, self.step = archive, folder, reporter, members, step
+        self.throttle = throttle
         self.count_read = count_read  # False: ParallelLzma2 counts the bytes as it compresses them
         self.input_bytes = 0
 
@@ -238,7 +242,8 @@ class _MemberWriter:
             return
         fd, before = opened
         try:
-            reader = source.ExactReader(fd, before.st_size, path, reporter, self.step, count=self.count_read)
+            reader = source.ExactReader(fd, before.st_size, path, reporter, self.step, count=self.count_read,
+                                        throttle=self.throttle)
             self._append(name, before, MemberType.FILE, reader, before.st_size)
             self.input_bytes += before.st_size
             self.members.add(name, FILE_MEMBER, before.st_size, before.st_mtime, before.st_mode)

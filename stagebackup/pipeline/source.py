@@ -13,6 +13,7 @@ import os
 import stat
 
 from .report import Reporter
+from .throttle import ReadThrottle
 
 READ_CHUNK_BYTES = 1 << 20
 
@@ -57,20 +58,25 @@ class ExactReader:
 
     ``step`` caps each read, so progress advances at least every ``step`` bytes (the 1 % rule); with
     ``count=False`` the reads advance nothing (the compressor counts the bytes when it has done them).
+    ``throttle`` (the job's read limit, ``throttle.ReadThrottle``) caps each read at its chunk and paces them;
+    None costs nothing per read.
     """
 
     def __init__(self, fd: int, size: int, path: bytes, reporter: Reporter, step: int = READ_CHUNK_BYTES, *,
-                 count: bool = True):
+                 count: bool = True, throttle: ReadThrottle | None = None):
         self.fd, self.remaining, self.path, self.reporter = fd, size, path, reporter
-        self.step = max(1, step)
+        self.step = max(1, step if throttle is None else min(step, throttle.chunk))
         self.count = count
         self.failed = False
+        self.throttle = throttle
 
     def read(self, n: int = -1) -> bytes:
         if self.remaining <= 0:
             return b""
         n = self.remaining if n is None or n < 0 else n
         n = min(n, self.remaining, self.step)
+        if self.throttle is not None:
+            self.throttle.take(n, self.reporter.checkpoint)
         data = b""
         if not self.failed:  # after a failure the rest is zeros: one [ERROR] line per file, not one per chunk
             try:

@@ -38,6 +38,7 @@ from .scan import DIR, Rules, walk
 from .sync_apply import Applier, read_plan
 from .sync_plan import CatalogSpool, ErrorWatch, Member, PlanCounts, Planner, Root, SourceEmpty, is_temp_name, member
 from .sync_quick import unchanged_digest
+from .throttle import describe, for_limit
 
 STRATEGIES = ("overwrite", "incremental")
 
@@ -62,6 +63,7 @@ class SyncSettings:
     strategy: str  # overwrite | incremental
     allow_mass_delete: bool
     max_delete_ratio: float
+    read_limit_bytes_s: int | None = None  # the sources are read at most this fast (None: no limit)
 
 
 @dataclass
@@ -136,7 +138,9 @@ def run_sync(ctx: SyncContext) -> None:
             os.makedirs(dest, exist_ok=True)
         except OSError as exc:
             raise DestinationError(display(dest), exc.strerror) from exc
-        applier = Applier(roots, dest, ctx.job_id, reporter)
+        applier = Applier(roots, dest, ctx.job_id, reporter, throttle=for_limit(settings.read_limit_bytes_s))
+        if applier.throttle is not None:
+            reporter.log("INFO", f"reading the sources at most {describe(applier.throttle.rate)} (the project's limit)")
         applier.clean_top_level_temps(is_temp_name)
         with open(plan_path, "rb") as plan:
             applier.apply(read_plan(plan))

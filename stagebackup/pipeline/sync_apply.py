@@ -27,6 +27,7 @@ from . import sync_plan as plan_ops
 from .durable import Batch, Deferred
 from .report import Reporter
 from .sync_plan import TEMP_PREFIX, Root
+from .throttle import ReadThrottle
 
 CHUNK_BYTES = 64 << 20  # between two cancel checks inside one large file
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
@@ -88,8 +89,13 @@ def _data_segments(fd: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 class Applier:
-    def __init__(self, roots: list[Root], dest: bytes, job_id: int, reporter: Reporter):
+    def __init__(self, roots: list[Root], dest: bytes, job_id: int, reporter: Reporter, *,
+                 throttle: ReadThrottle | None = None):
         self.roots, self.dest, self.job_id, self.reporter = roots, dest, job_id, reporter
+        # The job's read limit: each copy is at most its chunk, paced; progress then advances chunk by chunk.
+        self.throttle = throttle
+        self._chunk = CHUNK_BYTES if throttle is None else throttle.chunk
+        self._report_every = CHUNK_BYTES // 2 if throttle is None else throttle.chunk
         self.owners = os.geteuid() == 0
         self.uncertain: set[bytes] = set()  # catalog paths whose planned state may not have been reached
         self._names = itertools.count(1)
@@ -259,11 +265,14 @@ class Applier:
         """Copy ``[offset, end)``; returns where it stopped (``end`` unless the file shrank)."""
         reported = offset
         while offset < end:
-            copied = _copy_chunk(fin, fout, offset, min(CHUNK_BYTES, end - offset), self._copy_state)
+            count = min(self._chunk, end - offset)
+            if self.throttle is not None:
+                self.throttle.take(count, self.reporter.checkpoint)
+            copied = _copy_chunk(fin, fout, offset, count, self._copy_state)
             if copied == 0:
                 break
             offset += copied
-            if offset - reported >= CHUNK_BYTES // 2:  # a large file: progress and cancel as it is copied
+            if offset - reported >= self._report_every:  # a large file: progress and cancel as it is copied
                 self._file_progress += offset - reported
                 self.reporter.advance(nbytes=offset - reported)
                 reported = offset

@@ -30,6 +30,7 @@ from .crypto import EncryptingWriter
 from .report import Reporter
 from .scan import DIR, FILE, Entry
 from .tarheader import BLOCK, Names, tar_header
+from .throttle import ReadThrottle
 
 RECORD = 20 * BLOCK  # tar pads the end of the archive to whole 10 KiB records, as GNU tar does
 GZIP_BLOCK_BYTES = 1 << 20
@@ -82,10 +83,11 @@ class TarGzStream:
 
 def write_tgz(
     entries: Iterable[Entry], out, spec: ArchiveSpec, *, reporter: Reporter, members: MemberSpool,
-    step: int = source.READ_CHUNK_BYTES,
+    step: int = source.READ_CHUNK_BYTES, throttle: ReadThrottle | None = None,
 ) -> ArchiveStats:
+    """``throttle``: the job's read limit, paced as the sources are read (None: no limit)."""
     stream = TarGzStream(out, spec)
-    writer = _MemberWriter(stream, reporter, members, step)
+    writer = _MemberWriter(stream, reporter, members, step, throttle)
     try:
         for entry in entries:
             writer.add(entry)
@@ -99,8 +101,10 @@ def write_tgz(
 
 
 class _MemberWriter:
-    def __init__(self, stream: TarGzStream, reporter: Reporter, members: MemberSpool, step: int):
+    def __init__(self, stream: TarGzStream, reporter: Reporter, members: MemberSpool, step: int,
+                 throttle: ReadThrottle | None):
         self.stream, self.reporter, self.members, self.step = stream, reporter, members, step
+        self.throttle = throttle
         self.names = Names()
         self.inodes: dict[tuple[int, int], str] = {}  # hard links: first name stored for (dev, inode)
         self.input_bytes = 0
@@ -147,7 +151,7 @@ class _MemberWriter:
                 self.inodes[key] = name
             size = before.st_size
             self.stream.write(tar_header(name, before, tarfile.REGTYPE, size, "", self.names))
-            reader = source.ExactReader(fd, size, path, reporter, self.step)
+            reader = source.ExactReader(fd, size, path, reporter, self.step, throttle=self.throttle)
             while data := reader.read(self.step):
                 self.stream.write(data)
             self.stream.pad()

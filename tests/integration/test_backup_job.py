@@ -147,8 +147,8 @@ def test_file_that_shrinks_while_archived_keeps_the_archive_valid(app, tmp_path,
     from stagebackup.pipeline import source as source_module
 
     class ShrinkingReader(source_module.ExactReader):
-        def __init__(self, fd, size, path, reporter, step):
-            super().__init__(fd, size, path, reporter, step)
+        def __init__(self, fd, size, path, reporter, step, **options):
+            super().__init__(fd, size, path, reporter, step, **options)
             if path.endswith(b"growing.log"):  # header written with 100,000 bytes; now it shrinks
                 os.truncate(path, 10)
 

@@ -71,6 +71,9 @@ def _bad_specs(tmp: Path) -> dict[str, tuple[dict, str]]:
         "huge group size": ({"group_max_bytes": 2**64}, "group_max_mib"),
         "job time limit": ({"job_timeout_s": 30}, "job_timeout_min"),
         "backup age limit": ({"max_age_h": 0}, "max_age_h"),
+        "negative read limit": ({"read_limit_bytes_s": -1}, "read_limit_mib"),
+        "huge read limit": ({"read_limit_bytes_s": project_checks.READ_LIMIT_MAX_MIB * (1 << 20) + 1},
+                            "read_limit_mib"),
         "empty password": ({"password": ""}, "password"),
         "password line break": ({"password": "a\nb"}, "password"),
         "sync encrypted": ({"mode": "sync", "password": "pw"}, "encrypted"),
@@ -158,8 +161,10 @@ def test_each_error_of_validate_lands_on_its_field_in_both_languages(app, tmp_pa
         seen.add(error.template)
     else:
         seen.add("destination %(path)s is not writable")  # running as root: os.access grants everything
-    # Raised by create/update/remove rather than validate: their own test below.
-    others = {"a project named '%(name)s' already exists", "encryption needs a password (--password-stdin)",
+    # Raised by create/update/remove (or, a read limit that is no number, the form and the CLI) rather than
+    # validate: their own tests below.
+    others = {"the read limit '%(value)s' is not a number of MiB/s (for example 20 or 0.5)",
+              "a project named '%(name)s' already exists", "encryption needs a password (--password-stdin)",
               "project '%(name)s' has job #%(id)s %(status)s; cancel it first"}
     # The path policy's restore-target, browse and confinement refusals have their own tests (test_path_policy).
     elsewhere = {"restore target %(path)s is outside the allowed restore roots (%(roots)s; see "
@@ -190,6 +195,13 @@ def test_errors_of_create_update_and_remove(app, tmp_path):
     assert raised.value.field is None  # about the project as a whole: shown at the top
     assert _shown(app, raised.value, "zh_CN").message == "项目 taken 有任务 #1 尚未结束；请先取消它"
     assert str(raised.value) == "project 'taken' has job #1 queued; cancel it first"
+
+
+def test_a_read_limit_that_is_no_number_lands_on_its_field_in_both_languages(app):
+    with pytest.raises(ValidationError) as raised:
+        project_checks.read_limit_from_mib("20 MB/s")
+    _assert_shown_right(app, raised.value, "read_limit_mib")
+    assert str(raised.value) == "the read limit '20 MB/s' is not a number of MiB/s (for example 20 or 0.5)"
 
 
 def test_a_remark_error_lands_on_the_remark_in_both_languages(app, tmp_path):

@@ -23,7 +23,8 @@ def _state() -> tuple:
 def _full_projects(tmp_path) -> None:
     """Projects using every setting: archive with rules, encrypted, sync, tape, a source that is not UTF-8."""
     make_project(tmp_path, "设计稿", includes=["*.ai"], excludes=["*.tmp", "cache/"], archive_format="7z", level=9,
-                 group_max_bytes=64 << 20, job_timeout_s=3600, schedule_cron="0 2 * * *",
+                 group_max_bytes=64 << 20, job_timeout_s=3600, read_limit_bytes_s=(1 << 20) // 2 + 1,
+                 schedule_cron="0 2 * * *",
                  schedule_timezone="Asia/Shanghai", schedule_enabled=False)
     make_project(tmp_path, "财务", password="s3cret", dest_dir=str(tmp_path / "dest-enc"))
     make_project(tmp_path, "mirror", mode="sync", sync_strategy="incremental",
@@ -45,6 +46,8 @@ def test_export_holds_every_setting_and_no_secret(app, runner, tmp_path):
     assert set(by_name) == {"设计稿", "财务", "mirror", "tape", "odd"}
     assert by_name["设计稿"]["excludes"] == ["*.tmp", "cache/"] and by_name["设计稿"]["level"] == 9
     assert by_name["设计稿"]["job_timeout_s"] == 3600 and by_name["设计稿"]["group_max_bytes"] == 64 << 20
+    assert by_name["设计稿"]["read_limit_bytes_s"] == (1 << 20) // 2 + 1
+    assert by_name["财务"]["read_limit_bytes_s"] is None
     design = by_name["设计稿"]
     assert (design["schedule_cron"], design["schedule_timezone"], design["schedule_enabled"]) == (
         "0 2 * * *", "Asia/Shanghai", False)
@@ -74,6 +77,7 @@ def test_round_trip_into_an_empty_database(app, runner, tmp_path):
         assert "imported: 5 create" in result.output
         again = other.test_cli_runner().invoke(args=["projects", "export"])
         assert again.output == exported.read_text(encoding="utf-8")
+        assert projects.get_by_name("设计稿").read_limit_bytes_s == (1 << 20) // 2 + 1
         enc = db.session.scalar(select(Project).where(Project.name == "财务"))
         assert keys.reveal(enc.secret_id) == "typed-again"
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "project.import"))

@@ -46,11 +46,14 @@ def test_the_form_takes_mib_per_second_and_shows_them_back(client, tmp_path):
     assert response.status_code == 302
     project_id = projects.get_by_name("设计稿").id
     assert _limit() == MIB // 2 and _shown_limit(client, project_id) == "0.5"
+    card = client.get("/backup").get_data(as_text=True).split(f'id="project-{project_id}"')[1]
+    assert '<span class="project-read-limit">读取限速 512.0 KiB/s</span>' in card  # the project card says it
     for typed, stored, shown in [("20", 20 * MIB, "20"), ("0.3", 314573, "0.3"), ("", None, ""), ("0", None, "")]:
         response = client.post(f"/backup/projects/{project_id}/edit",
                                data={**_form(tmp_path, read_limit_mib=typed), "csrf_token": token})
         assert response.status_code == 302, typed
         assert _limit() == stored and _shown_limit(client, project_id) == shown, typed
+    assert "project-read-limit" not in client.get("/backup").get_data(as_text=True)  # no limit: nothing said
 
 
 @pytest.mark.parametrize(("typed", "message"), [

@@ -255,16 +255,24 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def server_cpu_in_window(pid: int, start_at: float, seconds: float) -> list[float]:
-    """The server's CPU seconds spent inside the window, measured from a thread while the clients run: what one
-    request costs, whatever else the machine runs (the latencies depend on that, this does not)."""
-    spent: list[float] = []
+def busy_seconds() -> float:
+    """CPU seconds all cores spent on anything (not idle, not waiting for I/O), from /proc/stat."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_in_window(measures: dict[str, callable], start_at: float, seconds: float) -> dict[str, float]:
+    """CPU seconds each of ``measures`` spent inside the window, measured from a thread while the clients run.
+    The server's per request is what one request costs whatever else the machine runs (the latencies depend on
+    that, this does not); the workers' and the whole machine's say what else ran."""
+    spent: dict[str, float] = {}
 
     def measure() -> None:
         time.sleep(max(0.0, start_at - time.time()))
-        before = cpu_seconds(pid)
+        before = {name: read() for name, read in measures.items()}
         time.sleep(seconds)
-        spent.append(cpu_seconds(pid) - before)
+        spent.update({name: read() - before[name] for name, read in measures.items()})
 
     threading.Thread(target=measure, daemon=True).start()
     return spent
@@ -362,7 +370,9 @@ def main() -> None:
                   for n in range(args.client_procs)]
         start_at = time.time() + 20 + args.clients * 0.3  # first pages first, then all together
         load_before = os.getloadavg()
-        server_cpu = server_cpu_in_window(procs[0].pid, start_at, args.seconds)
+        spent = cpu_in_window({"server": lambda: cpu_seconds(procs[0].pid), "busy": busy_seconds,
+                               "workers": lambda: sum(cpu_seconds(proc.pid) for proc in workers)},
+                              start_at, args.seconds)
         with multiprocessing.get_context("spawn").Pool(args.client_procs) as pool:
             outcomes = pool.map(run_clients, [(base, share, start_at, args.seconds) for share in shares])
         load_after = os.getloadavg()
@@ -376,11 +386,12 @@ def main() -> None:
               f"load average {load_before[0]:.1f} before, "
               f"{load_after[0]:.1f} after ({os.cpu_count()} cores); client CPU {client_cpu:.0f} s; "
               f"clients ready only after the window opened: {late}")
-        if server_cpu:
-            per_request = server_cpu[0] / max(1, len(samples)) * 1000
-            print(f"server CPU in the window: {server_cpu[0]:.1f} s, {per_request:.2f} ms a request: "
+        if spent:
+            per_request = spent["server"] / max(1, len(samples)) * 1000
+            print(f"server CPU in the window: {spent['server']:.1f} s, {per_request:.2f} ms a request: "
                   f"{os.cpu_count()} free cores would serve about {os.cpu_count() * 1000 / per_request:.0f} "
-                  f"requests/s")
+                  f"requests/s; the job workers' CPU {spent['workers']:.1f} s; the machine's cores busy "
+                  f"{spent['busy'] / args.seconds / os.cpu_count():.0%} of the window (every process)")
         rows = report(samples, label)
         logs.flush()
         failures = [line for line in (work / "processes.log").read_text(errors="replace").splitlines()

@@ -241,28 +241,29 @@ def stop(procs: list[subprocess.Popen], grace_s: float = 30.0) -> None:
             proc.wait()
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None: the process just ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its children (gunicorn's workers), from /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    """CPU time (user + system) of a process and its children (gunicorn's workers), from a scan of /proc."""
+    total = 0
     for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):  # a process that just ended
-            continue
-        if entry == str(pid) or fields[1] == str(pid):  # fields[1]: the parent's pid
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+        fields = _stat_fields(entry)
+        if fields and (entry == str(pid) or fields[1] == str(pid)):  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_seconds(pid: int) -> float:
     """CPU time of one process and its waited-for children, from its /proc/PID/stat alone (cheap: 50 workers
     are read at both ends of the window, and a scan of /proc for each would be CPU taken inside it)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime, stime, cutime, cstime
+    fields = _stat_fields(pid)
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK") if fields else 0.0  # u/s time, children
 
 
 def busy_seconds() -> float:

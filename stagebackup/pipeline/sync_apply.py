@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from ..errors import DestinationError
 from ..paths import display
+from . import sync_copier
 from . import sync_plan as plan_ops
 from .durable import Batch, Deferred
 from .report import Reporter
@@ -31,7 +32,10 @@ from .throttle import ReadThrottle
 
 CHUNK_BYTES = 64 << 20  # between two cancel checks inside one large file
 FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-NO_COPY_FILE_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF}
+# A run of these records is shared with the helper process; any other record ends the run.
+SHAREABLE = frozenset({plan_ops.NEW_FILE, plan_ops.CHANGED_FILE, plan_ops.MKDIR, plan_ops.DIR_ATTRS, plan_ops.LINK})
+WINDOW = 512  # records in one run at most: the helper copies at most half of them at once
+HELPER_MIN_FILES = 64  # fewer files in a run are not worth a request (and a small sync never starts the helper)
 
 
 def read_plan(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[bytes, int, int, bytes]]:
@@ -49,28 +53,11 @@ def read_plan(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[byt
 
 def _open_source(path: bytes) -> int:
     """Open a source file for reading (the seam tests use to make a file unreadable)."""
-    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    return sync_copier.open_source(path)
 
 
-def _copy_chunk(fin: int, fout: int, offset: int, count: int, state: dict) -> int:
-    """Copy up to ``count`` bytes at ``offset``; returns the bytes copied (0 at the end of the file)."""
-    if state.get("copy_file_range", True):
-        try:
-            return os.copy_file_range(fin, fout, count, offset, offset)
-        except OSError as exc:
-            if exc.errno not in NO_COPY_FILE_RANGE:
-                raise
-            state["copy_file_range"] = False  # another file system or an old kernel: plain reads
-    data = os.pread(fin, min(count, 1 << 20), offset)
-    view = memoryview(data)
-    written = 0
-    while written < len(data):
-        written += os.pwrite(fout, view[written:], offset + written)
-    return len(data)
-
-
-def _create_file(path: bytes) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+_copy_chunk = sync_copier.copy_chunk  # a module name of its own: tests and the fault seams wrap it
+_create_file = sync_copier.create_file
 
 
 def _data_segments(fd: int, size: int) -> Iterator[tuple[int, int]]:
@@ -102,6 +89,8 @@ class Applier:
         self._copy_state: dict = {}
         self._file_progress = 0  # bytes of the current file already counted in the progress
         self.batch = Batch(dest, self._deferred_failed)
+        # Small files are shared with a helper process (``sync_copier``), unless every read must be paced here.
+        self.helper = sync_copier.CopyHelper() if throttle is None else None
 
     # -- driving ---------------------------------------------------------------------------------
     def apply(self, records) -> None:
@@ -117,26 +106,99 @@ class Applier:
         except BaseException:
             self.batch.discard()
             raise
+        finally:
+            if self.helper is not None:
+                self.helper.close()
 
     def _apply(self, records) -> None:
-        for op, index, number, rel in records:
-            self.reporter.checkpoint()
-            root = self.roots[index]
-            src = root.src + b"/" + rel if rel else root.src
-            dst = root.dest + b"/" + rel if rel else root.dest
-            shown = root.name + b"/" + rel if rel else root.name  # what the log shows: the mirror's path
+        if self.helper is None:
+            for record in records:
+                self._apply_record(record)
+            return
+        window: list = []
+        for record in records:
+            if record[0] not in SHAREABLE:
+                self._apply_shared(window)
+                window = []
+                self._apply_record(record)
+                continue
+            window.append(record)
+            if len(window) == WINDOW:
+                self._apply_shared(window)
+                window = []
+        self._apply_shared(window)
+
+    def _apply_shared(self, window: list) -> None:
+        """A run of copies, links and folders; the helper copies the files of its second half meanwhile.
+
+        Its folders are made first (the helper writes into them); the rest keeps the plan's order: a
+        folder's metadata, queued after the renames before it, comes after the helper's files too."""
+        files = [i for i, record in enumerate(window) if record[0] in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE)]
+        if len(files) < HELPER_MIN_FILES or self.helper.broken:
+            for record in window:
+                self._apply_record(record)
+            return
+        for record in window:
+            if record[0] == plan_ops.MKDIR:
+                self._apply_record(record)
+        split = files[len(files) // 2]
+        handed = {i: self._temp_name(self._paths(window[i])[1]) for i in files if i >= split}
+        temps = list(handed.values())
+        if not self.helper.send([(self._paths(window[i])[0], temp) for i, temp in handed.items()]):
+            handed, temps = {}, []
+        try:
+            for record in window[:split]:
+                if record[0] != plan_ops.MKDIR:
+                    self._apply_record(record)
+            sizes = dict(zip(handed, self.helper.receive(temps) if temps else [], strict=True))
+        except BaseException:
+            self.helper.abandon(temps)  # a cancel or a fatal error: the helper's copies are not kept
+            raise
+        if self.helper.broken:
+            self.reporter.log("INFO", "the copy helper process stopped; the job copies on alone")
+        unqueued = {i: handed[i] for i, size in sizes.items() if size is not None}
+        try:
+            for i, record in enumerate(window[split:], split):
+                if i in unqueued:
+                    self._copied_by_helper(record, unqueued.pop(i), sizes[i])
+                elif record[0] != plan_ops.MKDIR:
+                    self._apply_record(record)
+        except BaseException:
+            self.helper.abandon(list(unqueued.values()))  # not in the batch yet: nobody else removes them
+            raise
+
+    def _copied_by_helper(self, record, temp: bytes, size: int) -> None:
+        op, _, _, _ = record
+        src, dst, shown = self._paths(record)
+        tag = "ADD" if op == plan_ops.NEW_FILE else "SYNC"
+        self.reporter.advance(nbytes=size)
+        self.batch.add_file(Deferred(lambda: self._rename(temp, dst, shown, tag), temp, shown, src), size)
+        self.reporter.advance(files=1, current=src)
+
+    def _paths(self, record) -> tuple[bytes, bytes, bytes]:
+        """(source, mirror path, the mirror's path as the log shows it) of a plan record."""
+        _, index, _, rel = record
+        root = self.roots[index]
+        if not rel:
+            return root.src, root.dest, root.name
+        return root.src + b"/" + rel, root.dest + b"/" + rel, root.name + b"/" + rel
+
+    def _apply_record(self, record) -> None:
+        op, _, number, rel = record
+        self.reporter.checkpoint()
+        src, dst, shown = self._paths(record)
+        try:
             try:
-                try:
-                    self._one(op, number, src, dst, shown, is_root=not rel)
-                except PermissionError:
-                    if self.owners or not _make_parent_writable(dst):
-                        raise
-                    # A read-only directory of the mirror (mirrored from a read-only source directory):
-                    # writable for now; its own permissions are set again after its contents.
-                    self._one(op, number, src, dst, shown, is_root=not rel)
-            except OSError as exc:
-                where = src if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE, plan_ops.LINK, plan_ops.ATTRS) else dst
-                self._failed(shown, where, exc)
+                self._one(op, number, src, dst, shown, is_root=not rel)
+            except PermissionError:
+                if self.owners or not _make_parent_writable(dst):
+                    raise
+                # A read-only directory of the mirror (mirrored from a read-only source directory):
+                # writable for now; its own permissions are set again after its contents.
+                self._one(op, number, src, dst, shown, is_root=not rel)
+        except OSError as exc:
+            where = src if op in (plan_ops.NEW_FILE, plan_ops.CHANGED_FILE, plan_ops.LINK, plan_ops.ATTRS) else dst
+            self._failed(shown, where, exc)
 
     def _failed(self, shown: bytes, where: bytes, exc: OSError) -> None:
         if exc.errno in FATAL_ERRNOS:
@@ -192,11 +254,13 @@ class Applier:
                 self.reporter.log_path("INFO", name, "removed a partial file left by an interrupted sync")
 
     # -- files and links -------------------------------------------------------------------------
+    def _temp_name(self, dst: bytes) -> bytes:
+        return b"%s/%s%d-%d.tmp" % (dst[:dst.rindex(b"/")], TEMP_PREFIX, self.job_id, next(self._names))
+
     def _create_temp(self, dst: bytes, create):
         """A new temporary name beside ``dst``, created by ``create(path)``; returns (path, its result)."""
-        directory = dst[:dst.rindex(b"/")]
         while True:
-            temp = b"%s/%s%d-%d.tmp" % (directory, TEMP_PREFIX, self.job_id, next(self._names))
+            temp = self._temp_name(dst)
             try:
                 return temp, create(temp)
             except FileExistsError:  # left by an earlier attempt of this job: removed by the next scan
@@ -291,17 +355,9 @@ class Applier:
             raise
 
     def _set_attrs(self, st: os.stat_result, path: bytes, fd: int | None = None) -> None:
-        """Owner (as root), permissions and times of ``st`` on ``path`` (a link itself, never its target).
-
-        The owner comes first: chown clears set-user-ID bits, chmod puts them back.
-        """
-        target = fd if fd is not None else path
-        is_link = stat.S_ISLNK(st.st_mode)
-        if self.owners:
-            os.chown(target, st.st_uid, st.st_gid, follow_symlinks=fd is not None or not is_link)
-        if not is_link:  # Linux has no permissions on links
-            os.chmod(target, stat.S_IMODE(st.st_mode))
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=fd is not None or not is_link)
+        """Owner (as root), permissions and times of ``st`` on ``path`` (a link itself, never its target)."""
+        sync_copier.set_attrs(st, fd if fd is not None else path, owners=self.owners,
+                              follow=fd is not None or not stat.S_ISLNK(st.st_mode))
 
 
 def _make_parent_writable(path: bytes) -> bool:

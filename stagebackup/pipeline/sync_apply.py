@@ -141,10 +141,14 @@ class Applier:
         for record in window:
             if record[0] == plan_ops.MKDIR:
                 self._apply_record(record)
-        split = files[len(files) // 2]
-        handed = {i: self._temp_name(self._paths(window[i])[1]) for i in files if i >= split}
-        temps = list(handed.values())
-        if not self.helper.send([(self._paths(window[i])[0], temp) for i, temp in handed.items()]):
+        half = len(files) // 2  # measured: a larger share for the helper only made the job wait for it
+        split = files[half]
+        handed = {}  # plan index -> (source, mirror path, shown path, temporary name)
+        for i in files[half:]:
+            src, dst, shown = self._paths(window[i])
+            handed[i] = (src, dst, shown, self._temp_name(dst))
+        temps = [paths[3] for paths in handed.values()]
+        if not self.helper.send([(paths[0], paths[3]) for paths in handed.values()]):
             handed, temps = {}, []
         try:
             for record in window[:split]:
@@ -160,16 +164,14 @@ class Applier:
         try:
             for i, record in enumerate(window[split:], split):
                 if i in unqueued:
-                    self._copied_by_helper(record, unqueued.pop(i), sizes[i])
+                    self._copied_by_helper(record[0], *unqueued.pop(i), sizes[i])
                 elif record[0] != plan_ops.MKDIR:
                     self._apply_record(record)
         except BaseException:
-            self.helper.abandon(list(unqueued.values()))  # not in the batch yet: nobody else removes them
+            self.helper.abandon([paths[3] for paths in unqueued.values()])  # not in the batch: nobody else would
             raise
 
-    def _copied_by_helper(self, record, temp: bytes, size: int) -> None:
-        op, _, _, _ = record
-        src, dst, shown = self._paths(record)
+    def _copied_by_helper(self, op: bytes, src: bytes, dst: bytes, shown: bytes, temp: bytes, size: int) -> None:
         tag = "ADD" if op == plan_ops.NEW_FILE else "SYNC"
         self.reporter.advance(nbytes=size)
         self.batch.add_file(Deferred(lambda: self._rename(temp, dst, shown, tag), temp, shown, src), size)

@@ -22,6 +22,7 @@ from typing import BinaryIO
 from ..errors import N_, StageBackupError
 from ..pipeline.crypto import DecryptingReader, DecryptionError
 from . import inflate
+from .tarinfo import FastTarInfo
 
 READ_BYTES = 1 << 20
 PIPE_BYTES = 1 << 20
@@ -172,7 +173,8 @@ class ForwardReader:
 
 def open_tar(stream: BinaryIO) -> tarfile.TarFile:
     """A TarFile over plain tar bytes read in order; names stay bytes-exact (surrogate-escaped)."""
-    return tarfile.open(fileobj=ForwardReader(stream), mode="r:", encoding="utf-8", errors="surrogateescape")
+    return tarfile.open(fileobj=ForwardReader(stream), mode="r:", encoding="utf-8", errors="surrogateescape",
+                        tarinfo=FastTarInfo)
 
 
 def members_of(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:

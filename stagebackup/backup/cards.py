@@ -1,13 +1,13 @@
 """What a job card shows, derived from the job row and its stage rows only (no I/O, no lazy loads).
 
-A poll of one card costs two indexed queries: the job (with its project's tape pool, joined) and the
-job's stage rows. Numbers the page shows (elapsed, rate, time left, report age) are computed here, at
-one ``now``, so the page and the poll endpoint render the same partial from the same inputs.
+A poll of one card costs one indexed query: the job, its project's tape pool and its stage rows, joined.
+Numbers the page shows (elapsed, rate, time left, report age) are computed here, at one ``now``, so the page
+and the poll endpoint render the same partial from the same inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,8 +16,7 @@ from sqlalchemy import select
 
 from ..dbtypes import utcnow
 from ..extensions import db
-from ..jobs.summary import stages_for
-from ..models import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING, WAITING_MEDIA, Job, Project
+from ..models import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING, WAITING_MEDIA, Job, JobStage, Project
 from ..stages import stage_steps
 
 # A worker heartbeats every HEARTBEAT_INTERVAL_S; this many intervals of silence make a card say so.
@@ -108,28 +107,32 @@ def _stale_after_s() -> float:
 
 
 def load_card(job_id: int) -> JobCard | None:
-    """One job's card: the two queries a poll costs."""
-    row = db.session.execute(_with_pool().where(Job.id == job_id)).first()
-    if row is None:
-        return None
-    job, pool = row
-    return JobCard(job, stage_steps(job, stages_for([job])[job.id]), pool, utcnow(), _stale_after_s())
+    """One job's card: the one query a poll costs."""
+    found = _cards(db.session.execute(_cards_query().where(Job.id == job_id)))
+    return found[0] if found else None
 
 
-def _with_pool():
-    return select(Job, Project.dest_pool).outerjoin(Project, Project.id == Job.project_id)
+def _cards_query():
+    """Jobs with their project's tape pool and their stage rows, joined: a row per stage (one with no stage
+    for a job that has none yet), so a card, or every card of the page, costs one query."""
+    return (select(Job, Project.dest_pool, JobStage)
+            .outerjoin(Project, Project.id == Job.project_id)
+            .outerjoin(JobStage, JobStage.job_id == Job.id))
 
 
-def build_cards(rows: Sequence[tuple[Job, str | None]]) -> list[JobCard]:
-    """Cards for several (job, pool) rows with one query for all their stages."""
-    stages = stages_for([job for job, _pool in rows])
+def _cards(rows: Iterable[tuple[Job, str | None, JobStage | None]]) -> list[JobCard]:
+    """Cards from (job, pool, stage) rows, in the order of the jobs' first rows."""
+    jobs: dict[int, tuple[Job, str | None, list[JobStage]]] = {}
+    for job, pool, stage in rows:
+        _job, _pool, stages = jobs.setdefault(job.id, (job, pool, []))
+        if stage is not None:
+            stages.append(stage)
     now, stale_after = utcnow(), _stale_after_s()
-    return [JobCard(job, stage_steps(job, stages[job.id]), pool, now, stale_after) for job, pool in rows]
+    return [JobCard(job, stage_steps(job, stages), pool, now, stale_after) for job, pool, stages in jobs.values()]
 
 
 def active_cards(after_id: int = 0) -> list[JobCard]:
-    """Queued, running and waiting jobs (oldest first), newer than ``after_id``: two queries."""
-    rows = db.session.execute(
-        _with_pool().where(Job.status.in_(ACTIVE_STATUSES), Job.id > after_id).order_by(Job.id)
-    ).all()
-    return build_cards(rows)
+    """Queued, running and waiting jobs (oldest first), newer than ``after_id``: one query."""
+    return _cards(db.session.execute(
+        _cards_query().where(Job.status.in_(ACTIVE_STATUSES), Job.id > after_id).order_by(Job.id)
+    ))

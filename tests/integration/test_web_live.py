@@ -122,9 +122,9 @@ def test_a_poll_costs_the_same_with_one_project_or_many(client, tmp_path):
         queue.enqueue(project, kind="verify", source_job_id=job.id, actor="test")
     db.session.commit()
     many = _poll_cost(client)
-    # new cards: jobs, their stages, their log tails; drive card: drives and jobs waiting for media; last backups: one
+    # new cards: jobs with their stages, their log tails; drive card: drives and jobs waiting for media; last backups: one
     # statement for every project; recently finished: one.
-    assert one == many == 7
+    assert one == many == 6
 
 
 def test_the_last_backup_of_each_project_is_an_index_seek_per_project(app):

@@ -122,8 +122,8 @@ def test_a_poll_costs_the_same_with_one_project_or_many(client, tmp_path):
         queue.enqueue(project, kind="verify", source_job_id=job.id, actor="test")
     db.session.commit()
     many = _poll_cost(client)
-    # new cards: jobs with their stages, their log tails; drive card: drives and jobs waiting for media; last backups: one
-    # statement for every project; recently finished: one.
+    # new cards: jobs with their stages, their log tails; drive card: drives and jobs waiting for media; last
+    # backups: one statement for every project; recently finished: one.
     assert one == many == 6
 
 

@@ -231,7 +231,7 @@ def test_a_restore_job_renders_through_the_shared_card_with_the_backup_card_s_po
     assert 'data-seq="' not in client.get(f"/backup/jobs/{restore_id}/card?after={last}").get_data(as_text=True)
 
     source_id = source.id
-    assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (2, 3)
+    assert poll_costs(client, restore_id) == poll_costs(client, source_id) == (1, 2)
 
 
 def test_restore_form_errors_sit_on_their_field_at_the_page_s_own_address(app, tmp_path):

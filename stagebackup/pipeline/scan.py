@@ -8,11 +8,12 @@ as a warning. The manifest is a file, read back as a stream, so no whole-tree li
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
-from operator import attrgetter
+from operator import itemgetter
 from typing import BinaryIO, NamedTuple
 
 import pathspec
@@ -21,7 +22,8 @@ from ..errors import N_, SourceChanged, SourceMissing, ValidationError
 from .report import Reporter
 
 FILE, DIR, SYMLINK = "f", "d", "l"
-_NAME = attrgetter("name")
+_FIRST = itemgetter(0)
+REPLACED_DIR = "was replaced while being scanned (a link or another folder is there now): not followed"
 SPECIAL_KINDS = {
     stat.S_IFSOCK: "socket", stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device",
     stat.S_IFBLK: "block device",
@@ -119,26 +121,17 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: dict) -> I
             # Strict pre-order: a directory's entry comes right before its contents, as GNU tar
             # expects (it applies a directory's mtime once a member outside it appears).
             yield Entry(DIR, 0, abs_dir, dir_stat)
-        try:
-            with os.scandir(abs_dir) as it:
-                children = sorted(it, key=_NAME)
-        except OSError as exc:
-            reporter.log_path("ERROR", abs_dir, f"cannot list directory: {exc.strerror}")
-            continue
+        children = _list_dir(abs_dir, dir_stat, is_root=not rel_dir, reporter=reporter)
         subdirs = []
-        for child in children:
-            rel = rel_dir + b"/" + child.name if rel_dir else child.name
-            try:
-                cst = child.stat(follow_symlinks=False)
-            except OSError as exc:
-                reporter.log_path("ERROR", child.path, f"cannot stat: {exc.strerror}")
-                continue
+        prefix = abs_dir if abs_dir.endswith(b"/") else abs_dir + b"/"
+        for name, cst in children:
+            rel = rel_dir + b"/" + name if rel_dir else name
             mode = cst.st_mode
             if stat.S_ISDIR(mode):
                 if rules.excluded(rel, is_dir=True):
                     continue
                 if (cst.st_dev, cst.st_ino) in skip:
-                    reporter.log_path("INFO", child.path, f"skipped: {skip[cst.st_dev, cst.st_ino]}")
+                    reporter.log_path("INFO", prefix + name, f"skipped: {skip[cst.st_dev, cst.st_ino]}")
                     continue
                 subdirs.append((rel, cst))
             elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
@@ -147,16 +140,52 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: dict) -> I
                 if lazy_dirs:
                     yield from ancestors(rel)
                 if stat.S_ISREG(mode):
-                    yield Entry(FILE, cst.st_size, child.path, cst)
+                    yield Entry(FILE, cst.st_size, prefix + name, cst)
                 else:
-                    yield Entry(SYMLINK, 0, child.path, cst)
+                    yield Entry(SYMLINK, 0, prefix + name, cst)
             else:
                 if rules.excluded(rel, is_dir=False):
                     continue
                 kind = SPECIAL_KINDS.get(stat.S_IFMT(mode), "special file")
-                reporter.log_path("SKIP", child.path, f"{kind} not archived")
+                reporter.log_path("SKIP", prefix + name, f"{kind} not archived")
         stack.extend(reversed(subdirs))
     _check_root_unchanged(root, st)
+
+
+def _list_dir(path: bytes, expected: os.stat_result, *, is_root: bool, reporter: Reporter
+              ) -> list[tuple[bytes, os.stat_result]]:
+    """(name, lstat) of a directory's entries, sorted by name; [] after an ``[ERROR]`` line.
+
+    The directory is opened without following a link and must be the one its parent listed (same device and
+    inode), and its entries are stat'ed in that descriptor: between the parent's listing and this one, a
+    folder replaced by a link (to ``/etc``, say) would otherwise be walked, and files from outside the source
+    backed up under names inside it."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if is_root else os.O_NOFOLLOW)  # the root is followed
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        note = REPLACED_DIR if exc.errno in (errno.ELOOP, errno.ENOTDIR) else f"cannot list directory: {exc.strerror}"
+        reporter.log_path("ERROR", path, note)
+        return []
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (expected.st_dev, expected.st_ino):
+            reporter.log_path("ERROR", path, REPLACED_DIR)
+            return []
+        with os.scandir(fd) as it:  # names are str here: encoded back to the bytes they were
+            entries = sorted(((os.fsencode(entry.name), entry) for entry in it), key=_FIRST)
+        children = []
+        for name, entry in entries:
+            try:
+                children.append((name, entry.stat(follow_symlinks=False)))  # fstatat in fd: needs fd open
+            except OSError as exc:
+                reporter.log_path("ERROR", path + b"/" + name, f"cannot stat: {exc.strerror}")
+        return children
+    except OSError as exc:
+        reporter.log_path("ERROR", path, f"cannot list directory: {exc.strerror}")
+        return []
+    finally:
+        os.close(fd)
 
 
 def _check_root_unchanged(root: bytes, before: os.stat_result) -> None:

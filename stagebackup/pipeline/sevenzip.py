@@ -44,6 +44,7 @@ from .archive import (
 )
 from .report import Reporter
 from .scan import DIR, FILE, Entry
+from .source import SourceFiles
 from .throttle import ReadThrottle
 
 # xz/LZMA2 dictionary size per preset; a parallel block is 3 dictionaries, as xz's threaded encoder uses.
@@ -140,10 +141,12 @@ class ParallelLzma2:
 
 def write_7z(
     entries: Iterable[Entry], out_path: str, spec: ArchiveSpec, *, reporter: Reporter, members: MemberSpool,
-    step: int = source.READ_CHUNK_BYTES, throttle: ReadThrottle | None = None,
+    step: int = source.READ_CHUNK_BYTES, throttle: ReadThrottle | None = None, files: SourceFiles | None = None,
 ) -> ArchiveStats:
-    """``throttle``: the job's read limit, paced as the sources are read (None: no limit)."""
+    """``throttle``: the job's read limit, paced as the sources are read (None: no limit); ``files``: how the
+    sources are reached (``source.SourceFiles`` of the job's sources: a root named through a link)."""
     parallel = None
+    files = files or SourceFiles()
     try:
         with open(out_path, "w+b") as fh:
             archive = py7zr.SevenZipFile(
@@ -156,7 +159,7 @@ def write_7z(
                 parallel = ParallelLzma2(spec.level, threads, on_progress=_told(reporter))
                 folder.get_compressor().chain[0] = parallel
             writer = _MemberWriter(archive, folder, reporter, members, step, count_read=parallel is None,
-                                   throttle=throttle)
+                                   throttle=throttle, files=files)
             for entry in entries:
                 writer.add(entry)
                 reporter.advance(files=int(entry.kind == FILE), current=entry.path)  # files: regular files only
@@ -167,6 +170,7 @@ def write_7z(
     except OSError as exc:  # the sources' errors are handled per member: what is left is the output
         raise ArchiveWriteError(out_path, exc) from exc
     finally:
+        files.close()
         if parallel is not None:
             parallel.abort()
     return ArchiveStats(members.count, writer.input_bytes)
@@ -182,9 +186,9 @@ def _told(reporter: Reporter) -> Callable[[int], None]:
 
 class _MemberWriter:
     def __init__(self, archive: py7zr.SevenZipFile, folder, reporter: Reporter, members: MemberSpool, step: int,
-                 *, count_read: bool, throttle: ReadThrottle | None = None):
+                 *, count_read: bool, throttle: ReadThrottle | None, files: SourceFiles):
         self.archive, self.folder, self.reporter, self.members, self.step = archive, folder, reporter, members, step
-        self.throttle = throttle
+        self.throttle, self.files = throttle, files
         self.count_read = count_read  # False: ParallelLzma2 counts the bytes as it compresses them
         self.input_bytes = 0
 
@@ -217,8 +221,8 @@ class _MemberWriter:
             self._add_file(entry.path, name)
             return
         try:
-            st = os.lstat(entry.path)
-            target = os.readlink(entry.path) if entry.kind != DIR else b""
+            st = self.files.lstat(entry.path)
+            target = self.files.readlink(entry.path) if entry.kind != DIR else b""
         except OSError as exc:
             self.reporter.log_path("ERROR", entry.path, f"vanished or unreadable: {exc.strerror}")
             return
@@ -237,7 +241,7 @@ class _MemberWriter:
 
     def _add_file(self, path: bytes, name: str) -> None:
         reporter = self.reporter
-        opened = source.open_for_archive(path, reporter)
+        opened = source.open_for_archive(self.files, path, reporter)
         if opened is None:
             return
         fd, before = opened

@@ -11,26 +11,64 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 
 from .report import Reporter
+from .sync_copier import READ_FLAGS, SourceFolders
 from .throttle import ReadThrottle
 
 READ_CHUNK_BYTES = 1 << 20
+NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-def open_regular(path: bytes) -> int:
-    """Open without following links and without blocking on a FIFO that replaced the file."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        return os.open(path, flags | getattr(os, "O_NOATIME", 0))
-    except PermissionError:
-        return os.open(path, flags)  # O_NOATIME needs ownership
+def real_roots(sources: Iterable[str]) -> list[tuple[bytes, bytes]]:
+    """(the root as the scan names it, its real path) of each source named through a link, longest first.
+
+    The operator named the root, so a link above or at it is followed, once, here; below it nothing is."""
+    pairs = {(os.fsencode(os.path.abspath(s)), os.fsencode(os.path.realpath(s))) for s in sources}
+    return sorted(((named, real) for named, real in pairs if named != real), key=lambda pair: -len(pair[0]))
 
 
-def open_for_archive(path: bytes, reporter: Reporter) -> tuple[int, os.stat_result] | None:
+class SourceFiles:
+    """The archive writers' way to the sources: entries named as the scan named them, reached without
+    following a link below a root (``SourceFolders``: a folder swapped for a link since the scan is refused)."""
+
+    def __init__(self, sources: Iterable[str] = ()):
+        self.folders = SourceFolders()
+        self._linked_roots = real_roots(sources)
+
+    def real(self, path: bytes) -> bytes:
+        for named, real in self._linked_roots:
+            if path == named or path.startswith(named + b"/"):
+                return real + path[len(named):]
+        return path
+
+    def open(self, path: bytes) -> int:
+        real = self.real(path)
+        try:
+            return self.folders.open(real, READ_FLAGS | NOATIME)
+        except PermissionError:
+            return self.folders.open(real)  # O_NOATIME needs ownership
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        return self.folders.lstat(self.real(path))
+
+    def readlink(self, path: bytes) -> bytes:
+        return self.folders.readlink(self.real(path))
+
+    def close(self) -> None:
+        self.folders.close()
+
+
+def open_regular(files: SourceFiles, path: bytes) -> int:
+    """The seam tests use to make a file unreadable."""
+    return files.open(path)
+
+
+def open_for_archive(files: SourceFiles, path: bytes, reporter: Reporter) -> tuple[int, os.stat_result] | None:
     """``(fd, fstat)`` of a regular file to archive, or None after an ``[ERROR]`` line; the caller closes fd."""
     try:
-        fd = open_regular(path)
+        fd = open_regular(files, path)
     except OSError as exc:
         reporter.log_path("ERROR", path, f"cannot open: {exc.strerror}")
         return None

@@ -51,9 +51,9 @@ def read_plan(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[byt
         raise ValueError("truncated sync plan record")
 
 
-def _open_source(path: bytes) -> int:
+def _open_source(folders: sync_copier.SourceFolders, path: bytes) -> int:
     """Open a source file for reading (the seam tests use to make a file unreadable)."""
-    return sync_copier.open_source(path)
+    return folders.open(path)
 
 
 _copy_chunk = sync_copier.copy_chunk  # a module name of its own: tests and the fault seams wrap it
@@ -89,6 +89,7 @@ class Applier:
         self._copy_state: dict = {}
         self._file_progress = 0  # bytes of the current file already counted in the progress
         self.batch = Batch(dest, self._deferred_failed)
+        self.folders = sync_copier.SourceFolders()  # sources are read below their roots, never through a link
         # Small files are shared with a helper process (``sync_copier``), unless every read must be paced here.
         self.helper = sync_copier.CopyHelper() if throttle is None else None
 
@@ -107,6 +108,7 @@ class Applier:
             self.batch.discard()
             raise
         finally:
+            self.folders.close()
             if self.helper is not None:
                 self.helper.close()
 
@@ -178,12 +180,13 @@ class Applier:
         self.reporter.advance(files=1, current=src)
 
     def _paths(self, record) -> tuple[bytes, bytes, bytes]:
-        """(source, mirror path, the mirror's path as the log shows it) of a plan record."""
+        """(source, mirror path, the mirror's path as the log shows it) of a plan record; the source by its real
+        path, as ``SourceFolders`` reads it."""
         _, index, _, rel = record
         root = self.roots[index]
         if not rel:
-            return root.src, root.dest, root.name
-        return root.src + b"/" + rel, root.dest + b"/" + rel, root.name + b"/" + rel
+            return root.real, root.dest, root.name
+        return root.real + b"/" + rel, root.dest + b"/" + rel, root.name + b"/" + rel
 
     def _apply_record(self, record) -> None:
         op, _, number, rel = record
@@ -223,14 +226,14 @@ class Applier:
             reporter.log_path("SYNC" if number else "ADD", shown, f"-> {display(os.readlink(dst))}")
             reporter.advance(current=src)  # a link: the job's file count counts regular files
         elif op == plan_ops.ATTRS:
-            self._set_attrs(os.lstat(src), dst)
+            self._set_attrs(self.folders.lstat(src), dst)
             reporter.log_path("SYNC", shown, "permissions, owner or time")
         elif op == plan_ops.MKDIR:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             if not os.path.isdir(dst):
                 os.mkdir(dst, 0o700)  # writable for us until its own metadata is set after its contents
         elif op == plan_ops.DIR_ATTRS:
-            st = os.stat(src) if is_root else os.lstat(src)  # a root is followed, as in scan
+            st = os.stat(src) if is_root else self.folders.lstat(src)  # a root is followed, as in scan
             if not self.batch.add_after_files(lambda: self._set_attrs(st, dst)):
                 self._set_attrs(st, dst)
         elif op == plan_ops.DELETE:
@@ -272,7 +275,7 @@ class Applier:
         """Copy one file to a temporary name and queue its rename (logged as ``tag`` when it happens); an
         [ERROR] line instead when the source cannot be read."""
         try:
-            fin = _open_source(src)
+            fin = _open_source(self.folders, src)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 self.reporter.log_path("SKIP", src, "vanished since the scan")
@@ -346,8 +349,8 @@ class Applier:
         return offset
 
     def _copy_link(self, src: bytes, dst: bytes) -> None:
-        target = os.readlink(src)
-        st = os.lstat(src)
+        target = self.folders.readlink(src)
+        st = self.folders.lstat(src)
         temp, _ = self._create_temp(dst, lambda path: os.symlink(target, path))
         try:
             self._set_attrs(st, temp)

@@ -13,7 +13,8 @@ the job copies that file itself, where every error is handled and logged as for 
 the final name stays with the job and waits, as for every copy, for the batch's ``syncfs`` (``durable``):
 the helper closes each file before it answers, and ``syncfs`` flushes the whole file system, whoever wrote.
 
-It imports only the standard library and runs as ``python -I sync_copier.py``. Protocol, stdin → stdout: a
+It imports only the standard library and runs as ``python -I sync_copier.py``; that is why ``SourceFolders``,
+the way every reader of the sources reaches them (the archive writers too), lives here. Protocol, stdin → stdout: a
 request is ``COUNT LENGTH\\n`` and LENGTH bytes of COUNT records ``SRC\\0TEMP\\0``; the answer is one line per
 record, in order: the bytes copied, or ``-`` when not done. After ``BATCH_BYTES`` copied in one request its
 other records are answered ``-`` (the job's cancel and progress wait for at most that much). End of stdin: exit.
@@ -34,10 +35,76 @@ NO_COPY_FILE_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP,
 NOT_DONE = b"-"
 
 
-# -- the copy, shared with the job's own copies (sync_apply) ---------------------------------------------------
-def open_source(path: bytes) -> int:
-    """A source file opened for reading; a link is refused (ELOOP) and a FIFO swapped in never blocks."""
-    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+# -- reading sources, shared with the job (sync_apply, and source.py for the archive writers) -----------------
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO swapped in never blocks
+FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # search permission is enough
+WHERE_OPENED = b"/proc/self/fd/%d"
+CAN_CHECK = os.path.isdir("/proc/self/fd")  # without /proc (a bare chroot) the folder cannot be checked
+# ELOOP/ENOTDIR: O_DIRECTORY | O_NOFOLLOW on a link (or a file) in the folder's place; a readlink that differs:
+# a folder above it is a link now.
+REPLACED_FOLDER = "a folder on its path was replaced since the scan (a link would lead outside the source): not read"
+
+
+class SourceFolders:
+    """Reaches source entries through their folder, opened once and checked, never through a link.
+
+    Why: the scan and the read are apart in time. Opened by its full path, ``dir/file`` is read from wherever
+    ``dir`` points *now*: a user who owns a folder in a source could replace it by a link to ``/etc`` after the
+    scan and have ``/etc/shadow`` read as their own ``dir/shadow``. ``O_NOFOLLOW`` guards only the last name.
+    So the folder is opened (``O_PATH``), the kernel says where that descriptor really is, and that must be
+    the folder asked for; the entry is then opened, stat'ed or read *in* that descriptor, without following
+    a link (the ``*at`` calls). Paths must be real (no link above them: ``source.real_roots`` maps a root named
+    through a link). Files come folder by folder (the scan's order), so the folder is opened once for all its
+    files and a file costs one ``openat`` — less than a lookup of its full path.
+    """
+
+    def __init__(self):
+        self._path: bytes | None = None
+        self._fd = -1
+
+    def locate(self, path: bytes) -> tuple[int, bytes]:
+        """(the checked folder's descriptor, the entry's name in it); OSError if the folder cannot be used."""
+        folder, _, name = path.rpartition(b"/")
+        if folder != self._path:
+            self._enter(folder or b"/")
+        return self._fd, name
+
+    def open(self, path: bytes, flags: int = READ_FLAGS) -> int:
+        fd, name = self.locate(path)
+        return os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd)
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        fd, name = self.locate(path)
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+
+    def readlink(self, path: bytes) -> bytes:
+        fd, name = self.locate(path)
+        return os.readlink(name, dir_fd=fd)
+
+    def _enter(self, folder: bytes) -> None:
+        self.close()
+        try:
+            fd = os.open(folder, FOLDER_FLAGS)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise OSError(exc.errno, REPLACED_FOLDER) from exc
+            raise
+        try:
+            where = os.readlink(WHERE_OPENED % fd) if CAN_CHECK else folder
+        except BaseException:
+            os.close(fd)
+            raise
+        if where != folder:
+            os.close(fd)
+            if where == folder + b" (deleted)":
+                raise FileNotFoundError(errno.ENOENT, "its folder was removed")
+            raise OSError(errno.ELOOP, REPLACED_FOLDER)
+        self._path, self._fd = folder, fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._path, self._fd = None, -1
 
 
 def create_file(path: bytes) -> int:
@@ -74,10 +141,10 @@ def set_attrs(st: os.stat_result, target, *, owners: bool, follow: bool = True) 
 
 
 # -- the helper's side -----------------------------------------------------------------------------------------
-def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict) -> int | None:
+def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict, folders: SourceFolders) -> int | None:
     """Copy ``src`` to the new file ``temp``; the size copied, or None (and no ``temp``) when not done."""
     try:
-        fin = open_source(src)
+        fin = folders.open(src)
     except OSError:
         return None
     try:
@@ -119,12 +186,12 @@ def _read_request(stdin) -> list[tuple[bytes, bytes]] | None:
 
 def main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    owners, state = os.geteuid() == 0, {}
+    owners, state, folders = os.geteuid() == 0, {}, SourceFolders()
     while (request := _read_request(stdin)) is not None:
         copied = 0
         answers = []
         for src, temp in request:
-            size = copy_small_file(src, temp, owners, state) if copied < BATCH_BYTES else None
+            size = copy_small_file(src, temp, owners, state, folders) if copied < BATCH_BYTES else None
             copied += size or 0
             answers.append(NOT_DONE if size is None else b"%d" % size)
         stdout.write(b"\n".join(answers) + b"\n")

@@ -49,7 +49,8 @@ class Root:
     """One source and where it is mirrored: ``DEST/<basename of the source>``."""
 
     index: int
-    src: bytes
+    src: bytes  # as the scan names it
+    real: bytes  # where it is read (sync_apply): the operator named the root, a link above it is followed once
     name: bytes
     dest: bytes
 

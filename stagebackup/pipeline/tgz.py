@@ -29,6 +29,7 @@ from .archive import (
 from .crypto import EncryptingWriter
 from .report import Reporter
 from .scan import DIR, FILE, Entry
+from .source import SourceFiles
 from .tarheader import BLOCK, Names, tar_header
 from .throttle import ReadThrottle
 
@@ -83,11 +84,13 @@ class TarGzStream:
 
 def write_tgz(
     entries: Iterable[Entry], out, spec: ArchiveSpec, *, reporter: Reporter, members: MemberSpool,
-    step: int = source.READ_CHUNK_BYTES, throttle: ReadThrottle | None = None,
+    step: int = source.READ_CHUNK_BYTES, throttle: ReadThrottle | None = None, files: SourceFiles | None = None,
 ) -> ArchiveStats:
-    """``throttle``: the job's read limit, paced as the sources are read (None: no limit)."""
+    """``throttle``: the job's read limit, paced as the sources are read (None: no limit); ``files``: how the
+    sources are reached (``source.SourceFiles`` of the job's sources: a root named through a link)."""
     stream = TarGzStream(out, spec)
-    writer = _MemberWriter(stream, reporter, members, step, throttle)
+    files = files or SourceFiles()
+    writer = _MemberWriter(stream, reporter, members, step, throttle, files)
     try:
         for entry in entries:
             writer.add(entry)
@@ -97,14 +100,16 @@ def write_tgz(
     except BaseException:
         stream.abort()
         raise
+    finally:
+        files.close()
     return ArchiveStats(members.count, writer.input_bytes)
 
 
 class _MemberWriter:
     def __init__(self, stream: TarGzStream, reporter: Reporter, members: MemberSpool, step: int,
-                 throttle: ReadThrottle | None):
+                 throttle: ReadThrottle | None, files: SourceFiles):
         self.stream, self.reporter, self.members, self.step = stream, reporter, members, step
-        self.throttle = throttle
+        self.throttle, self.files = throttle, files
         self.names = Names()
         self.inodes: dict[tuple[int, int], str] = {}  # hard links: first name stored for (dev, inode)
         self.input_bytes = 0
@@ -117,8 +122,8 @@ class _MemberWriter:
             self._add_file(entry.path, name)
             return
         try:
-            st = os.lstat(entry.path)
-            target = os.fsdecode(os.readlink(entry.path)) if entry.kind != DIR else ""
+            st = self.files.lstat(entry.path)
+            target = os.fsdecode(self.files.readlink(entry.path)) if entry.kind != DIR else ""
         except OSError as exc:
             self.reporter.log_path("ERROR", entry.path, f"vanished or unreadable: {exc.strerror}")
             return
@@ -135,7 +140,7 @@ class _MemberWriter:
 
     def _add_file(self, path: bytes, name: str) -> None:
         reporter = self.reporter
-        opened = source.open_for_archive(path, reporter)
+        opened = source.open_for_archive(self.files, path, reporter)
         if opened is None:
             return
         fd, before = opened

@@ -120,10 +120,10 @@ def test_unreadable_file_is_an_error_line_and_the_job_ends_warning(app, tmp_path
 
     real_open = source_module.open_regular
 
-    def deny_secret(path):  # root reads everything, so the failure is injected at the open call
+    def deny_secret(files, path):  # root reads everything, so the failure is injected at the open call
         if path.endswith(b"secret.txt"):
             raise PermissionError(13, "Permission denied", path)
-        return real_open(path)
+        return real_open(files, path)
 
     monkeypatch.setattr(source_module, "open_regular", deny_secret)
     project = create_project("warn", [src], tmp_path / "dest")

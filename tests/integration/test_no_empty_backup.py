@@ -56,10 +56,10 @@ def test_errors_on_too_many_files_fail_the_job_and_a_few_make_it_a_warning(app, 
     real_open = source.open_regular
     unreadable = {b"f00.txt", b"f01.txt", b"f02.txt"}  # 3 of 20 files: 15 %
 
-    def open_regular(path):
+    def open_regular(files, path):
         if os.path.basename(path) in unreadable:
             raise PermissionError(13, "Permission denied", path)
-        return real_open(path)
+        return real_open(files, path)
 
     monkeypatch.setattr(source, "open_regular", open_regular)
     job = run_one(app, create_project("many", [src], tmp_path / "dest"))

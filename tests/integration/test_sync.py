@@ -341,10 +341,10 @@ def test_unreadable_file_keeps_the_old_copy_and_the_job_ends_warning(app, tmp_pa
     (src / "ok.txt").write_text("fine, changed")
     real_open = sync_apply._open_source
 
-    def deny_secret(path):  # root reads everything, so the failure is injected at the open call
+    def deny_secret(folders, path):  # root reads everything, so the failure is injected at the open call
         if path.endswith(b"secret.txt"):
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real_open(path)
+        return real_open(folders, path)
 
     monkeypatch.setattr(sync_apply, "_open_source", deny_secret)
     job = run_sync(app, project_id)

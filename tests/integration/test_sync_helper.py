@@ -189,3 +189,18 @@ def test_sigkill_of_the_worker_mid_copy_ends_the_helper_and_the_next_run_complet
     assert_exact_mirror(src, mirror, ignore=set())
     assert temp_files(dest) == []
     assert job_id != job.id
+
+
+def test_a_folder_swapped_for_a_link_after_the_plan_is_refused_by_the_helper_too(app, tmp_path, helper, monkeypatch):
+    """The helper process reads through checked folders as the job does (test_source_confinement)."""
+    from tests.integration.test_source_confinement import SECRET, assert_refused, attack_tree, swapping_before
+
+    src, outside = attack_tree(tmp_path, files=40)
+    swapping_before(monkeypatch, sync_apply.Applier, "apply", src, outside)
+    job = run_sync(app, sync_project("swapped", [src], tmp_path / "dest"))
+    assert_refused(job, 40)
+    handed_own = [path for path in helper.sent if b"/own/" in path]
+    assert handed_own and len(helper.copied) == len(helper.sent) - len(handed_own)  # it copied none of them
+    mirror = tmp_path / "dest" / "src"
+    assert not any(SECRET in p.read_bytes() for p in mirror.rglob("*") if p.is_file())
+    assert temp_files(tmp_path / "dest") == []

@@ -117,3 +117,32 @@ def test_manifest_round_trips_any_byte_name(tmp_path):
 def test_truncated_manifest_is_detected():
     with pytest.raises(ValueError):
         list(read_manifest(io.BytesIO(b"f 1 /a\0f 2 /b")))
+
+
+@pytest.mark.parametrize("swap", ["link", "other folder", "link above"])
+def test_a_folder_swapped_between_its_parents_listing_and_its_own_is_not_walked(tmp_path, swap):
+    """The scan lists ``own`` in ``src``, yields its entry, then lists it: a swap in that moment (a link to a
+    folder outside, another folder, or a link in place of the folder above) must not bring outside names in."""
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    (src / "a" / "own").mkdir(parents=True)
+    (src / "a" / "own" / "mine").write_bytes(b"own")
+    (outside / "own").mkdir(parents=True)
+    (outside / "own" / "shadow").write_bytes(b"secret")
+    reporter = RecordingReporter()
+    seen = []
+    for entry in walk([str(src)], Rules(), reporter):
+        seen.append(entry.path)
+        if entry.kind == DIR and entry.path.endswith(b"/a/own"):  # listed in a, not yet listed itself
+            if swap == "link above":
+                os.rename(src / "a", tmp_path / "a.moved")
+                os.symlink(outside, src / "a")
+            else:
+                os.rename(src / "a" / "own", tmp_path / "own.moved")
+                if swap == "link":
+                    os.symlink(outside / "own", src / "a" / "own")
+                else:
+                    (src / "a" / "own").mkdir()
+                    (src / "a" / "own" / "shadow").write_bytes(b"another folder's file")
+    assert not any(path.endswith(b"shadow") for path in seen), seen
+    assert reporter.lines == [("ERROR", f"{src}/a/own: was replaced while being scanned (a link or another "
+                                        "folder is there now): not followed")]

@@ -15,7 +15,7 @@ export FLASK_APP := stagebackup
 DEBIAN_TEST_PACKAGES := postgresql mariadb-server tar gzip p7zip-full openssl rsync pigz coreutils chromium fonts-wqy-microhei \
 	fonts-noto-color-emoji docker.io docker-compose debootstrap nginx-light
 
-.PHONY: run install install-test test lint clean translations e2e bench
+.PHONY: run install install-test test lint clean translations e2e screenshots bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); .ci/install-debian-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -60,6 +60,10 @@ translations: install-test
 # Real-browser tests only (Debian's Chromium, driven by Playwright; part of `make test` too).
 e2e: install-test
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The same tests, retaking the pictures in docs/screenshots (a plain test run takes them into a temporary folder).
+screenshots: install-test
+	STAGEBACKUP_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 # Every bench/bench_*.py at small sizes, each against its baseline (pigz, 7z, rsync, dd) in the same run,
 # then one table of ratios: a few minutes on two cores, noisy at these sizes. Full sizes: run a script alone.

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Iterable
 
 from .report import Reporter
-from .sync_copier import READ_FLAGS, SourceFolders
+from .sync_copier import READ_FLAGS, CheckedFolders
 from .throttle import ReadThrottle
 
 READ_CHUNK_BYTES = 1 << 20
@@ -31,10 +31,11 @@ def real_roots(sources: Iterable[str]) -> list[tuple[bytes, bytes]]:
 
 class SourceFiles:
     """The archive writers' way to the sources: entries named as the scan named them, reached without
-    following a link below a root (``SourceFolders``: a folder swapped for a link since the scan is refused)."""
+    following a link below a root (``sync_copier.CheckedFolders``: a folder swapped for a link since the scan
+    is refused)."""
 
     def __init__(self, sources: Iterable[str] = ()):
-        self.folders = SourceFolders()
+        self.folders = CheckedFolders()
         self._linked_roots = real_roots(sources)
 
     def real(self, path: bytes) -> bytes:

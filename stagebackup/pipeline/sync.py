@@ -99,7 +99,7 @@ def mirror_names(sources: list[str]) -> list[bytes]:
 
 def plan_roots(sources: list[str], dest_path: str) -> list[Root]:
     """Where each source is mirrored. Overlaps (real paths) were refused by the path policy when the job started."""
-    dest = os.fsencode(os.path.abspath(dest_path))
+    dest = os.fsencode(os.path.realpath(dest_path))  # the mirror is changed through checked folders: real paths
     return [Root(index=index, src=os.fsencode(os.path.abspath(source)), real=os.fsencode(os.path.realpath(source)),
                  name=name, dest=dest + b"/" + name)
             for index, (source, name) in enumerate(zip(sources, mirror_names(sources), strict=True))]

@@ -16,17 +16,17 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..errors import DestinationError
 from ..paths import display
-from . import sync_copier
+from . import mirror_ops, sync_copier
 from . import sync_plan as plan_ops
 from .durable import Batch, Deferred
 from .report import Reporter
+from .sync_copier import CheckedFolders
 from .sync_plan import TEMP_PREFIX, Root
 from .throttle import ReadThrottle
 
@@ -51,13 +51,12 @@ def read_plan(source: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[tuple[byt
         raise ValueError("truncated sync plan record")
 
 
-def _open_source(folders: sync_copier.SourceFolders, path: bytes) -> int:
+def _open_source(sources: CheckedFolders, path: bytes) -> int:
     """Open a source file for reading (the seam tests use to make a file unreadable)."""
-    return folders.open(path)
+    return sources.open(path)
 
 
 _copy_chunk = sync_copier.copy_chunk  # a module name of its own: tests and the fault seams wrap it
-_create_file = sync_copier.create_file
 
 
 def _data_segments(fd: int, size: int) -> Iterator[tuple[int, int]]:
@@ -89,7 +88,9 @@ class Applier:
         self._copy_state: dict = {}
         self._file_progress = 0  # bytes of the current file already counted in the progress
         self.batch = Batch(dest, self._deferred_failed)
-        self.folders = sync_copier.SourceFolders()  # sources are read below their roots, never through a link
+        # Below the roots nothing is reached through a link: sources read, the mirror changed (sync_copier).
+        self.sources = CheckedFolders()
+        self.mirror = CheckedFolders(sync_copier.REPLACED_MIRROR)
         # Small files are shared with a helper process (``sync_copier``), unless every read must be paced here.
         self.helper = sync_copier.CopyHelper() if throttle is None else None
 
@@ -108,7 +109,8 @@ class Applier:
             self.batch.discard()
             raise
         finally:
-            self.folders.close()
+            self.sources.close()
+            self.mirror.close()
             if self.helper is not None:
                 self.helper.close()
 
@@ -181,7 +183,7 @@ class Applier:
 
     def _paths(self, record) -> tuple[bytes, bytes, bytes]:
         """(source, mirror path, the mirror's path as the log shows it) of a plan record; the source by its real
-        path, as ``SourceFolders`` reads it."""
+        path, as ``CheckedFolders`` reads it (the mirror's is real too: ``sync.plan_roots``)."""
         _, index, _, rel = record
         root = self.roots[index]
         if not rel:
@@ -196,7 +198,7 @@ class Applier:
             try:
                 self._one(op, number, src, dst, shown, is_root=not rel)
             except PermissionError:
-                if self.owners or not _make_parent_writable(dst):
+                if self.owners or not mirror_ops.make_parent_writable(self.mirror, dst):
                     raise
                 # A read-only directory of the mirror (mirrored from a read-only source directory):
                 # writable for now; its own permissions are set again after its contents.
@@ -226,36 +228,37 @@ class Applier:
             reporter.log_path("SYNC" if number else "ADD", shown, f"-> {display(os.readlink(dst))}")
             reporter.advance(current=src)  # a link: the job's file count counts regular files
         elif op == plan_ops.ATTRS:
-            self._set_attrs(self.folders.lstat(src), dst)
+            self._set_attrs(self.sources.lstat(src), dst)
             reporter.log_path("SYNC", shown, "permissions, owner or time")
         elif op == plan_ops.MKDIR:
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            if not os.path.isdir(dst):
-                os.mkdir(dst, 0o700)  # writable for us until its own metadata is set after its contents
+            if is_root:
+                os.makedirs(os.path.dirname(dst), exist_ok=True)  # the operator's destination
+            mirror_ops.make_dir(self.mirror, dst)
         elif op == plan_ops.DIR_ATTRS:
-            st = os.stat(src) if is_root else self.folders.lstat(src)  # a root is followed, as in scan
+            st = os.stat(src) if is_root else self.sources.lstat(src)  # a root is followed, as in scan
             if not self.batch.add_after_files(lambda: self._set_attrs(st, dst)):
                 self._set_attrs(st, dst)
         elif op == plan_ops.DELETE:
-            _remove(dst)
+            mirror_ops.remove(self.mirror, dst, owners=self.owners)
             reporter.log_path("SYNC", shown, "removed" + (f" ({number} files)" if number > 1 else ""))
         elif op == plan_ops.REPLACE:
-            _remove(dst)
+            mirror_ops.remove(self.mirror, dst, owners=self.owners)
             reporter.log_path("SYNC", shown, "replaced by a directory")
         elif op == plan_ops.CLEAN_TEMP:
-            _remove(dst)
+            mirror_ops.remove(self.mirror, dst, owners=self.owners)
             reporter.log_path("INFO", shown, "removed a partial file left by an interrupted sync")
         else:
             raise ValueError(f"unknown sync plan operation {op!r}")
 
     def clean_top_level_temps(self, is_temp_name) -> None:
+        top = os.fsencode(os.path.realpath(self.dest))
         try:
-            names = os.listdir(self.dest)
+            names = os.listdir(top)
         except FileNotFoundError:
             return
         for name in names:
             if is_temp_name(name):
-                _remove(os.path.join(self.dest, name))
+                mirror_ops.remove(self.mirror, top + b"/" + name, owners=self.owners)
                 self.reporter.log_path("INFO", name, "removed a partial file left by an interrupted sync")
 
     # -- files and links -------------------------------------------------------------------------
@@ -275,7 +278,7 @@ class Applier:
         """Copy one file to a temporary name and queue its rename (logged as ``tag`` when it happens); an
         [ERROR] line instead when the source cannot be read."""
         try:
-            fin = _open_source(self.folders, src)
+            fin = _open_source(self.sources, src)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 self.reporter.log_path("SKIP", src, "vanished since the scan")
@@ -289,7 +292,7 @@ class Applier:
                 self.reporter.log_path("ERROR", src, "is no longer a regular file")
                 self.uncertain.add(shown)
                 return
-            temp, fout = self._create_temp(dst, _create_file)
+            temp, fout = self._create_temp(dst, lambda path: mirror_ops.create_file(self.mirror, path))
             queued = False
             try:
                 try:
@@ -305,17 +308,13 @@ class Applier:
             finally:
                 os.close(fout)
                 if not queued:  # an error, a cancel or a stop: the partial copy goes, the old one stays
-                    os.unlink(temp)
+                    self.mirror.unlink(temp)
         finally:
             os.close(fin)
         self.batch.add_file(Deferred(lambda: self._rename(temp, dst, shown, tag), temp, shown, src), st.st_size)
 
     def _rename(self, temp: bytes, dst: bytes, shown: bytes, tag: str) -> None:
-        try:
-            os.rename(temp, dst)
-        except OSError:
-            os.unlink(temp)  # the old copy stays; the error is logged by the batch's caller
-            raise
+        mirror_ops.rename_over(self.mirror, temp, dst)  # on failure the old copy stays, the batch logs the error
         self.reporter.log_path(tag, shown)
 
     def _copy_data(self, fin: int, fout: int, st: os.stat_result) -> None:
@@ -349,42 +348,20 @@ class Applier:
         return offset
 
     def _copy_link(self, src: bytes, dst: bytes) -> None:
-        target = self.folders.readlink(src)
-        st = self.folders.lstat(src)
-        temp, _ = self._create_temp(dst, lambda path: os.symlink(target, path))
+        target = self.sources.readlink(src)
+        st = self.sources.lstat(src)
+        temp, _ = self._create_temp(dst, lambda path: mirror_ops.create_link(self.mirror, target, path))
         try:
             self._set_attrs(st, temp)
-            os.rename(temp, dst)
         except BaseException:
-            os.unlink(temp)
+            self.mirror.unlink(temp)
             raise
+        mirror_ops.rename_over(self.mirror, temp, dst)
 
     def _set_attrs(self, st: os.stat_result, path: bytes, fd: int | None = None) -> None:
-        """Owner (as root), permissions and times of ``st`` on ``path`` (a link itself, never its target)."""
-        sync_copier.set_attrs(st, fd if fd is not None else path, owners=self.owners,
-                              follow=fd is not None or not stat.S_ISLNK(st.st_mode))
-
-
-def _make_parent_writable(path: bytes) -> bool:
-    parent = os.path.dirname(path)
-    mode = stat.S_IMODE(os.lstat(parent).st_mode)
-    if mode & stat.S_IRWXU == stat.S_IRWXU:
-        return False
-    os.chmod(parent, mode | stat.S_IRWXU)
-    return True
-
-
-def _remove(path: bytes) -> None:
-    """Remove a file, link or directory tree from the mirror (read-only directories included)."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        def make_writable_and_retry(func, failed, _exc_info):
-            parent = os.path.dirname(failed)
-            os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | stat.S_IRWXU)
-            func(failed)
-
-        shutil.rmtree(path, onerror=make_writable_and_retry)
-    else:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        """Owner (as root), permissions and times of ``st`` on the mirror's ``path`` (a link itself, never its
+        target), or on ``fd``, the file just written there."""
+        if fd is not None:
+            sync_copier.set_attrs(st, fd, owners=self.owners)
+        else:
+            sync_copier.set_attrs_at(st, self.mirror, path, owners=self.owners)

@@ -13,11 +13,12 @@ the job copies that file itself, where every error is handled and logged as for 
 the final name stays with the job and waits, as for every copy, for the batch's ``syncfs`` (``durable``):
 the helper closes each file before it answers, and ``syncfs`` flushes the whole file system, whoever wrote.
 
-It imports only the standard library and runs as ``python -I sync_copier.py``; that is why ``SourceFolders``,
-the way every reader of the sources reaches them (the archive writers too), lives here. Protocol, stdin → stdout: a
-request is ``COUNT LENGTH\\n`` and LENGTH bytes of COUNT records ``SRC\\0TEMP\\0``; the answer is one line per
-record, in order: the bytes copied, or ``-`` when not done. After ``BATCH_BYTES`` copied in one request its
-other records are answered ``-`` (the job's cancel and progress wait for at most that much). End of stdin: exit.
+It imports only the standard library and runs as ``python -I sync_copier.py``; that is why ``CheckedFolders``,
+the way the job, the helper and the archive writers reach sources and the mirror, lives here.
+Protocol, stdin → stdout: a request is ``COUNT LENGTH\\n`` and LENGTH bytes of COUNT records
+``SRC\\0TEMP\\0``; the answer is one line per record, in order: the bytes copied, or ``-`` when not done. After
+``BATCH_BYTES`` copied in one request its other records are answered ``-`` (the job's cancel and progress wait
+for at most that much). End of stdin: exit.
 """
 
 from __future__ import annotations
@@ -35,30 +36,36 @@ NO_COPY_FILE_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP,
 NOT_DONE = b"-"
 
 
-# -- reading sources, shared with the job (sync_apply, and source.py for the archive writers) -----------------
+# -- reaching sources and the mirror, shared with the job (sync_apply, and source.py for the archive writers) ---
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO swapped in never blocks
+CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # search permission is enough
 WHERE_OPENED = b"/proc/self/fd/%d"
 CAN_CHECK = os.path.isdir("/proc/self/fd")  # without /proc (a bare chroot) the folder cannot be checked
 # ELOOP/ENOTDIR: O_DIRECTORY | O_NOFOLLOW on a link (or a file) in the folder's place; a readlink that differs:
 # a folder above it is a link now.
-REPLACED_FOLDER = "a folder on its path was replaced since the scan (a link would lead outside the source): not read"
+REPLACED_SOURCE = "a folder on its path was replaced since the scan (a link would lead outside the source): not read"
+REPLACED_MIRROR = ("a folder of the mirror on its path was replaced since the plan (a link would lead outside the "
+                   "mirror): not changed")
 
 
-class SourceFolders:
-    """Reaches source entries through their folder, opened once and checked, never through a link.
+class CheckedFolders:
+    """Reaches entries through their folder, opened once and checked, never through a link.
 
-    Why: the scan and the read are apart in time. Opened by its full path, ``dir/file`` is read from wherever
-    ``dir`` points *now*: a user who owns a folder in a source could replace it by a link to ``/etc`` after the
-    scan and have ``/etc/shadow`` read as their own ``dir/shadow``. ``O_NOFOLLOW`` guards only the last name.
-    So the folder is opened (``O_PATH``), the kernel says where that descriptor really is, and that must be
-    the folder asked for; the entry is then opened, stat'ed or read *in* that descriptor, without following
-    a link (the ``*at`` calls). Paths must be real (no link above them: ``source.real_roots`` maps a root named
-    through a link). Files come folder by folder (the scan's order), so the folder is opened once for all its
-    files and a file costs one ``openat`` — less than a lookup of its full path.
+    Why: a sync's scan, plan and copy are apart in time. Opened by its full path, ``dir/file`` is reached
+    wherever ``dir`` points *now*. A user who owns a folder in a source could replace it by a link to ``/etc``
+    after the scan and have ``/etc/shadow`` read as their own ``dir/shadow``; they own that folder's copy in
+    the mirror too (owners are kept), and a link there would have the copy write, chmod, chown or delete in
+    ``/etc``. ``O_NOFOLLOW`` guards only the last name. So the folder is opened (``O_PATH``), the kernel says
+    where that descriptor really is, and that must be the folder asked for; the entry is then opened, stat'ed,
+    created, renamed or removed *in* that descriptor, never following a link (the ``*at`` calls). Paths must be
+    real (no link above them: the operator's roots are resolved once, ``source.real_roots``). Entries come
+    folder by folder (the scan's order), so a folder is opened once for all its entries and an entry costs one
+    ``openat``, less than a lookup of its full path.
     """
 
-    def __init__(self):
+    def __init__(self, replaced: str = REPLACED_SOURCE):
+        self.replaced = replaced  # the error when a folder is not where it was
         self._path: bytes | None = None
         self._fd = -1
 
@@ -69,9 +76,9 @@ class SourceFolders:
             self._enter(folder or b"/")
         return self._fd, name
 
-    def open(self, path: bytes, flags: int = READ_FLAGS) -> int:
+    def open(self, path: bytes, flags: int = READ_FLAGS, mode: int = 0o600) -> int:
         fd, name = self.locate(path)
-        return os.open(name, flags | os.O_NOFOLLOW, dir_fd=fd)
+        return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=fd)
 
     def lstat(self, path: bytes) -> os.stat_result:
         fd, name = self.locate(path)
@@ -81,13 +88,17 @@ class SourceFolders:
         fd, name = self.locate(path)
         return os.readlink(name, dir_fd=fd)
 
+    def unlink(self, path: bytes) -> None:
+        fd, name = self.locate(path)
+        os.unlink(name, dir_fd=fd)
+
     def _enter(self, folder: bytes) -> None:
         self.close()
         try:
             fd = os.open(folder, FOLDER_FLAGS)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise OSError(exc.errno, REPLACED_FOLDER) from exc
+                raise OSError(exc.errno, self.replaced) from exc
             raise
         try:
             where = os.readlink(WHERE_OPENED % fd) if CAN_CHECK else folder
@@ -98,17 +109,13 @@ class SourceFolders:
             os.close(fd)
             if where == folder + b" (deleted)":
                 raise FileNotFoundError(errno.ENOENT, "its folder was removed")
-            raise OSError(errno.ELOOP, REPLACED_FOLDER)
+            raise OSError(errno.ELOOP, self.replaced)
         self._path, self._fd = folder, fd
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
         self._path, self._fd = None, -1
-
-
-def create_file(path: bytes) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
 
 
 def copy_chunk(fin: int, fout: int, offset: int, count: int, state: dict) -> int:
@@ -140,11 +147,31 @@ def set_attrs(st: os.stat_result, target, *, owners: bool, follow: bool = True) 
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
 
 
+def set_attrs_at(st: os.stat_result, folders: CheckedFolders, path: bytes, *, owners: bool) -> None:
+    """``set_attrs`` on the entry ``path`` of checked folders: a link gets the attributes of the link ``st``
+    describes, never those of a link's target (there is no ``fchmodat`` that does not follow a link, so the
+    entry is opened ``O_PATH | O_NOFOLLOW`` and changed through its ``/proc`` name, which is the inode)."""
+    fd, name = folders.locate(path)
+    if stat.S_ISLNK(st.st_mode):
+        if owners:
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+        return
+    entry = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    try:
+        if stat.S_ISLNK(os.fstat(entry).st_mode):
+            raise OSError(errno.ELOOP, "is a link in the mirror now, not what the plan saw: not changed")
+        set_attrs(st, WHERE_OPENED % entry if CAN_CHECK else path, owners=owners)
+    finally:
+        os.close(entry)
+
+
 # -- the helper's side -----------------------------------------------------------------------------------------
-def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict, folders: SourceFolders) -> int | None:
+def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict,
+                    sources: CheckedFolders, mirror: CheckedFolders) -> int | None:
     """Copy ``src`` to the new file ``temp``; the size copied, or None (and no ``temp``) when not done."""
     try:
-        fin = folders.open(src)
+        fin = sources.open(src)
     except OSError:
         return None
     try:
@@ -152,7 +179,7 @@ def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict, folders:
         size = st.st_size
         if not stat.S_ISREG(st.st_mode) or size > SMALL_BYTES or st.st_blocks * 512 < size:
             return None
-        fout = create_file(temp)
+        fout = mirror.open(temp, CREATE_FLAGS)
         done = False
         try:
             offset = 0
@@ -164,7 +191,7 @@ def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict, folders:
         finally:
             os.close(fout)
             if not done:
-                os.unlink(temp)
+                mirror.unlink(temp)
         return size if done else None
     except OSError:
         return None
@@ -186,12 +213,12 @@ def _read_request(stdin) -> list[tuple[bytes, bytes]] | None:
 
 def main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    owners, state, folders = os.geteuid() == 0, {}, SourceFolders()
+    owners, state, sources, mirror = os.geteuid() == 0, {}, CheckedFolders(), CheckedFolders(REPLACED_MIRROR)
     while (request := _read_request(stdin)) is not None:
         copied = 0
         answers = []
         for src, temp in request:
-            size = copy_small_file(src, temp, owners, state, folders) if copied < BATCH_BYTES else None
+            size = copy_small_file(src, temp, owners, state, sources, mirror) if copied < BATCH_BYTES else None
             copied += size or 0
             answers.append(NOT_DONE if size is None else b"%d" % size)
         stdout.write(b"\n".join(answers) + b"\n")

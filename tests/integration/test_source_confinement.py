@@ -140,3 +140,57 @@ def test_a_root_named_through_a_link_is_followed(app, tmp_path, mode):
                                text=True).stdout.split()
     prefix = str(named).lstrip("/")
     assert prefix + "/own/shadow000" in names and prefix + "/keep.txt" in names
+
+
+# -- the mirror: a folder of it swapped for a link between the plan and the copy ---------------------------------
+# A user who owns a folder in the source owns its copy in the mirror (owners are kept), so they can replace
+# that copy by a link, e.g. to /etc, after the plan: the copy stage must then change nothing outside the mirror.
+MIRROR_CHANGES = {
+    "new file": lambda own: (own / "new.txt").write_bytes(b"planted\n"),
+    "changed file": lambda own: (own / "f.txt").write_bytes(b"longer content, planted\n"),
+    "permissions of a file": lambda own: os.chmod(own / "f.txt", 0o666),
+    "permissions of the folder": lambda own: os.chmod(own, 0o777),
+    "removed file": lambda own: (own / "old.txt").unlink(),
+    "file replaced by a folder": lambda own: ((own / "old.txt").unlink(), (own / "old.txt").mkdir()),
+}
+
+
+def victim_state(victim: Path) -> dict:
+    return {p.name: (p.lstat().st_mode, p.lstat().st_uid, p.lstat().st_mtime_ns,
+                     p.read_bytes() if p.is_file() else None) for p in [victim, *victim.iterdir()]}
+
+
+@pytest.mark.parametrize("change", sorted(MIRROR_CHANGES))
+def test_sync_changes_nothing_outside_the_mirror_when_a_mirror_folder_becomes_a_link(app, tmp_path, monkeypatch,
+                                                                                     change):
+    src, victim = tmp_path / "src", tmp_path / "victim"
+    (src / "own").mkdir(parents=True)
+    for name in ("f.txt", "old.txt"):
+        (src / "own" / name).write_bytes(b"the user's\n")
+    os.chown(src / "own", 4321, 4321)
+    victim.mkdir(mode=0o700)
+    for name in ("f.txt", "old.txt", "new.txt"):
+        (victim / name).write_bytes(b"outside the mirror\n")
+        os.chmod(victim / name, 0o600)
+    project_id = sync_project("mirror-swap", [src], tmp_path / "dest")
+    assert run_sync(app, project_id).status == "succeeded"
+    MIRROR_CHANGES[change](src / "own")
+    before = victim_state(victim)
+    mirror_own = tmp_path / "dest" / "src" / "own"
+
+    def swap_mirror_folder():
+        os.rename(mirror_own, tmp_path / "own.mirror.moved")
+        os.symlink(victim, mirror_own)
+
+    real_apply = sync_apply.Applier.apply
+    monkeypatch.setattr(sync_apply.Applier, "apply", lambda self, records: (swap_mirror_folder(),
+                                                                            real_apply(self, records))[1])
+    job = run_sync(app, project_id)
+    assert victim_state(victim) == before
+    assert job.status != "succeeded", log_lines(job.id)
+    monkeypatch.undo()  # the next run puts the folder back in place of the link, still outside nothing
+    again = run_sync(app, project_id)
+    assert again.status == "succeeded", log_lines(again.id, "ERROR")
+    assert mirror_own.is_dir() and not mirror_own.is_symlink()
+    assert victim_state(victim) == before
+    assert sorted(p.name for p in mirror_own.iterdir()) == sorted(p.name for p in (src / "own").iterdir())

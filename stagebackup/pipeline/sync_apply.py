@@ -224,8 +224,8 @@ class Applier:
             self._copy_file(src, dst, shown, "ADD" if op == plan_ops.NEW_FILE else "SYNC")
             reporter.advance(files=1, current=src)
         elif op == plan_ops.LINK:
-            self._copy_link(src, dst)
-            reporter.log_path("SYNC" if number else "ADD", shown, f"-> {display(os.readlink(dst))}")
+            target = self._copy_link(src, dst)
+            reporter.log_path("SYNC" if number else "ADD", shown, f"-> {display(target)}")
             reporter.advance(current=src)  # a link: the job's file count counts regular files
         elif op == plan_ops.ATTRS:
             self._set_attrs(self.sources.lstat(src), dst)
@@ -347,7 +347,8 @@ class Applier:
                 self.reporter.checkpoint()
         return offset
 
-    def _copy_link(self, src: bytes, dst: bytes) -> None:
+    def _copy_link(self, src: bytes, dst: bytes) -> bytes:
+        """The link ``src`` made at ``dst``; returns its target."""
         target = self.sources.readlink(src)
         st = self.sources.lstat(src)
         temp, _ = self._create_temp(dst, lambda path: mirror_ops.create_link(self.mirror, target, path))
@@ -357,6 +358,7 @@ class Applier:
             self.mirror.unlink(temp)
             raise
         mirror_ops.rename_over(self.mirror, temp, dst)
+        return target
 
     def _set_attrs(self, st: os.stat_result, path: bytes, fd: int | None = None) -> None:
         """Owner (as root), permissions and times of ``st`` on the mirror's ``path`` (a link itself, never its

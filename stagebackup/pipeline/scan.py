@@ -103,6 +103,7 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: dict) -> I
     # With include rules, a directory is emitted only once something under it is (so parents keep
     # their metadata without the archive filling up with empty directories).
     lazy_dirs = rules._include is not None
+    base = root.rstrip(b"/")  # "/" itself: its entries are "/etc", not "//etc" (the kernel's name for a folder)
     emitted: set[bytes] = set()
 
     def ancestors(rel: bytes) -> Iterator[Entry]:
@@ -111,12 +112,12 @@ def _walk_source(root: bytes, rules: Rules, reporter: Reporter, skip: dict) -> I
         for prefix in chain:
             if prefix not in emitted:
                 emitted.add(prefix)
-                yield Entry(DIR, 0, root + b"/" + prefix if prefix else root)
+                yield Entry(DIR, 0, base + b"/" + prefix if prefix else root)
 
     stack: list[tuple[bytes, os.stat_result]] = [(b"", st)]
     while stack:
         rel_dir, dir_stat = stack.pop()
-        abs_dir = root + b"/" + rel_dir if rel_dir else root
+        abs_dir = base + b"/" + rel_dir if rel_dir else root
         if not lazy_dirs:
             # Strict pre-order: a directory's entry comes right before its contents, as GNU tar
             # expects (it applies a directory's mtime once a member outside it appears).
@@ -179,7 +180,7 @@ def _list_dir(path: bytes, expected: os.stat_result, *, is_root: bool, reporter:
             try:
                 children.append((name, entry.stat(follow_symlinks=False)))  # fstatat in fd: needs fd open
             except OSError as exc:
-                reporter.log_path("ERROR", path + b"/" + name, f"cannot stat: {exc.strerror}")
+                reporter.log_path("ERROR", path.rstrip(b"/") + b"/" + name, f"cannot stat: {exc.strerror}")
         return children
     except OSError as exc:
         reporter.log_path("ERROR", path, f"cannot list directory: {exc.strerror}")

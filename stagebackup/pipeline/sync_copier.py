@@ -72,8 +72,9 @@ class CheckedFolders:
     def locate(self, path: bytes) -> tuple[int, bytes]:
         """(the checked folder's descriptor, the entry's name in it); OSError if the folder cannot be used."""
         folder, _, name = path.rpartition(b"/")
+        folder = folder or b"/"
         if folder != self._path:
-            self._enter(folder or b"/")
+            self._enter(folder)
         return self._fd, name
 
     def open(self, path: bytes, flags: int = READ_FLAGS, mode: int = 0o600) -> int:

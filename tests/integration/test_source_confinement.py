@@ -194,3 +194,20 @@ def test_sync_changes_nothing_outside_the_mirror_when_a_mirror_folder_becomes_a_
     assert mirror_own.is_dir() and not mirror_own.is_symlink()
     assert victim_state(victim) == before
     assert sorted(p.name for p in mirror_own.iterdir()) == sorted(p.name for p in (src / "own").iterdir())
+
+
+@pytest.mark.parametrize("mode", ["tgz", "sync"])
+def test_a_root_written_with_a_double_slash_is_read(app, tmp_path, mode):
+    """POSIX keeps a leading ``//`` (``normpath('//srv')``); the kernel names the folder ``/srv``."""
+    real, _ = attack_tree(tmp_path)
+    named = "/" + str(real)
+    if mode == "sync":
+        job = run_sync(app, sync_project("slashes-sync", [named], tmp_path / "dest"))
+        assert job.status == "succeeded", log_lines(job.id, "ERROR")
+        assert (tmp_path / "dest" / "src" / "own" / "shadow000").read_bytes() == OWN
+        return
+    job = run_one(app, create_project("slashes", [named], tmp_path / "dest"))
+    assert job.status == "succeeded", log_lines(job.id, "ERROR")
+    [archive] = Archive.query.filter_by(job_id=job.id).all()
+    names = subprocess.run(["tar", "-tzf", archive.path], capture_output=True, check=True, text=True).stdout.split()
+    assert str(real).lstrip("/") + "/own/shadow000" in names

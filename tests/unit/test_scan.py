@@ -146,3 +146,26 @@ def test_a_folder_swapped_between_its_parents_listing_and_its_own_is_not_walked(
     assert not any(path.endswith(b"shadow") for path in seen), seen
     assert reporter.lines == [("ERROR", f"{src}/a/own: was replaced while being scanned (a link or another "
                                         "folder is there now): not followed")]
+
+
+def test_the_root_of_the_file_system_as_a_source_gives_clean_paths_that_can_be_read():
+    """``/`` as a source: its entries are ``/etc/…``, not ``//etc/…``, which the checked folders (the kernel's
+    name of a folder must be the one asked for) would refuse. Only /etc is walked, by exclude rules."""
+    from stagebackup.pipeline.source import SourceFiles
+
+    reporter = RecordingReporter()
+    entries = list(walk(["/"], Rules(excludes=["/*", "!/etc/"]), reporter))
+    assert reporter.lines == []
+    assert [e.path for e in entries[:2]] == [b"/", b"/etc"] and not any(b"//" in e.path for e in entries)
+    files = SourceFiles(["/"])
+    opened = 0
+    for entry in entries[1:]:
+        if entry.kind == FILE:
+            os.close(files.open(entry.path))
+            opened += 1
+        elif entry.kind == SYMLINK:
+            assert files.readlink(entry.path)
+        else:
+            assert files.lstat(entry.path).st_ino == entry.stat.st_ino
+    files.close()
+    assert opened > 10

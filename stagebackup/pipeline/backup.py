@@ -184,7 +184,6 @@ class _GroupPipeline:
         self.total_bytes = total_bytes
         self.catalogs: dict[int, MemberCatalog] = {}  # seq: written while compressed, until recorded
         self.throttle = for_limit(project.read_limit_bytes_s)  # one bucket for every archive of the job
-        self.sources = project.sources
 
     def run(self, groups: list[grouping.Group]) -> None:
         ctx, reporter = self.ctx, self.reporter
@@ -264,13 +263,13 @@ class _GroupPipeline:
     def _write(self, group: grouping.Group, out, members: MemberSpool):
         with group.read() as entries:
             return write_tgz(entries, out, self.spec, reporter=self.reporter, members=members, step=self.step,
-                             throttle=self.throttle, files=SourceFiles(self.sources))
+                             throttle=self.throttle, files=SourceFiles(self.ctx.project.sources))
 
     def _compress_staged(self, group: grouping.Group, staged: str, members: MemberSpool) -> ArchiveResult:
         if self.spec.fmt == "7z":
             with group.read() as entries:
                 stats = write_7z(entries, staged, self.spec, reporter=self.reporter, members=members, step=self.step,
-                                 throttle=self.throttle, files=SourceFiles(self.sources))
+                                 throttle=self.throttle, files=SourceFiles(self.ctx.project.sources))
             size, sha256 = sha256_of(staged)
         else:
             output = FileOutput(staged)

@@ -1,4 +1,5 @@
-"""Changes to a sync's mirror, each made in a checked folder (``sync_copier.CheckedFolders``).
+"""Changes to a sync's mirror (new links and folders, renames, removals, attributes; new files are
+``CheckedFolders.create``), each made in a checked folder (``sync_copier.CheckedFolders``).
 
 A user who owns a folder in a source owns its copy in the mirror (owners are kept) and may replace it by a link
 between the plan and the copy; every change here is made *in* the folder's descriptor, checked to be where the
@@ -9,16 +10,13 @@ chown'ed or removed. Paths are real (``sync.plan_roots`` resolves the destinatio
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
 
-from .sync_copier import CREATE_FLAGS, CheckedFolders
-
-
-def create_file(mirror: CheckedFolders, path: bytes) -> int:
-    """A new file, ``O_EXCL``, open for writing."""
-    return mirror.open(path, CREATE_FLAGS)
+from . import sync_copier
+from .sync_copier import CAN_CHECK, WHERE_OPENED, CheckedFolders
 
 
 def create_link(mirror: CheckedFolders, target: bytes, path: bytes) -> None:
@@ -85,3 +83,22 @@ def make_parent_writable(mirror: CheckedFolders, path: bytes) -> bool:
         return False
     os.chmod(name, mode | stat.S_IRWXU, dir_fd=folder)
     return True
+
+
+def set_attrs(st: os.stat_result, folders: CheckedFolders, path: bytes, *, owners: bool) -> None:
+    """``sync_copier.set_attrs`` on the entry ``path``: a link gets the attributes of the link ``st`` describes,
+    never those of a link's target (there is no ``fchmodat`` that does not follow a link, so the entry is opened
+    ``O_PATH | O_NOFOLLOW`` and changed through its ``/proc`` name, which is the inode)."""
+    fd, name = folders.locate(path)
+    if stat.S_ISLNK(st.st_mode):
+        if owners:
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
+        return
+    entry = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    try:
+        if stat.S_ISLNK(os.fstat(entry).st_mode):
+            raise OSError(errno.ELOOP, "is a link in the mirror now, not what the plan saw: not changed")
+        sync_copier.set_attrs(st, WHERE_OPENED % entry if CAN_CHECK else path, owners=owners)
+    finally:
+        os.close(entry)

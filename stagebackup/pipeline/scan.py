@@ -23,7 +23,7 @@ from .report import Reporter
 
 FILE, DIR, SYMLINK = "f", "d", "l"
 _FIRST = itemgetter(0)
-REPLACED_DIR = "was replaced while being scanned (a link or another folder is there now): not followed"
+REPLACED_DIR = "was replaced while being scanned (a link, a file or another folder is there now): not followed"
 SPECIAL_KINDS = {
     stat.S_IFSOCK: "socket", stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device",
     stat.S_IFBLK: "block device",

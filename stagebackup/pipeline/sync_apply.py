@@ -292,7 +292,7 @@ class Applier:
                 self.reporter.log_path("ERROR", src, "is no longer a regular file")
                 self.uncertain.add(shown)
                 return
-            temp, fout = self._create_temp(dst, lambda path: mirror_ops.create_file(self.mirror, path))
+            temp, fout = self._create_temp(dst, self.mirror.create)
             queued = False
             try:
                 try:
@@ -366,4 +366,4 @@ class Applier:
         if fd is not None:
             sync_copier.set_attrs(st, fd, owners=self.owners)
         else:
-            sync_copier.set_attrs_at(st, self.mirror, path, owners=self.owners)
+            mirror_ops.set_attrs(st, self.mirror, path, owners=self.owners)

@@ -81,6 +81,10 @@ class CheckedFolders:
         fd, name = self.locate(path)
         return os.open(name, flags | os.O_NOFOLLOW, mode, dir_fd=fd)
 
+    def create(self, path: bytes) -> int:
+        """A new file (``O_EXCL``, mode 0600), open for writing."""
+        return self.open(path, CREATE_FLAGS)
+
     def lstat(self, path: bytes) -> os.stat_result:
         fd, name = self.locate(path)
         return os.stat(name, dir_fd=fd, follow_symlinks=False)
@@ -148,25 +152,6 @@ def set_attrs(st: os.stat_result, target, *, owners: bool, follow: bool = True) 
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
 
 
-def set_attrs_at(st: os.stat_result, folders: CheckedFolders, path: bytes, *, owners: bool) -> None:
-    """``set_attrs`` on the entry ``path`` of checked folders: a link gets the attributes of the link ``st``
-    describes, never those of a link's target (there is no ``fchmodat`` that does not follow a link, so the
-    entry is opened ``O_PATH | O_NOFOLLOW`` and changed through its ``/proc`` name, which is the inode)."""
-    fd, name = folders.locate(path)
-    if stat.S_ISLNK(st.st_mode):
-        if owners:
-            os.chown(name, st.st_uid, st.st_gid, dir_fd=fd, follow_symlinks=False)
-        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=fd, follow_symlinks=False)
-        return
-    entry = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-    try:
-        if stat.S_ISLNK(os.fstat(entry).st_mode):
-            raise OSError(errno.ELOOP, "is a link in the mirror now, not what the plan saw: not changed")
-        set_attrs(st, WHERE_OPENED % entry if CAN_CHECK else path, owners=owners)
-    finally:
-        os.close(entry)
-
-
 # -- the helper's side -----------------------------------------------------------------------------------------
 def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict,
                     sources: CheckedFolders, mirror: CheckedFolders) -> int | None:
@@ -180,7 +165,7 @@ def copy_small_file(src: bytes, temp: bytes, owners: bool, state: dict,
         size = st.st_size
         if not stat.S_ISREG(st.st_mode) or size > SMALL_BYTES or st.st_blocks * 512 < size:
             return None
-        fout = mirror.open(temp, CREATE_FLAGS)
+        fout = mirror.create(temp)
         done = False
         try:
             offset = 0

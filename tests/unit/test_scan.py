@@ -144,8 +144,8 @@ def test_a_folder_swapped_between_its_parents_listing_and_its_own_is_not_walked(
                     (src / "a" / "own").mkdir()
                     (src / "a" / "own" / "shadow").write_bytes(b"another folder's file")
     assert not any(path.endswith(b"shadow") for path in seen), seen
-    assert reporter.lines == [("ERROR", f"{src}/a/own: was replaced while being scanned (a link or another "
-                                        "folder is there now): not followed")]
+    assert reporter.lines == [("ERROR", f"{src}/a/own: was replaced while being scanned (a link, a "
+                                        "file or another folder is there now): not followed")]
 
 
 def test_the_root_of_the_file_system_as_a_source_gives_clean_paths_that_can_be_read():

@@ -73,6 +73,7 @@ async def _poller(session, kind: str, url_of, on_answer, until: float, samples: 
     tick = time.monotonic() + random.random()  # pages opened at different moments
     while tick < until:
         await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        samples.append(("woke", (time.monotonic() - tick) * 1000, True))  # the client's own delay, not the server's
         started = time.perf_counter()
         try:
             status, text = await _get(session, url_of(), POLL_TIMEOUT_S)
@@ -316,6 +317,20 @@ def report(samples: list, label: str) -> list[dict]:
     return rows
 
 
+def server_side(access_log: Path) -> None:
+    """How long gunicorn's threads took over each poll (its access log's %(D)s: from the request parsed to the
+    answer sent), against the clients' figures above: the difference is time queued before a thread took it."""
+    took: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for line in access_log.read_text().splitlines():
+        path, _, micros = line.rpartition(" ")
+        kind = "card" if path.endswith("/card") else "live" if path == "/backup/live" else None
+        if kind:
+            took[kind].append(int(micros) / 1000)
+    for kind, times in took.items():
+        print(f"{kind:6s} server-side p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, "
+              f"p99 {percentile(times, 99):.1f} ms, max {max(times, default=0):.1f} ms ({len(times)} requests)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=50, help="running jobs, one worker process each")
@@ -326,6 +341,10 @@ def main() -> None:
     parser.add_argument("--source-mb", type=float, default=400.0, help="each job's source (one shared tree)")
     parser.add_argument("--read-kib-s", type=float, default=256.0, help="each worker's reads of the source, "
                         "paced (a slow disk): 400 MiB at 256 KiB/s lasts 26 minutes")
+    parser.add_argument("--worker-nice", type=int, default=None, help="the job workers' STAGEBACKUP_WORKER_NICE "
+                        "(default: StageBackup's own, 10)")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn's processes (the Procfile's 2)")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn process (the Procfile's 4)")
     parser.add_argument("--database-url", default="", help="PostgreSQL cluster (default: SQLite in the data dir)")
     args = parser.parse_args()
 
@@ -341,6 +360,8 @@ def main() -> None:
             database_url, drop_database = fresh_postgres_database(args.database_url)
         settings = {"DATA_DIR": str(work / "data"), "DATABASE_URL": database_url, "COMPRESS_THREADS": "1",
                     "SIGNIN_RATE_LIMIT": "1000 per minute"}  # each client process signs in from 127.0.0.1
+        if args.worker_nice is not None:
+            settings["WORKER_NICE"] = str(args.worker_nice)
         os.environ.update({f"STAGEBACKUP_{key}": value for key, value in settings.items() if value})
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         (work / "data").mkdir(parents=True)
@@ -351,8 +372,10 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         gunicorn = Path(sys.executable).with_name("gunicorn")
         procs.append(subprocess.Popen(  # as the Procfile's web process, in the bench's data directory
-            [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-             "--graceful-timeout", "10", "--pythonpath", str(REPO), "wsgi:app"],
+            [str(gunicorn), "--bind", f"127.0.0.1:{port}",
+             "--workers", str(args.web_workers), "--threads", str(args.web_threads),
+             "--graceful-timeout", "10", "--pythonpath", str(REPO),
+             "--access-logfile", str(work / "access.log"), "--access-logformat", "%(U)s %(D)s", "wsgi:app"],
             cwd=work / "data", stdout=logs, stderr=subprocess.STDOUT))
         wait_for(lambda: healthy(base), "gunicorn", 300)  # first: 50 interpreters starting would starve it
 
@@ -391,7 +414,8 @@ def main() -> None:
         load_after = os.getloadavg()
         measuring.join(timeout=30)
         still_running = count_status(job_ids)
-        samples = [sample for part, _cpu in outcomes for sample in part if sample[0] != "late"]
+        samples = [sample for part, _cpu in outcomes for sample in part if sample[0] in KINDS]
+        woke_late = [sample[1] for part, _cpu in outcomes for sample in part if sample[0] == "woke"]
         late = sum(1 for part, _cpu in outcomes for sample in part if sample[0] == "late")
         client_cpu = sum(cpu for _part, cpu in outcomes)
         label = f"{dialect}, {len(job_ids)} jobs, {args.clients} clients"
@@ -407,6 +431,9 @@ def main() -> None:
                   f"requests/s; the job workers' CPU {spent['workers']:.1f} s; the machine's cores busy "
                   f"{spent['busy'] / args.seconds / os.cpu_count():.0%} of the window (every process)")
         rows = report(samples, label)
+        server_side(work / "access.log")
+        print(f"the clients' own delay (a poller waking after its tick): p50 {percentile(woke_late, 50):.1f} ms, "
+              f"p99 {percentile(woke_late, 99):.1f} ms, max {max(woke_late, default=0):.1f} ms")
         logs.flush()
         failures = [line for line in (work / "processes.log").read_text(errors="replace").splitlines()
                     if "Error" in line or "Traceback" in line]

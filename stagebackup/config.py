@@ -47,6 +47,8 @@ DEFAULTS: dict[str, object] = {
     "SCHEDULER_POLL_INTERVAL_S": 1.0,
     "COMPRESS_THREADS": 0,  # 0 = all cores
     "WORKER_GIL_SWITCH_INTERVAL_S": 0.0005,  # see cli/worker.py
+    # The worker runs its jobs this much below the default CPU priority (nice, 0-19; see cli/worker.py).
+    "WORKER_NICE": 10,
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     # Pipeline (issue: formats, encryption, sync, groups).
     "ARCHIVE_GROUP_MAX_BYTES": 4 * 1024**3,  # input bytes per archive; 0 = one archive per backup

@@ -86,3 +86,42 @@ def test_a_second_signal_stops_the_worker_at_once_and_the_job_ends_interrupted(a
     job = db.session.get(Job, job_id)
     assert job.status == "interrupted" and job.error_message == "the worker was stopped"
     assert not staged.exists()
+
+
+def _nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _registered(pid: int) -> bool:
+    try:
+        return db.session.query(Worker).filter_by(pid=pid).count() > 0
+    finally:
+        db.session.rollback()  # the next look must see the worker's commit (SQLite keeps a read's snapshot)
+
+
+def test_the_worker_runs_jobs_below_the_web_pages_cpu_priority(app):
+    own = os.nice(0)
+    for setting, lower_by in ((None, 10), ("7", 7), ("0", 0)):  # the default, a chosen value, none
+        env = flask_env(app)
+        env.pop("STAGEBACKUP_WORKER_NICE", None)
+        if setting is not None:
+            env["STAGEBACKUP_WORKER_NICE"] = setting
+        worker = subprocess.Popen(flask_cmd("worker", "run"), env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: _registered(worker.pid), timeout=60)  # noqa: B023 (called in this iteration)
+            assert _nice_of(worker.pid) == min(19, own + lower_by)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            output, _ = worker.communicate(timeout=30)
+        assert f"jobs run at nice {min(19, own + lower_by)}" in output
+
+
+def test_a_worker_priority_out_of_range_is_refused_with_the_setting_named(app):
+    for bad in ("20", "-5", "ten"):
+        env = {**flask_env(app), "STAGEBACKUP_WORKER_NICE": bad}
+        done = subprocess.run(flask_cmd("worker", "run", "--burst"), env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode != 0
+        assert "invalid STAGEBACKUP_WORKER_NICE" in done.stderr + done.stdout, done.stderr
+        assert "Traceback" not in done.stderr

@@ -74,8 +74,11 @@ class Stack:
             time.sleep(0.2)
         self.start_worker()
 
-    def start_worker(self):
-        self.worker = self._spawn("worker", [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"])
+    def start_worker(self, **env: str):
+        """The worker; ``env`` adds to its environment (tests/faults/inject.py's pause points, say)."""
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"], cwd=REPO,
+            env={**self.env, **env}, stdout=open(self.logs / "worker.log", "ab"), stderr=subprocess.STDOUT)
 
     def stop_worker(self):
         """A warm stop (SIGTERM) of an idle worker: jobs queued meanwhile stay queued, nothing holds a lock.

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.conftest import REPO
+
+FAULTS_SITE = Path(__file__).resolve().parent.parent / "faults" / "site"
 
 pytestmark = pytest.mark.slow
 
@@ -26,19 +30,16 @@ def _make_source(root):
     return src
 
 
-def _pause_worker_when_copy_starts(stack, job_id, paused: threading.Event):
-    """Hold the worker (SIGSTOP) the moment the copy stage is recorded as started, so the browser can be
-    seen showing it blue; the test resumes it. The stage itself is real: only its duration is stretched."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        rows = stack.query("SELECT started_at, finished_at FROM job_stages WHERE job_id = ? AND code = 'copy'", job_id)
-        if rows and rows[0][0] and not rows[0][1]:
-            stack.pause_worker()
-            paused.set()
-            return
-        if rows and rows[0][1]:
-            return  # finished before we looked: the test reports it
-        time.sleep(0.005)
+def _worker_held_when_copy_starts(stack) -> tuple[Path, Path]:
+    """Restart the worker so that its job's thread stops just after the copy stage began (its badge is blue) and
+    goes on once the test creates the returned resume file; the first path is the mark the worker writes when it
+    stops. The stage itself is real: only its duration is stretched (tests/faults/inject.py)."""
+    mark, resume = stack.root / "paused", stack.root / "resume"
+    stack.stop_worker()
+    stack.start_worker(PYTHONPATH=f"{FAULTS_SITE}{os.pathsep}{REPO}",
+                       STAGEBACKUP_TEST_PAUSE_AT="copy:start", STAGEBACKUP_TEST_PAUSE_MARK=str(mark),
+                       STAGEBACKUP_TEST_RESUME=str(resume))
+    return mark, resume
 
 
 def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
@@ -59,17 +60,17 @@ def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
     card = page.locator(".project-card", has_text="设计稿")
     card.locator(".run-now").click()
     card.locator("input[name=remark]").fill("首次全量")
-    paused = threading.Event()
-    watcher = threading.Thread(target=_pause_worker_when_copy_starts, args=(stack, 1, paused), daemon=True)
-    watcher.start()
+    mark, resume = _worker_held_when_copy_starts(stack)
     card.locator(".run-submit").click()
 
     job = page.locator("#job-1")
     expect(job.locator(".job-remark")).to_contain_text("首次全量")
     copy_badge = job.locator('[data-stage="copy"]')
     expect(copy_badge).to_have_text("写入目标")
-    watcher.join(timeout=90)
-    assert paused.is_set(), "the copy stage was not seen running"
+    deadline = time.monotonic() + 90
+    while not mark.exists():
+        assert time.monotonic() < deadline, "the worker never reached the copy stage"
+        time.sleep(0.05)
     try:
         expect(copy_badge).to_have_attribute("data-state", "current", timeout=10_000)
         expect(copy_badge).to_have_class("badge bg-primary")
@@ -79,7 +80,7 @@ def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
         job.screenshot(path=str(screenshots_dir / "job-running.png"))
         page.screenshot(path=str(screenshots_dir / "backup-page.png"), full_page=True)
     finally:
-        stack.resume_worker()
+        resume.touch()
 
     expect(copy_badge).to_have_attribute("data-state", "done", timeout=30_000)
     expect(copy_badge).to_have_class("badge bg-success")

@@ -4,7 +4,6 @@ and Debian's Chromium driven by Playwright (no browser download)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -21,6 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 E2E_ADMIN, E2E_PASSWORD = "e2e-admin", "e2e admin password"
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+FAULTS_SITE = REPO / "tests" / "faults" / "site"  # puts tests/faults/inject.py in the worker (hold_worker_at)
 
 
 def _free_port() -> int:
@@ -50,10 +50,11 @@ class Stack:
         self.logs = root / "logs"
         self.logs.mkdir()
         self.web = self.worker = None
+        self.workers_started = 0  # workers started into logs/worker.log so far (stop_worker waits for each)
 
-    def _spawn(self, name, args):
-        out = open(self.logs / f"{name}.log", "wb")
-        return subprocess.Popen(args, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+    def _spawn(self, name, args, **env: str):
+        out = open(self.logs / f"{name}.log", "ab")  # a restarted worker goes on in the same log
+        return subprocess.Popen(args, cwd=REPO, env={**self.env, **env}, stdout=out, stderr=subprocess.STDOUT)
 
     def start(self):
         self.data.mkdir()
@@ -76,9 +77,27 @@ class Stack:
 
     def start_worker(self, **env: str):
         """The worker; ``env`` adds to its environment (tests/faults/inject.py's pause points, say)."""
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"], cwd=REPO,
-            env={**self.env, **env}, stdout=open(self.logs / "worker.log", "ab"), stderr=subprocess.STDOUT)
+        self.workers_started += 1
+        self.worker = self._spawn("worker", [sys.executable, "-m", "flask", "--app", "stagebackup", "worker", "run"],
+                                  **env)
+
+    def hold_worker_at(self, point: str) -> tuple[Path, Path]:
+        """Restart the worker so that it stops at ``point`` (tests/faults/inject.py's pause points: just after
+        a stage began, inside an archive's copy…) and goes on once the returned resume file exists; the first
+        path is the mark it writes when it stops. What the job does is real: only its duration is stretched,
+        where a watcher sending SIGSTOP could look too late."""
+        mark, resume = self.root / f"paused-{point}", self.root / f"resume-{point}"
+        self.stop_worker()
+        self.start_worker(PYTHONPATH=f"{FAULTS_SITE}{os.pathsep}{REPO}", STAGEBACKUP_TEST_PAUSE_AT=point,
+                          STAGEBACKUP_TEST_PAUSE_MARK=str(mark), STAGEBACKUP_TEST_RESUME=str(resume))
+        return mark, resume
+
+    @staticmethod
+    def wait_until_held(mark: Path, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not mark.exists():
+            assert time.monotonic() < deadline, f"the worker did not stop at {mark.name}"
+            time.sleep(0.05)
 
     def stop_worker(self):
         """A warm stop (SIGTERM) of an idle worker: jobs queued meanwhile stay queued, nothing holds a lock.
@@ -87,7 +106,7 @@ class Stack:
         which on a loaded machine happened to this test.
         """
         deadline = time.monotonic() + 60
-        while b" started (drive=" not in (self.logs / "worker.log").read_bytes():
+        while (self.logs / "worker.log").read_bytes().count(b" started (drive=") < self.workers_started:
             assert self.worker.poll() is None and time.monotonic() < deadline, "the worker did not start"
             time.sleep(0.1)
         self.worker.terminate()
@@ -104,18 +123,10 @@ class Stack:
         finally:
             conn.close()
 
-    def pause_worker(self):
-        """Freeze the worker mid-job (SIGSTOP). It may hold a write transaction: only read meanwhile."""
-        self.worker.send_signal(signal.SIGSTOP)
-
-    def resume_worker(self):
-        self.worker.send_signal(signal.SIGCONT)
-
     def stop(self):
         for proc in (self.worker, self.web):
             if proc is None or proc.poll() is not None:
                 continue
-            proc.send_signal(signal.SIGCONT)
             proc.terminate()
             try:
                 proc.wait(timeout=15)

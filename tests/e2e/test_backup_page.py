@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-
-from tests.conftest import REPO
-
-FAULTS_SITE = Path(__file__).resolve().parent.parent / "faults" / "site"
 
 pytestmark = pytest.mark.slow
 
@@ -28,18 +22,6 @@ def _make_source(root):
     (src / "cache").mkdir()
     (src / "cache" / "x.tmp").write_text("excluded")
     return src
-
-
-def _worker_held_when_copy_starts(stack) -> tuple[Path, Path]:
-    """Restart the worker so that its job's thread stops just after the copy stage began (its badge is blue) and
-    goes on once the test creates the returned resume file; the first path is the mark the worker writes when it
-    stops. The stage itself is real: only its duration is stretched (tests/faults/inject.py)."""
-    mark, resume = stack.root / "paused", stack.root / "resume"
-    stack.stop_worker()
-    stack.start_worker(PYTHONPATH=f"{FAULTS_SITE}{os.pathsep}{REPO}",
-                       STAGEBACKUP_TEST_PAUSE_AT="copy:start", STAGEBACKUP_TEST_PAUSE_MARK=str(mark),
-                       STAGEBACKUP_TEST_RESUME=str(resume))
-    return mark, resume
 
 
 def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
@@ -60,17 +42,14 @@ def test_run_with_a_remark_and_watch_the_card(stack, page, screenshots_dir):
     card = page.locator(".project-card", has_text="设计稿")
     card.locator(".run-now").click()
     card.locator("input[name=remark]").fill("首次全量")
-    mark, resume = _worker_held_when_copy_starts(stack)
+    mark, resume = stack.hold_worker_at("copy:start")  # its badge is blue while the worker waits
     card.locator(".run-submit").click()
 
     job = page.locator("#job-1")
     expect(job.locator(".job-remark")).to_contain_text("首次全量")
     copy_badge = job.locator('[data-stage="copy"]')
     expect(copy_badge).to_have_text("写入目标")
-    deadline = time.monotonic() + 90
-    while not mark.exists():
-        assert time.monotonic() < deadline, "the worker never reached the copy stage"
-        time.sleep(0.05)
+    stack.wait_until_held(mark)
     try:
         expect(copy_badge).to_have_attribute("data-state", "current", timeout=10_000)
         expect(copy_badge).to_have_class("badge bg-primary")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import threading
 import time
 
 import pytest
@@ -27,20 +26,6 @@ def _wait_for_row(stack, sql, *params, timeout_s=90.0):
             return rows[0]
         time.sleep(0.05)
     raise AssertionError(f"no row for {sql} {params} within {timeout_s} s")
-
-
-def _pause_when_the_drive_is_busy(stack, job_id, paused: threading.Event):
-    """Hold the worker (SIGSTOP) the moment the drive row says it writes this job, so the browser can be
-    seen showing 忙：任务 #N; the test resumes it."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if stack.query("SELECT 1 FROM drives WHERE name = 'vtape0' AND busy_job_id = ?", job_id):
-            stack.pause_worker()
-            paused.set()
-            return
-        if stack.query("SELECT 1 FROM jobs WHERE id = ? AND finished_at IS NOT NULL", job_id):
-            return  # the test reports it
-        time.sleep(0.003)
 
 
 def _project_id(stack, name) -> int:
@@ -75,19 +60,16 @@ def test_the_backup_page_follows_jobs_from_the_cli_and_the_page_without_reload(s
     expect(badge).to_have_count(0)  # never backed up
 
     # A job from the CLI: its card appears, the drive turns busy with it, the project's badge runs.
-    paused = threading.Event()
+    mark, resume = stack.hold_worker_at("copy-thread")  # inside the archive's copy to the tape: the drive is busy
     job_id = int(stack.flask("jobs", "run", "磁带项目").stdout.strip())
-    watcher = threading.Thread(target=_pause_when_the_drive_is_busy, args=(stack, job_id, paused), daemon=True)
-    watcher.start()
-    watcher.join(timeout=90)
-    assert paused.is_set(), "the drive was not seen busy"
+    stack.wait_until_held(mark)
     try:
         expect(drive.locator(".drive-busy")).to_have_text(f"忙：任务 #{job_id}", timeout=SHOWN_WITHIN_MS)
         expect(badge).to_have_attribute("data-status", "running", timeout=SHOWN_WITHIN_MS)
         expect(page.locator(f"#job-{job_id}")).to_be_visible()
         expect(recent.locator(f'tr[data-job="{job_id}"]')).to_have_count(0)
     finally:
-        stack.resume_worker()
+        resume.touch()
 
     # It ends: the drive is idle again, the badge says how it went, the job heads the recent list.
     status = _wait_for_row(stack, "SELECT status FROM jobs WHERE id = ? AND finished_at IS NOT NULL", job_id)[0]

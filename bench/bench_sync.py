@@ -24,6 +24,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,6 +83,8 @@ def main() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
     app = create_app({"DATA_DIR": str(work / "data"), "DATABASE_URL": args.database_url})
+    # The jobs run in this process, as `flask worker run` runs them: with the worker's GIL switch interval.
+    sys.setswitchinterval(float(app.config["WORKER_GIL_SWITCH_INTERVAL_S"]))
     with app.app_context():
         spec = project_checks.ProjectSpec(name="bench-sync", sources=[str(corpus)], dest_dir=str(ours_dest),
                                     mode="sync", sync_strategy="incremental")

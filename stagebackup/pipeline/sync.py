@@ -1,7 +1,8 @@
 """Sync mode: mirror the sources into a directory. scan → copy (同步) → finalize.
 
 Like ``backup.py`` it knows nothing of the database: the task hands it the project's settings, a reporter
-and two callbacks (register a partial output, record the mirror's catalog).
+and callbacks (register a partial output; start writing the mirror's catalog, which the task does on a thread
+of its own while the files are copied, and finish it once they are).
 
 Layout: every source is mirrored to ``DEST/<basename of the source>`` (a file source becomes the file
 ``DEST/<name>``), whatever the number of sources, so adding a source never moves the others. Two sources
@@ -28,9 +29,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 from ..errors import N_, DestinationError, StageBackupError, ValidationError, human_bytes
 from ..paths import display
@@ -66,6 +67,10 @@ class SyncSettings:
     read_limit_bytes_s: int | None = None  # the sources are read at most this fast (None: no limit)
 
 
+class MirrorCatalogHandle(Protocol):
+    def finish(self, dest: str, corrections: dict[bytes, Member | None]) -> object: ...
+
+
 @dataclass
 class SyncContext:
     job_id: int
@@ -74,7 +79,9 @@ class SyncContext:
     cache_dir: str
     skip_dirs: dict[str, str]  # folder -> why it is passed over
     register_partial: Callable[[str], None]
-    record_catalog: Callable[[str, Iterator[Member]], None]  # destination, members (one transaction)
+    # Starts writing the catalog the planner spooled (its path) while the copy runs; the handle's
+    # ``finish(destination, corrections)`` records it (corrections: path -> the mirror's entry, or None).
+    stream_catalog: Callable[[str], MirrorCatalogHandle]
     previous_digest: str | None = None  # the catalog digest the last successful run recorded for this mirror
     reuse_catalog: Callable[[], None] | None = None  # record this run with that catalog (the mirror is unchanged)
 
@@ -135,6 +142,7 @@ def run_sync(ctx: SyncContext) -> None:
         reporter.stage_finished("scan")
 
         reporter.stage_started("copy")
+        catalog = ctx.stream_catalog(catalog_path)  # its rows are written while the files are copied
         try:
             os.makedirs(dest, exist_ok=True)
         except OSError as exc:
@@ -148,8 +156,7 @@ def run_sync(ctx: SyncContext) -> None:
         reporter.stage_finished("copy")
 
         reporter.stage_started("finalize")
-        with open(catalog_path, "rb") as catalog:
-            ctx.record_catalog(os.fsdecode(dest), _members(catalog, dest, applier.uncertain))
+        catalog.finish(os.fsdecode(dest), {path: _member_from_disk(dest, path) for path in applier.uncertain})
         reporter.stage_finished("finalize")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -217,16 +224,6 @@ def _check_mass_delete(settings: SyncSettings, counts: PlanCounts, dest: bytes) 
             files=counts.deleted_files, total=counts.dest_files, dest=display(dest), share=f"{share:.0%}",
             limit=f"{settings.max_delete_ratio:.0%}", project=settings.name,
         )
-
-
-def _members(catalog: BinaryIO, dest: bytes, uncertain: set[bytes]) -> Iterator[Member]:
-    """The catalog the planner spooled; entries whose change failed are read back from the mirror."""
-    for row in CatalogSpool.read(catalog):
-        if row[0] in uncertain:
-            row = _member_from_disk(dest, row[0])
-            if row is None:
-                continue
-        yield row
 
 
 def _member_from_disk(dest: bytes, path: bytes) -> Member | None:

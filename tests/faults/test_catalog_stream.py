@@ -1,6 +1,7 @@
-"""A tar.gz backup's catalog is written while the archive is compressed (catalog_stream.py), and restore offers it
-only once the job ended well: a real worker paused mid-compression already has member rows in the database under
-a job restore refuses; resumed, the same rows become its browsable catalog; killed, recovery deletes them."""
+"""A tar.gz backup's catalog is written while the archive is compressed (catalog_stream.py), a mirror's while its
+files are copied (jobs/sync_task.py), and restore offers either only once the job ended well: a real worker paused
+mid-compression (mid-copy) already has member rows in the database under a job restore refuses; resumed, the same
+rows become its browsable catalog; killed, recovery deletes them."""
 
 from __future__ import annotations
 
@@ -52,14 +53,20 @@ def restorable(job_id: int) -> bool:
 
 def paused_mid_compress(app, tmp_path, job_id: int, **extra):
     """A worker paused inside the compress stage, once its catalog thread wrote 2,000 rows of the archive."""
+    return paused_in(app, tmp_path, job_id, "compress", PAUSE_AFTER, 2000, **extra)
+
+
+def paused_in(app, tmp_path, job_id: int, stage_code: str, skip: int, rows: int, **extra):
+    """A worker paused inside ``stage_code`` (after ``skip`` checkpoints), once ``rows`` catalog rows of the job
+    are in the database; the job is not restorable and shows no archive."""
     mark = tmp_path / "paused"
-    worker = start_worker(fault_env(app, pause_at="compress", skip=PAUSE_AFTER, mark=mark, **extra), "--burst")
+    worker = start_worker(fault_env(app, pause_at=stage_code, skip=skip, mark=mark, **extra), "--burst")
     wait_paused(worker, mark)
     assert worker.poll() is None, worker.communicate()[0][-3000:]
-    wait_for(lambda: member_rows(job_id) >= 2000)
+    wait_for(lambda: member_rows(job_id) >= rows)
     db.session.expire_all()
     job = db.session.get(Job, job_id)
-    stage = db.session.get(JobStage, (job_id, "compress"))
+    stage = db.session.get(JobStage, (job_id, stage_code))
     assert job.status == "running" and stage.started_at is not None and stage.finished_at is None
     assert not restorable(job_id)
     assert job_id not in {row[0].id for row in browse.finished_backups(job.project_id)}
@@ -106,5 +113,57 @@ def test_a_worker_killed_while_compressing_leaves_no_catalog(app, tmp_path, many
     assert job_id not in {row[0].id for row in browse.finished_backups(db.session.get(Job, job_id).project_id)}
     assert not db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
     rerun = run_job(app, enqueue("killed"))
+    assert rerun.status == "succeeded", rerun.error_message
+    assert member_rows(rerun.id) == FILES + 4 and restorable(rerun.id)
+
+
+# -- a mirror: its catalog (spooled by the planner) is written while the files are copied --------------------------
+def sync_project(name: str, source: Path, dest: Path) -> None:
+    projects.create(project_checks.ProjectSpec(name=name, sources=[str(source)], dest_dir=str(dest), mode="sync",
+                                               sync_strategy="overwrite"), actor="test")
+
+
+def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tmp_path, many_files):
+    sync_project("mirror", many_files, tmp_path / "mirror")
+    job_id = enqueue("mirror")
+    resume = tmp_path / "resume"
+    # Paused at the copy's first checkpoint: every row (the files, 3 folders, the source's top) gets written.
+    worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4, STAGEBACKUP_TEST_RESUME=str(resume))
+    try:
+        assert member_rows(job_id) == FILES + 4
+        [unfinished] = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
+        assert unfinished.sha256 == "" and unfinished.path is None  # not recorded yet
+        db.session.rollback()
+        resume.touch()
+        output, _ = worker.communicate(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            worker.communicate(timeout=30)
+    assert worker.returncode == 0, output[-3000:]
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert job.status == "succeeded", job.error_message
+    [archive] = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
+    assert len(archive.sha256) == 64 and archive.path == str(tmp_path / "mirror")  # the quick check's digest
+    assert member_rows(job_id) == archive.member_count == FILES + 4
+    assert archive.size == sum(path.stat().st_size for path in many_files.rglob("*") if path.is_file())
+    assert restorable(job_id)
+    rerun = run_job(app, enqueue("mirror"))  # nothing changed: recorded by reference to this catalog
+    assert rerun.status == "succeeded" and rerun.catalog_job_id == job_id
+
+
+def test_a_worker_killed_while_mirroring_leaves_no_catalog(app, tmp_path, many_files):
+    dest = tmp_path / "mirror"
+    sync_project("killed-mirror", many_files, dest)
+    job_id = enqueue("killed-mirror")
+    worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4)
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate(timeout=30)
+    recover(app)
+    assert_clean_ending(app, job_id, "interrupted", "WorkerLost")
+    assert member_rows(job_id) == 0 and not restorable(job_id)
+    assert not db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
+    rerun = run_job(app, enqueue("killed-mirror"))
     assert rerun.status == "succeeded", rerun.error_message
     assert member_rows(rerun.id) == FILES + 4 and restorable(rerun.id)

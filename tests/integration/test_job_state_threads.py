@@ -10,11 +10,13 @@ import threading
 import traceback
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from stagebackup.extensions import db
+from stagebackup.models import ArchiveMember
 from stagebackup.tape import admin
 from tests.integration.test_backup_job import create_project, run_one
+from tests.integration.test_sync import run_sync, sync_project
 from tests.integration.test_tape_backup import tape_project
 
 MiB = 1 << 20
@@ -33,7 +35,8 @@ def tree(root, count=6, size=400_000):
 def statements_off_the_job_thread(app):
     """(thread name, issued from the ledger?) of every statement not on the job's (main) or heartbeat thread,
     nor a catalog thread's (an insert of member rows from catalog_stream.py, checked here)."""
-    seen = []
+    seen: list = []
+    catalog_threads: set[str] = set()
 
     def before_execute(conn, cursor, statement, parameters, context, executemany):
         thread = threading.current_thread()
@@ -44,12 +47,14 @@ def statements_off_the_job_thread(app):
             verbs = statement.split()[:3]
             assert verbs in (["BEGIN"], ["BEGIN", "IMMEDIATE"], ["INSERT", "INTO", "archive_members"]), \
                 statement
+            catalog_threads.add(thread.name)
             return
         from_ledger = any(frame.filename.endswith(LEDGER) for frame in traceback.extract_stack())
         seen.append((thread.name, from_ledger, statement.split()[0]))
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", before_execute)
+    app.extensions["test_catalog_threads"] = catalog_threads  # which catalog threads inserted rows
     yield seen
     event.remove(engine, "before_cursor_execute", before_execute)
 
@@ -58,6 +63,16 @@ def test_a_directory_backup_writes_the_database_only_on_the_job_thread(app, tmp_
     job = run_one(app, create_project("dir", [tree(tmp_path / "src")], tmp_path / "dest", group_max_bytes=1 * MiB))
     assert job.status == "succeeded", job.error_message
     assert statements_off_the_job_thread == []
+
+
+def test_a_sync_writes_its_catalog_on_the_catalog_thread_and_nothing_else_off_the_job_thread(
+        app, tmp_path, statements_off_the_job_thread):
+    src = tree(tmp_path / "src", count=300, size=100)
+    job = run_sync(app, sync_project("mirror", [src], tmp_path / "mirror"))
+    assert job.status == "succeeded", job.error_message
+    assert statements_off_the_job_thread == []  # the syncfs thread and the copy helper process: no database
+    assert app.extensions["test_catalog_threads"] == {"catalog-1"}
+    assert db.session.scalar(select(func.count(ArchiveMember.id)).where(ArchiveMember.job_id == job.id)) == 301
 
 
 @pytest.mark.parametrize("direct", [False, True])

@@ -16,6 +16,7 @@ from stagebackup.errors import ValidationError
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.jobs.summary import job_detail
+from stagebackup.jobs.sync_task import NO_DIGEST
 from stagebackup.jobs.worker import Worker
 from stagebackup.models import Archive, ArchiveMember, Job, JobLog, Project
 from stagebackup.pipeline import sync_apply
@@ -356,6 +357,17 @@ def test_unreadable_file_keeps_the_old_copy_and_the_job_ends_warning(app, tmp_pa
     # The catalog describes what the mirror holds: the old copy.
     row = db.session.query(ArchiveMember).filter_by(job_id=job.id, name="secret.txt").one()
     assert row.size == len("version 1")
+    archive = db.session.query(Archive).filter_by(job_id=job.id).one()
+    rows = db.session.query(ArchiveMember).filter_by(job_id=job.id).all()
+    assert archive.member_count == len(rows) == 3  # the source's top and its two files
+    assert archive.size == sum(r.size for r in rows) == len("version 1") + len("fine, changed")
+    # Not the planned catalog: no digest for a later quick check to trust; the next good run records one.
+    assert archive.sha256 == NO_DIGEST
+    monkeypatch.setattr(sync_apply, "_open_source", real_open)
+    again = run_sync(app, project_id)
+    assert again.status == "succeeded"
+    assert (mirror / "secret.txt").read_text() == "version 2, longer"
+    assert len(db.session.query(Archive).filter_by(job_id=again.id).one().sha256) == 64
 
 
 def test_a_mirror_directory_that_cannot_be_listed_is_left_alone(app, tmp_path, monkeypatch):

@@ -75,12 +75,8 @@ def paused_in(app, tmp_path, job_id: int, stage_code: str, skip: int, rows: int,
     return worker
 
 
-def test_rows_are_written_while_compressing_and_offered_only_after(app, tmp_path, many_files):
-    projects.create(project_checks.ProjectSpec(name="many", sources=[str(many_files)], dest_dir=str(tmp_path / "dest")),
-                    actor="test")
-    job_id = enqueue("many")
-    resume = tmp_path / "resume"
-    worker = paused_mid_compress(app, tmp_path, job_id, STAGEBACKUP_TEST_RESUME=str(resume))
+def resumed_to_the_end(worker, resume: Path, job_id: int) -> tuple[Job, Archive]:
+    """Let the paused worker go on; the job, which must have succeeded, and its one archive."""
     try:
         resume.touch()
         output, _ = worker.communicate(timeout=120)
@@ -93,6 +89,16 @@ def test_rows_are_written_while_compressing_and_offered_only_after(app, tmp_path
     job = db.session.get(Job, job_id)
     assert job.status == "succeeded", job.error_message
     [archive] = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
+    return job, archive
+
+
+def test_rows_are_written_while_compressing_and_offered_only_after(app, tmp_path, many_files):
+    projects.create(project_checks.ProjectSpec(name="many", sources=[str(many_files)], dest_dir=str(tmp_path / "dest")),
+                    actor="test")
+    job_id = enqueue("many")
+    resume = tmp_path / "resume"
+    worker = paused_mid_compress(app, tmp_path, job_id, STAGEBACKUP_TEST_RESUME=str(resume))
+    job, archive = resumed_to_the_end(worker, resume, job_id)
     assert len(archive.sha256) == 64 and archive.path
     assert member_rows(job_id) == archive.member_count == FILES + 4  # the files, their 3 folders and the root
     assert restorable(job_id)
@@ -133,18 +139,13 @@ def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tm
         assert member_rows(job_id) == FILES + 4
         [unfinished] = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
         assert unfinished.sha256 == "" and unfinished.path is None  # not recorded yet
-        db.session.rollback()
-        resume.touch()
-        output, _ = worker.communicate(timeout=120)
+    except BaseException:
+        worker.kill()  # paused for good otherwise
+        worker.communicate(timeout=30)
+        raise
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGKILL)
-            worker.communicate(timeout=30)
-    assert worker.returncode == 0, output[-3000:]
-    db.session.expire_all()
-    job = db.session.get(Job, job_id)
-    assert job.status == "succeeded", job.error_message
-    [archive] = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
+        db.session.rollback()
+    job, archive = resumed_to_the_end(worker, resume, job_id)
     assert len(archive.sha256) == 64 and archive.path == str(tmp_path / "mirror")  # the quick check's digest
     assert member_rows(job_id) == archive.member_count == FILES + 4
     assert archive.size == sum(path.stat().st_size for path in many_files.rglob("*") if path.is_file())

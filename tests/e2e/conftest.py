@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults import inject
+
 CHROMIUM = "/usr/bin/chromium"
 # Every page needs a signed-in user: the stack gets this admin from `flask users create`, and the browser
 # signs in once through the real sign-in page (its storage state is reused by every test's page).
 E2E_ADMIN, E2E_PASSWORD = "e2e-admin", "e2e admin password"
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-FAULTS_SITE = REPO / "tests" / "faults" / "site"  # puts tests/faults/inject.py in the worker (hold_worker_at)
+FAULTS_SITE = Path(inject.__file__).with_name("site")  # loads inject.py into the worker (hold_worker_at)
 
 
 def _free_port() -> int:
@@ -88,8 +90,8 @@ class Stack:
         where a watcher sending SIGSTOP could look too late."""
         mark, resume = self.root / f"paused-{point}", self.root / f"resume-{point}"
         self.stop_worker()
-        self.start_worker(PYTHONPATH=f"{FAULTS_SITE}{os.pathsep}{REPO}", STAGEBACKUP_TEST_PAUSE_AT=point,
-                          STAGEBACKUP_TEST_PAUSE_MARK=str(mark), STAGEBACKUP_TEST_RESUME=str(resume))
+        self.start_worker(PYTHONPATH=f"{FAULTS_SITE}{os.pathsep}{REPO}",
+                          **{inject.PAUSE_AT: point, inject.PAUSE_MARK: str(mark), inject.RESUME: str(resume)})
         return mark, resume
 
     @staticmethod

@@ -18,6 +18,7 @@ from stagebackup.jobs.summary import job_detail
 from stagebackup.models import Archive, ArchiveMember, Job, JobStage
 from stagebackup.restore import browse, service
 from tests.faults.support import assert_clean_ending, enqueue, fault_env, recover, run_job, start_worker, wait_paused
+from tests.integration.test_sync import sync_project
 from tests.integration.test_worker_processes import wait_for
 
 pytestmark = pytest.mark.slow
@@ -124,13 +125,8 @@ def test_a_worker_killed_while_compressing_leaves_no_catalog(app, tmp_path, many
 
 
 # -- a mirror: its catalog (spooled by the planner) is written while the files are copied --------------------------
-def sync_project(name: str, source: Path, dest: Path) -> None:
-    projects.create(project_checks.ProjectSpec(name=name, sources=[str(source)], dest_dir=str(dest), mode="sync",
-                                               sync_strategy="overwrite"), actor="test")
-
-
 def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tmp_path, many_files):
-    sync_project("mirror", many_files, tmp_path / "mirror")
+    sync_project("mirror", [many_files], tmp_path / "mirror")
     job_id = enqueue("mirror")
     resume = tmp_path / "resume"
     # Paused at the copy's first checkpoint: every row (the files, 3 folders, the source's top) gets written.
@@ -156,7 +152,7 @@ def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tm
 
 def test_a_worker_killed_while_mirroring_leaves_no_catalog(app, tmp_path, many_files):
     dest = tmp_path / "mirror"
-    sync_project("killed-mirror", many_files, dest)
+    sync_project("killed-mirror", [many_files], dest)
     job_id = enqueue("killed-mirror")
     worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4)
     worker.send_signal(signal.SIGKILL)

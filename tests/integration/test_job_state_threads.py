@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import event, func, select
@@ -31,12 +32,17 @@ def tree(root, count=6, size=400_000):
     return root
 
 
+@dataclass
+class Statements:
+    off: list = field(default_factory=list)  # (thread name, issued from the ledger?, verb) of the rest
+    catalog_threads: set[str] = field(default_factory=set)  # catalog threads that inserted member rows
+
+
 @pytest.fixture
 def statements_off_the_job_thread(app):
-    """(thread name, issued from the ledger?) of every statement not on the job's (main) or heartbeat thread,
-    nor a catalog thread's (an insert of member rows from catalog_stream.py, checked here)."""
-    seen: list = []
-    catalog_threads: set[str] = set()
+    """Every statement not on the job's (main) or heartbeat thread: a catalog thread's (an insert of member rows
+    from catalog_stream.py, checked here) by thread, the others as (thread name, issued from the ledger?, verb)."""
+    seen = Statements()
 
     def before_execute(conn, cursor, statement, parameters, context, executemany):
         thread = threading.current_thread()
@@ -47,14 +53,13 @@ def statements_off_the_job_thread(app):
             verbs = statement.split()[:3]
             assert verbs in (["BEGIN"], ["BEGIN", "IMMEDIATE"], ["INSERT", "INTO", "archive_members"]), \
                 statement
-            catalog_threads.add(thread.name)
+            seen.catalog_threads.add(thread.name)
             return
         from_ledger = any(frame.filename.endswith(LEDGER) for frame in traceback.extract_stack())
-        seen.append((thread.name, from_ledger, statement.split()[0]))
+        seen.off.append((thread.name, from_ledger, statement.split()[0]))
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", before_execute)
-    app.extensions["test_catalog_threads"] = catalog_threads  # which catalog threads inserted rows
     yield seen
     event.remove(engine, "before_cursor_execute", before_execute)
 
@@ -62,7 +67,7 @@ def statements_off_the_job_thread(app):
 def test_a_directory_backup_writes_the_database_only_on_the_job_thread(app, tmp_path, statements_off_the_job_thread):
     job = run_one(app, create_project("dir", [tree(tmp_path / "src")], tmp_path / "dest", group_max_bytes=1 * MiB))
     assert job.status == "succeeded", job.error_message
-    assert statements_off_the_job_thread == []
+    assert statements_off_the_job_thread.off == []
 
 
 def test_a_sync_writes_its_catalog_on_the_catalog_thread_and_nothing_else_off_the_job_thread(
@@ -70,8 +75,8 @@ def test_a_sync_writes_its_catalog_on_the_catalog_thread_and_nothing_else_off_th
     src = tree(tmp_path / "src", count=300, size=100)
     job = run_sync(app, sync_project("mirror", [src], tmp_path / "mirror"))
     assert job.status == "succeeded", job.error_message
-    assert statements_off_the_job_thread == []  # the syncfs thread and the copy helper process: no database
-    assert app.extensions["test_catalog_threads"] == {"catalog-1"}
+    assert statements_off_the_job_thread.off == []  # the syncfs thread and the copy helper process: no database
+    assert statements_off_the_job_thread.catalog_threads == {"catalog-1"}
     assert db.session.scalar(select(func.count(ArchiveMember.id)).where(ArchiveMember.job_id == job.id)) == 301
 
 
@@ -82,6 +87,6 @@ def test_a_tape_backup_touches_the_database_off_the_job_thread_only_through_the_
     admin.label(app.config, "vtape0", "TAPE001")
     job = run_one(app, tape_project("tape", [tree(tmp_path / "src")], group_max_bytes=1 * MiB))
     assert job.status == "succeeded", job.error_message
-    seen = statements_off_the_job_thread
+    seen = statements_off_the_job_thread.off
     assert seen, "the tape sink wrote its catalog rows from the copy thread"
     assert {from_ledger for _thread, from_ledger, _verb in seen} == {True}, seen

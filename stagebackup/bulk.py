@@ -15,18 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 
 from .extensions import db
 
 SQLITE_ROWS = 500  # rows per multi-row INSERT (500 x 9 columns; SQLite >= 3.32 allows 32,766 parameters)
 
 
-def insert_rows(table: Table, columns: Sequence[str], rows: list[tuple], *, convert: Sequence[str] = ()) -> None:
-    """Insert ``rows`` (tuples in the order of ``columns``) in the session's current transaction."""
+def insert_rows(table: Table, columns: Sequence[str], rows: list[tuple], *, convert: Sequence[str] = (),
+                conn: Connection | None = None) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``) in the session's current transaction (or ``conn``'s)."""
     if not rows:
         return
-    conn = db.session.connection()
+    conn = conn if conn is not None else db.session.connection()
     dialect = conn.dialect
     processors = [(columns.index(name), table.c[name].type.bind_processor(dialect)) for name in convert]
     processors = [(index, proc) for index, proc in processors if proc is not None]

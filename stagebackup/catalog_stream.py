@@ -52,11 +52,7 @@ class ArchiveCatalog:
 
     def __init__(self, app: Flask, job_id: int, seq: int, fmt: str, name: str, spool):
         self.app, self.job_id, self.spool = app, job_id, spool
-        archive = Archive(job_id=job_id, seq=seq, format=fmt, name=name, sha256=UNFINISHED)
-        db.session.add(archive)
-        db.session.flush()
-        self.archive_id = archive.id  # read before the commit expires it (a read would open a transaction)
-        db.session.commit()
+        self.archive_id = unfinished_archive(job_id, seq, fmt, name)
         self.count = 0
         self.error: BaseException | None = None
         self._stop = False
@@ -101,6 +97,17 @@ class ArchiveCatalog:
 
     def wait(self) -> None:
         self.thread.join()
+
+
+def unfinished_archive(job_id: int, seq: int, fmt: str, name: str | None) -> int:
+    """Commit a new archive row, unfinished (no place, no digest): the rows written before it is recorded hang
+    on it. Returns its id."""
+    archive = Archive(job_id=job_id, seq=seq, format=fmt, name=name, sha256=UNFINISHED)
+    db.session.add(archive)
+    db.session.flush()
+    archive_id = archive.id  # read before the commit expires it (a read would open a transaction)
+    db.session.commit()
+    return archive_id
 
 
 def _unfinished(job_id: int):

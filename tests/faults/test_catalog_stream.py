@@ -1,5 +1,5 @@
 """A tar.gz backup's catalog is written while the archive is compressed (catalog_stream.py), a mirror's while its
-files are copied (jobs/sync_task.py), and restore offers either only once the job ended well: a real worker paused
+files are copied (jobs/mirror_catalog.py), and restore offers either only once the job ended well: a real worker paused
 mid-compression (mid-copy) already has member rows in the database under a job restore refuses; resumed, the same
 rows become its browsable catalog; killed, recovery deletes them."""
 
@@ -125,12 +125,18 @@ def test_a_worker_killed_while_compressing_leaves_no_catalog(app, tmp_path, many
 
 
 # -- a mirror: its catalog (spooled by the planner) is written while the files are copied --------------------------
-def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tmp_path, many_files):
+# Written by a thread in the worker, or (a large mirror) by a process of its own: every mirror is "large" at 0 bytes.
+WRITERS = pytest.mark.parametrize("min_bytes", ["1048576", "0"], ids=["thread", "process"])
+
+
+@WRITERS
+def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tmp_path, many_files, min_bytes):
     sync_project("mirror", [many_files], tmp_path / "mirror")
     job_id = enqueue("mirror")
     resume = tmp_path / "resume"
     # Paused at the copy's first checkpoint: every row (the files, 3 folders, the source's top) gets written.
-    worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4, STAGEBACKUP_TEST_RESUME=str(resume))
+    worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4, STAGEBACKUP_TEST_RESUME=str(resume),
+                       STAGEBACKUP_SYNC_CATALOG_PROCESS_MIN_BYTES=min_bytes)
     try:
         assert member_rows(job_id) == FILES + 4
         [unfinished] = db.session.scalars(select(Archive).where(Archive.job_id == job_id)).all()
@@ -150,11 +156,13 @@ def test_a_mirrors_rows_are_written_while_copying_and_offered_only_after(app, tm
     assert rerun.status == "succeeded" and rerun.catalog_job_id == job_id
 
 
-def test_a_worker_killed_while_mirroring_leaves_no_catalog(app, tmp_path, many_files):
+@WRITERS
+def test_a_worker_killed_while_mirroring_leaves_no_catalog(app, tmp_path, many_files, min_bytes):
     dest = tmp_path / "mirror"
     sync_project("killed-mirror", [many_files], dest)
     job_id = enqueue("killed-mirror")
-    worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4)
+    worker = paused_in(app, tmp_path, job_id, "copy", 0, FILES + 4,
+                       STAGEBACKUP_SYNC_CATALOG_PROCESS_MIN_BYTES=min_bytes)
     worker.send_signal(signal.SIGKILL)
     worker.communicate(timeout=30)
     recover(app)

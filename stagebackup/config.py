@@ -46,7 +46,7 @@ DEFAULTS: dict[str, object] = {
     "SCHEDULER_LEASE_S": 30.0,
     "SCHEDULER_POLL_INTERVAL_S": 1.0,
     "COMPRESS_THREADS": 0,  # 0 = all cores
-    "SYNC_CATALOG_PROCESS_MIN_BYTES": 1 << 20,  # see jobs/mirror_catalog.py (about 10,000 entries)
+    "SYNC_CATALOG_PROCESS_MIN_BYTES": 1 << 20,  # see jobs/mirror_catalog.py (10,000-20,000 entries)
     "WORKER_GIL_SWITCH_INTERVAL_S": 0.0005,  # see cli/worker.py
     # The worker runs its jobs this much below the default CPU priority (nice, 0-19; see cli/worker.py).
     "WORKER_NICE": 10,

@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import delete, make_url, select, update
+from sqlalchemy import create_engine, delete, make_url, select, update
 
 from ..bulk import insert_rows
 from ..catalog import MemberBatcher
 from ..catalog_stream import CATALOG_NICE, ArchiveCatalog, unfinished_archive
+from ..dbtypes import configure_engine, engine_options
 from ..extensions import db
 from ..models import Archive, ArchiveMember
 from ..pipeline.archive import MemberSpool, member_row
@@ -113,17 +114,10 @@ class CatalogProcess:
 
     def __init__(self, app: Flask, job_id: int, spool_path: str):
         self.archive_id = unfinished_archive(job_id, 1, "sync", None)
-        request = {"database_url": app.config["SQLALCHEMY_DATABASE_URI"],
-                   "busy_timeout_ms": int(app.config["SQLITE_BUSY_TIMEOUT_MS"]), "parent": os.getpid(),
-                   "job_id": job_id, "archive_id": self.archive_id, "spool": spool_path,
-                   "owners": owners_kept(), "cache_dir": app.config["CACHE_DIR"]}
-        package_parent = str(Path(__file__).resolve().parents[2])  # importable however the worker was started
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent,
-                                                                         os.environ.get("PYTHONPATH")]))}
-        self.child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        self.child.stdin.write(json.dumps(request).encode() + b"\n")
-        self.child.stdin.flush()  # the password in the URL goes through the pipe, never the command line
+        self.child = spawn({"database_url": app.config["SQLALCHEMY_DATABASE_URI"],
+                            "busy_timeout_ms": int(app.config["SQLITE_BUSY_TIMEOUT_MS"]), "job_id": job_id,
+                            "archive_id": self.archive_id, "spool": spool_path, "owners": owners_kept(),
+                            "cache_dir": app.config["CACHE_DIR"]})
 
     def finish(self) -> Written:
         """Wait for the process (the caller's transaction committed first: on SQLite it holds the write lock)."""
@@ -195,12 +189,24 @@ class MirrorCatalog:
         self.writer.abort()
 
 
+def spawn(request: dict) -> subprocess.Popen:
+    """Start the process and hand it ``request`` (and this process's pid, which it checks it is the child of)."""
+    package_parent = str(Path(__file__).resolve().parents[2])  # this code, however the worker was started
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+    try:  # the password in the URL goes through the pipe, never the command line
+        child.stdin.write(json.dumps({**request, "parent": os.getpid()}).encode() + b"\n")
+        child.stdin.flush()
+    except OSError:  # it died at once: not left behind unreaped
+        child.kill()
+        child.communicate()
+        raise
+    return child
+
+
 def write_catalog(request: dict) -> dict:
     """The process's work: every row of the spool inserted in short transactions, and the digest."""
-    from sqlalchemy import create_engine
-
-    from ..dbtypes import configure_engine, engine_options
-
     url = request["database_url"]
     engine = create_engine(url, **engine_options(url))
     configure_engine(engine, request["busy_timeout_ms"])

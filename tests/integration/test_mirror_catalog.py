@@ -95,13 +95,9 @@ def test_the_catalog_process_dies_with_the_jobs_process(app, tmp_path):  # app: 
     request = {"database_url": f"sqlite:///{tmp_path}/db.sqlite", "busy_timeout_ms": 1000, "job_id": 1,
                "archive_id": 1, "spool": str(spool), "owners": False, "cache_dir": str(tmp_path)}
     parent_script = textwrap.dedent(f"""
-        import json, os, subprocess, sys, threading
-        request = json.loads({json.dumps(json.dumps(request))})
-        request["parent"] = os.getpid()
-        child = subprocess.Popen([sys.executable, "-m", "stagebackup.jobs.mirror_catalog"], stdin=subprocess.PIPE)
-        child.stdin.write(json.dumps(request).encode() + b"\\n")
-        child.stdin.flush()
-        print(child.pid, flush=True)
+        import json, threading
+        from stagebackup.jobs.mirror_catalog import spawn
+        print(spawn(json.loads({json.dumps(json.dumps(request))})).pid, flush=True)
         threading.Event().wait()
     """)
     env = {**os.environ, "PYTHONPATH": str(Path(mirror_catalog.__file__).resolve().parents[2])}

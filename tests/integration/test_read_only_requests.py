@@ -1,0 +1,65 @@
+"""Requests that only read (GET and HEAD) open the database read-only: on SQLite a plain BEGIN, which takes no
+write lock (tests/integration/test_web.py), on PostgreSQL no transaction at all (``dbtypes.begin_read_only``).
+
+On PostgreSQL a transaction's ``now()`` is the time it began; outside one, each statement's own. That tells,
+from the server's side, whether a connection was in a transaction.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from stagebackup.dbtypes import begin_read_only
+from stagebackup.extensions import db
+from stagebackup.models import Job
+from tests.conftest import make_app
+from tests.integration.web_support import running_job
+
+pytestmark = pytest.mark.postgres
+
+
+def two_nows(connection) -> tuple:
+    """``now()`` in two statements 10 ms apart."""
+    first = connection.execute(text("SELECT now()")).scalar_one()
+    connection.execute(text("SELECT pg_sleep(0.01)"))
+    return first, connection.execute(text("SELECT now()")).scalar_one()
+
+
+@pytest.fixture
+def pg_app(tmp_path, pg_database_url):
+    application = make_app(tmp_path, pg_database_url)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_read_only_request_runs_outside_a_transaction_on_postgresql(pg_app):
+    first, second = two_nows(begin_read_only(db.session()))
+    assert second > first  # each statement its own: no BEGIN was sent
+    db.session.remove()
+
+
+def test_the_connection_is_transactional_again_for_the_next_request(pg_app, tmp_path):
+    begin_read_only(db.session()).execute(text("SELECT 1"))
+    db.session.remove()  # the end of the read-only request: its connection goes back to the pool
+    assert db.engine.pool.checkedin() == 1  # … the very one the next session takes
+
+    first, second = two_nows(db.session.connection())
+    assert second == first  # one transaction
+    job_id = running_job(tmp_path, "written")  # commits
+    db.session.execute(Job.__table__.update().where(Job.id == job_id).values(remark="rolled back"))
+    db.session.rollback()
+    assert db.session.scalar(select(Job.remark).where(Job.id == job_id)) is None
+
+
+def test_pages_and_polls_answer_on_postgresql(pg_app, tmp_path):
+    """The whole request path, read-only: the sign-in gate's user, the card and its log, the live poll."""
+    job_id = running_job(tmp_path, "polled")
+    db.session.remove()
+    client = pg_app.test_client()
+    for url in ("/backup", f"/backup/jobs/{job_id}", f"/backup/jobs/{job_id}/card?after=0", "/backup/live?after=0"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    assert "polled" in client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)

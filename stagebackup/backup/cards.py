@@ -7,12 +7,13 @@ and the poll endpoint render the same partial from the same inputs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..dbtypes import utcnow
 from ..extensions import db
@@ -108,7 +109,7 @@ def _stale_after_s() -> float:
 
 def load_card(job_id: int) -> JobCard | None:
     """One job's card: the one query a poll costs."""
-    found = _cards(db.session.execute(_cards_query().where(Job.id == job_id)))
+    found = _cards(db.session.execute(_one_card_query(), {"job_id": job_id}))
     return found[0] if found else None
 
 
@@ -118,6 +119,18 @@ def _cards_query():
     return (select(Job, Project.dest_pool, JobStage)
             .outerjoin(Project, Project.id == Job.project_id)
             .outerjoin(JobStage, JobStage.job_id == Job.id))
+
+
+# The two statements every poll runs are built once, with parameters: building one (and its cache key) cost
+# about as much as running it.
+@functools.cache
+def _one_card_query():
+    return _cards_query().where(Job.id == bindparam("job_id"))
+
+
+@functools.cache
+def _active_cards_query():
+    return _cards_query().where(Job.status.in_(ACTIVE_STATUSES), Job.id > bindparam("after_id")).order_by(Job.id)
 
 
 def _cards(rows: Iterable[tuple[Job, str | None, JobStage | None]]) -> list[JobCard]:
@@ -133,6 +146,4 @@ def _cards(rows: Iterable[tuple[Job, str | None, JobStage | None]]) -> list[JobC
 
 def active_cards(after_id: int = 0) -> list[JobCard]:
     """Queued, running and waiting jobs (oldest first), newer than ``after_id``: one query."""
-    return _cards(db.session.execute(
-        _cards_query().where(Job.status.in_(ACTIVE_STATUSES), Job.id > after_id).order_by(Job.id)
-    ))
+    return _cards(db.session.execute(_active_cards_query(), {"after_id": after_id}))

@@ -8,11 +8,12 @@ asks ``after``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import Row, func, select, union_all
+from sqlalchemy import Integer, Row, bindparam, func, select, union_all
 
 from ..extensions import db
 from ..models import LOG_TAGS, JobLog
@@ -84,7 +85,17 @@ def before(job_id: int, seq: int, limit: int = TAIL_LINES, tag: str | None = Non
 
 
 def after(job_id: int, seq: int, limit: int = POLL_MAX_LINES, tag: str | None = None) -> list[JobLog]:
-    return list(db.session.scalars(_lines(job_id, tag).where(JobLog.id > seq).order_by(JobLog.id).limit(limit)))
+    """The ``limit`` lines after ``seq``: what every card poll of an open log asks."""
+    values = {"job_id": job_id, "seq": seq, "limit": limit, "tag": tag}
+    return list(db.session.scalars(_after_query(tag is not None), values))
+
+
+@functools.cache  # built once: building it cost a poll about as much as running it
+def _after_query(tagged: bool):
+    query = select(JobLog).where(JobLog.job_id == bindparam("job_id"), JobLog.id > bindparam("seq"))
+    if tagged:
+        query = query.where(JobLog.tag == bindparam("tag"))
+    return query.order_by(JobLog.id).limit(bindparam("limit", type_=Integer))
 
 
 def later(job_id: int, seq: int, limit: int = TAIL_LINES, tag: str | None = None) -> LogPage:

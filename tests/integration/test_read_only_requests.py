@@ -7,6 +7,8 @@ from the server's side, whether a connection was in a transaction.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, text
 
@@ -14,9 +16,7 @@ from stagebackup.dbtypes import begin_read_only
 from stagebackup.extensions import db
 from stagebackup.models import Job
 from tests.conftest import make_app
-from tests.integration.web_support import running_job
-
-pytestmark = pytest.mark.postgres
+from tests.integration.web_support import add_log_lines, running_job
 
 
 def two_nows(connection) -> tuple:
@@ -35,12 +35,14 @@ def pg_app(tmp_path, pg_database_url):
         db.engine.dispose()
 
 
+@pytest.mark.postgres
 def test_a_read_only_request_runs_outside_a_transaction_on_postgresql(pg_app):
     first, second = two_nows(begin_read_only(db.session()))
     assert second > first  # each statement its own: no BEGIN was sent
     db.session.remove()
 
 
+@pytest.mark.postgres
 def test_the_connection_is_transactional_again_for_the_next_request(pg_app, tmp_path):
     begin_read_only(db.session()).execute(text("SELECT 1"))
     db.session.remove()  # the end of the read-only request: its connection goes back to the pool
@@ -54,12 +56,17 @@ def test_the_connection_is_transactional_again_for_the_next_request(pg_app, tmp_
     assert db.session.scalar(select(Job.remark).where(Job.id == job_id)) is None
 
 
-def test_pages_and_polls_answer_on_postgresql(pg_app, tmp_path):
-    """The whole request path, read-only: the sign-in gate's user, the card and its log, the live poll."""
+def test_pages_and_polls_answer_with_their_lines_on_every_database(any_db_app, tmp_path):
+    """The whole request path, read-only: the sign-in gate's user, the card with its log's new lines (every
+    tag, or one), the live poll; the statements they run are built once for every database."""
     job_id = running_job(tmp_path, "polled")
+    add_log_lines(job_id, 3, tag="PACK")
+    add_log_lines(job_id, 2, tag="ERROR")
     db.session.remove()
-    client = pg_app.test_client()
-    for url in ("/backup", f"/backup/jobs/{job_id}", f"/backup/jobs/{job_id}/card?after=0", "/backup/live?after=0"):
-        response = client.get(url)
-        assert response.status_code == 200, url
-    assert "polled" in client.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+    client = any_db_app.test_client()
+    for url in ("/backup", f"/backup/jobs/{job_id}", "/backup/live?after=0"):
+        assert client.get(url).status_code == 200, url
+    every = client.get(f"/backup/jobs/{job_id}/card?after=0").get_data(as_text=True)
+    assert "polled" in every and re.findall(r"\[(\w+)\]</span>", every)[-5:] == ["PACK"] * 3 + ["ERROR"] * 2
+    errors = client.get(f"/backup/jobs/{job_id}/card?after=0&tag=ERROR").get_data(as_text=True)
+    assert re.findall(r"\[(\w+)\]</span>", errors) == ["ERROR", "ERROR"]

@@ -145,23 +145,28 @@ def make_app(tmp_path: Path, database_url: str | None = None, **overrides):
     return application
 
 
-@pytest.fixture
-def app(tmp_path):
-    application = make_app(tmp_path)
+def _in_context(application):
     with application.app_context():
         yield application
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path):
+    yield from _in_context(make_app(tmp_path))
 
 
 @pytest.fixture
 def any_db_app(tmp_path, database_url):
     """The app on SQLite, PostgreSQL and MariaDB (parametrised)."""
-    application = make_app(tmp_path, database_url)
-    with application.app_context():
-        yield application
-        db.session.remove()
-        db.engine.dispose()
+    yield from _in_context(make_app(tmp_path, database_url))
+
+
+@pytest.fixture
+def pg_app(tmp_path, pg_database_url):
+    """The app on PostgreSQL only."""
+    yield from _in_context(make_app(tmp_path, pg_database_url))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from sqlalchemy import select, text
 from stagebackup.dbtypes import begin_read_only
 from stagebackup.extensions import db
 from stagebackup.models import Job
-from tests.conftest import make_app
 from tests.integration.web_support import add_log_lines, running_job
 
 
@@ -24,15 +23,6 @@ def two_nows(connection) -> tuple:
     first = connection.execute(text("SELECT now()")).scalar_one()
     connection.execute(text("SELECT pg_sleep(0.01)"))
     return first, connection.execute(text("SELECT now()")).scalar_one()
-
-
-@pytest.fixture
-def pg_app(tmp_path, pg_database_url):
-    application = make_app(tmp_path, pg_database_url)
-    with application.app_context():
-        yield application
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.mark.postgres

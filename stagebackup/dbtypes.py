@@ -125,7 +125,6 @@ READ_ONLY_OPTION = "stagebackup_read_only"
 # (a card poll 3.95–4.04 → 3.07 ms in-process; docs/performance.md, "Web polling"). The pool puts the
 # connection back in transactions when the request returns it. Not MySQL/MariaDB: PyMySQL switches autocommit
 # with a statement each way, which is what it would save.
-READ_ONLY_ISOLATION = {"postgresql": "AUTOCOMMIT"}
 
 
 def begin_read_only(session: Session) -> Connection:
@@ -134,9 +133,8 @@ def begin_read_only(session: Session) -> Connection:
     if session.in_transaction():
         return session.connection()
     options: dict = {READ_ONLY_OPTION: True}
-    isolation = READ_ONLY_ISOLATION.get(session.get_bind().dialect.name)
-    if isolation is not None:
-        options["isolation_level"] = isolation
+    if session.get_bind().dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
     return session.connection(execution_options=options)
 
 

@@ -63,7 +63,8 @@ class LogPage:
         return self.lines[-1].id if self.lines else 0
 
 
-def _lines(job_id: int, tag: str | None):
+def _lines(job_id, tag):
+    """A job's lines, of one tag or all (``tag`` None); the values may be bind parameters."""
     query = select(JobLog).where(JobLog.job_id == job_id)
     return query if tag is None else query.where(JobLog.tag == tag)
 
@@ -86,16 +87,14 @@ def before(job_id: int, seq: int, limit: int = TAIL_LINES, tag: str | None = Non
 
 def after(job_id: int, seq: int, limit: int = POLL_MAX_LINES, tag: str | None = None) -> list[JobLog]:
     """The ``limit`` lines after ``seq``: what every card poll of an open log asks."""
-    values = {"job_id": job_id, "seq": seq, "limit": limit, "tag": tag}
+    values = {"job_id": job_id, "seq": seq, "limit": limit} | ({} if tag is None else {"tag": tag})
     return list(db.session.scalars(_after_query(tag is not None), values))
 
 
 @functools.cache  # built once: building it cost a poll about as much as running it
 def _after_query(tagged: bool):
-    query = select(JobLog).where(JobLog.job_id == bindparam("job_id"), JobLog.id > bindparam("seq"))
-    if tagged:
-        query = query.where(JobLog.tag == bindparam("tag"))
-    return query.order_by(JobLog.id).limit(bindparam("limit", type_=Integer))
+    lines = _lines(bindparam("job_id"), bindparam("tag") if tagged else None)
+    return lines.where(JobLog.id > bindparam("seq")).order_by(JobLog.id).limit(bindparam("limit", type_=Integer))
 
 
 def later(job_id: int, seq: int, limit: int = TAIL_LINES, tag: str | None = None) -> LogPage:

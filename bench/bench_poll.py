@@ -101,7 +101,8 @@ def _session(base: str, cookies=None):
     return aiohttp.ClientSession(base_url=base, cookie_jar=jar)
 
 
-async def _client(base: str, cookies, job_id: int, start_at: float, seconds: float, samples: list, ready) -> None:
+async def _client(base: str, cookies, job_id: int, start_at: float, seconds: float, samples: list, ready,
+                  pages: str) -> None:
     async with _session(base, cookies) as session:
         async with ready:  # a few first page loads at a time, before the window
             job_page = (await _get(session, f"/backup/jobs/{job_id}", SETUP_TIMEOUT_S))[1]
@@ -121,16 +122,16 @@ async def _client(base: str, cookies, job_id: int, start_at: float, seconds: flo
             samples.append(("late", 0.0, False))  # ready after the window opened: said in the report
         await asyncio.sleep(max(0.0, start_at - time.time()))
         until = time.monotonic() + seconds
-        await asyncio.gather(
-            _poller(session, "card", lambda: f"/backup/jobs/{job_id}/card?after={cursor['after']}", next_log,
-                    until, samples),
-            _poller(session, "live", lambda: cursor["live"], next_live, until, samples),
-        )
+        pollers = [_poller(session, "card", lambda: f"/backup/jobs/{job_id}/card?after={cursor['after']}",
+                           next_log, until, samples)]
+        if pages == "both":
+            pollers.append(_poller(session, "live", lambda: cursor["live"], next_live, until, samples))
+        await asyncio.gather(*pollers)
 
 
 def run_clients(args: tuple) -> tuple[list, float]:
     """One client process: its share of the clients; returns the samples and its CPU seconds."""
-    base, job_ids, start_at, seconds = args
+    base, job_ids, start_at, seconds, pages = args
 
     async def main() -> list:
         async with _session(base) as session:
@@ -138,7 +139,8 @@ def run_clients(args: tuple) -> tuple[list, float]:
             cookies = {cookie.key: cookie.value for cookie in session.cookie_jar}
         samples: list = []
         ready = asyncio.Semaphore(5)
-        await asyncio.gather(*(_client(base, cookies, job, start_at, seconds, samples, ready) for job in job_ids))
+        await asyncio.gather(*(_client(base, cookies, job, start_at, seconds, samples, ready, pages)
+                               for job in job_ids))
         return samples
 
     samples = asyncio.run(main())
@@ -304,6 +306,8 @@ def report(samples: list, label: str) -> list[dict]:
     print(f"{'poll':6s} {'requests':>9s} {'p50':>8s} {'p95':>8s} {'p99':>8s} {'max':>8s} {'errors':>7s}")
     for kind in KINDS:
         times = [ms for k, ms, _ok in samples if k == kind]
+        if not times:
+            continue  # the live poller, when only the job's page is open
         errors = sum(1 for k, _ms, ok in samples if k == kind and ok is not True)
         p99 = percentile(times, 99)
         print(f"{kind:6s} {len(times):9d} {statistics.median(times) if times else 0:7.1f}ms "
@@ -327,6 +331,8 @@ def server_side(access_log: Path) -> None:
         if kind:
             took[kind].append(int(micros) / 1000)
     for kind, times in took.items():
+        if not times:
+            continue
         print(f"{kind:6s} server-side p50 {percentile(times, 50):.1f} ms, p95 {percentile(times, 95):.1f} ms, "
               f"p99 {percentile(times, 99):.1f} ms, max {max(times, default=0):.1f} ms ({len(times)} requests)")
 
@@ -336,6 +342,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=50, help="running jobs, one worker process each")
     parser.add_argument("--clients", type=int, default=200, help="clients, each polling one job's card (with its "
                         "log) and the live poller once a second")
+    parser.add_argument("--pages", choices=("both", "job"), default="both", help="what each client has open: "
+                        "its job's page and the backup page (two pollers), or only its job's page (its card, which "
+                        "brings the log's lines: one poller)")
     parser.add_argument("--seconds", type=float, default=60.0, help="the measured window")
     parser.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
     parser.add_argument("--source-mb", type=float, default=400.0, help="each job's source (one shared tree)")
@@ -410,7 +419,7 @@ def main() -> None:
                                           "workers": lambda: sum(own_cpu_seconds(proc.pid) for proc in workers)},
                                          start_at, args.seconds)
         with multiprocessing.get_context("spawn").Pool(args.client_procs) as pool:
-            outcomes = pool.map(run_clients, [(base, share, start_at, args.seconds) for share in shares])
+            outcomes = pool.map(run_clients, [(base, share, start_at, args.seconds, args.pages) for share in shares])
         load_after = os.getloadavg()
         measuring.join(timeout=30)
         still_running = count_status(job_ids)
@@ -419,6 +428,7 @@ def main() -> None:
         late = sum(1 for part, _cpu in outcomes for sample in part if sample[0] == "late")
         client_cpu = sum(cpu for _part, cpu in outcomes)
         label = f"{dialect}, {len(job_ids)} jobs, {args.clients} clients"
+        label += ", job pages only" if args.pages == "job" else ""
         print(f"{label}, {args.seconds:g} s: {len(samples) / args.seconds:.0f} requests/s; jobs still running at "
               f"the end: {still_running} (at the start {running_before}) of {len(job_ids)}; "
               f"load average {load_before[0]:.1f} before, "

@@ -4,16 +4,19 @@ stand-alone child process.
 Run as a script (``python inflate.py [ARCHIVE]``, stdin when no path) it writes the plain bytes to stdout:
 restore runs it as a separate process so decompression and the tar parsing/writing in the worker use two
 cores without contending for one GIL (threads measured 0.56 of ``pigz -dc | tar -x``). It imports only
-the standard library, so it starts in milliseconds. Exit status: 0 complete, 2 damaged (one line on
-stderr), 3 the reader closed the pipe before the end (it had what it needed).
+the standard library and zlib-ng, so it starts in milliseconds. zlib-ng (already what the backup compresses
+with) inflates with the standard ``zlib`` API in half the time: 0.39 s against 0.82 s for the 365 MB of the
+50,000-file archive here. Exit status: 0 complete, 2 damaged (one line on stderr), 3 the reader closed the
+pipe before the end (it had what it needed).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import zlib
 from collections.abc import Callable
+
+from zlib_ng import zlib_ng as zlib
 
 READ_BYTES = 1 << 20
 INFLATE_MAX_OUT = 4 << 20  # bounds memory even for an archive of zeros

@@ -11,7 +11,7 @@ from decimal import Decimal
 from ..paths import display
 from .extract import Owner, SafeExtractor, SizeOf
 from .sevenzip import extract_7z, list_members, open_7z
-from .tarstream import ArchiveDamaged, kind_of, members_of, open_tar, plain_tar_stream
+from .tarstream import ArchiveDamaged, kind_of, plain_tar_stream, tar_members
 
 COPY_BYTES = 1 << 20
 # Errors that end the whole restore; anything else is reported for its member and the restore goes on.
@@ -60,8 +60,8 @@ def _tar_pass(archive: LocalArchive, extractor: SafeExtractor, selected, progres
               pending: dict[str, list[str]], size_of: SizeOf | None) -> None:
     written_as_link: set[str] = set()
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
-        tar = open_tar(stream)
-        for info in members_of(tar):
+        tar = tar_members(stream)
+        for info in tar:
             progress.checkpoint()
             name = info.name
             alias = None
@@ -174,8 +174,8 @@ def iter_members(archive: LocalArchive) -> Iterator[ListedMember]:
             yield ListedMember(member.name.strip("/"), member.kind, member.size if member.kind == "file" else 0)
         return
     with plain_tar_stream(archive.path, password=archive.password, iterations=archive.iterations) as stream:
-        tar = open_tar(stream)
-        for info in members_of(tar):
+        tar = tar_members(stream)
+        for info in tar:
             kind = kind_of(info)  # the data is read (and skipped) by the next header read
             yield ListedMember(info.name.strip("/"), kind, info.size if kind == "file" else 0)
         tar.close()

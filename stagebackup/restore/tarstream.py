@@ -1,7 +1,7 @@
 """Reading tar.gz (and encrypted tar.gz) archives as a stream of members, fast.
 
-Decompression runs in a child process (``inflate.py``, standard library only) that writes plain tar bytes
-into a pipe; the worker parses tar headers from the pipe's other end and writes files. Two processes use
+Decompression runs in a child process (``inflate.py``, zlib-ng's inflate) that writes plain tar bytes into a
+pipe; the worker parses tar headers (``tarmembers.py``) from the pipe's other end and writes files. Two processes use
 two cores the way ``pigz -dc | tar -x`` does, with no GIL between them (plain ``tarfile`` over a gzip
 reader measured 0.66 of that pipeline here, a decompressing thread 0.56). An encrypted archive is
 decrypted by a thread of the worker that feeds the child's stdin.
@@ -22,7 +22,7 @@ from typing import BinaryIO
 from ..errors import N_, StageBackupError
 from ..pipeline.crypto import DecryptingReader, DecryptionError
 from . import inflate
-from .tarinfo import FastTarInfo
+from .tarmembers import TarMembers
 
 READ_BYTES = 1 << 20
 PIPE_BYTES = 1 << 20
@@ -136,22 +136,44 @@ class ForwardReader:
 
     tarfile's stream mode ("r|") copies its 10 KiB buffer around in Python for every read; its normal mode
     reads headers and file data straight from this object, i.e. from the pipe's C-level buffered reader.
-    tarfile only ever seeks forward when members are taken in order, which is all we do.
+    tarfile only ever seeks forward when members are taken in order, which is all we do. ``unread`` puts
+    bytes back (``tarmembers`` hands a member it does not read itself to tarfile that way).
     """
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._pos = 0
+        self._back = b""  # bytes put back, read before the pipe's
 
     def read(self, size: int = -1) -> bytes:
+        if self._back:
+            return self._read_back(size)
         data = self._raw.read(size)
         self._pos += len(data)
         return data
 
+    def _read_back(self, size: int) -> bytes:
+        if size < 0:
+            data, self._back = self._back + self._raw.read(), b""
+        elif size <= len(self._back):
+            data, self._back = self._back[:size], self._back[size:]
+        else:
+            data, self._back = self._back + self._raw.read(size - len(self._back)), b""
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
+        if self._back:
+            data = self._read_back(len(buffer))
+            buffer[:len(data)] = data
+            return len(data)
         count = self._raw.readinto(buffer)
         self._pos += count
         return count
+
+    def unread(self, data: bytes) -> None:
+        self._back = data + self._back
+        self._pos -= len(data)
 
     def tell(self) -> int:
         return self._pos
@@ -164,25 +186,14 @@ class ForwardReader:
         if whence == os.SEEK_END or target < self._pos:
             raise OSError(f"cannot seek back in a stream (from {self._pos} to {target})")
         while self._pos < target:
-            chunk = self._raw.read(min(target - self._pos, READ_BYTES))
-            if not chunk:
+            if not self.read(min(target - self._pos, READ_BYTES)):
                 break  # the end: the next read reports it
-            self._pos += len(chunk)
         return self._pos
 
 
-def open_tar(stream: BinaryIO) -> tarfile.TarFile:
-    """A TarFile over plain tar bytes read in order; names stay bytes-exact (surrogate-escaped)."""
-    return tarfile.open(fileobj=ForwardReader(stream), mode="r:", encoding="utf-8", errors="surrogateescape",
-                        tarinfo=FastTarInfo)
-
-
-def members_of(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """Each member in order, without the list of every member read so far that iterating a TarFile keeps
-    (about 1 KiB a member: 1 GiB at a million)."""
-    while (info := tar.next()) is not None:
-        tar.members.clear()
-        yield info
+def tar_members(stream: BinaryIO) -> TarMembers:
+    """The members of plain tar bytes read in order; names stay bytes-exact (surrogate-escaped)."""
+    return TarMembers(ForwardReader(stream))
 
 
 def kind_of(info: tarfile.TarInfo) -> str:

@@ -48,6 +48,10 @@ class Selection:
     def everything(self) -> bool:
         return not self.patterns
 
+    def literal_paths(self) -> list[str] | None:
+        """The chosen paths when none is a glob (each selects itself and all below it); None otherwise."""
+        return None if self._glob is not None else sorted(self._literal)
+
     def __call__(self, name: str | bytes) -> bool:
         if not self.patterns:
             return True

@@ -11,10 +11,12 @@ import os
 import time
 
 import pytest
+from sqlalchemy import select
 
 from stagebackup.extensions import db
 from stagebackup.models import Archive, Job, Project
-from stagebackup.restore import browse
+from stagebackup.restore import browse, plan
+from stagebackup.restore.selection import Selection
 
 CLIENTS, SUBDIRS, FILES_PER_SUBDIR, FLAT_FILES = 100, 10, 990, 10_000
 COLUMNS = ("job_id", "archive_id", "parent", "name", "kind", "size", "mtime", "mode", "link_target")
@@ -159,7 +161,21 @@ def test_million_member_catalog_browses_correctly_on_indexes(big_catalog):
     assert found == ["srv/projects/客户042/sub7/logo_v3.ai"]
     assert requests == -(-1_001_110 // browse.SEARCH_SCAN_ROWS)  # each request filtered one bounded window
 
+    # A restore of chosen folders and files reads only their rows, and plans what reading every row plans.
+    archive = type("Ref", (), {"id": db.session.scalar(select(Archive.id).where(Archive.job_id == job_id)),
+                               "input_bytes": 0})()
+    chosen = ["srv/projects/客户042", "srv/projects/flat/f000007.txt", "srv/fonts",
+              b"home/lin/docs/caf\xe9-latin1.txt".decode("utf-8", "surrogateescape")]  # a name that is not UTF-8
+    by_index = plan.plan_restore(job_id, [archive], Selection(chosen))
+    every_row = plan.plan_restore(job_id, [archive], Selection(chosen + ["no-such-*"]))  # a glob: every row
+    files = SUBDIRS * FILES_PER_SUBDIR + 1 + 3  # the client's files and its logo; the three chosen files
+    assert (by_index.files_total, by_index.folders_total) == (files, 1 + SUBDIRS + 1)
+    assert by_index == every_row and by_index.archives == [archive]
+    assert plan.plan_restore(job_id, [archive], Selection(["srv/projects/客户0420"])).archives == []  # nothing chosen
+    assert plan.plan_restore(job_id, [archive], Selection(["srv/projects/客户0420"])).catalogued
+
     # The query plans: index range scans, never a scan of the table.
+    restore_plan = plan_of(plan.selected_rows(job_id, Selection(chosen[:3])))  # (plan_of binds str as text)
     folder_plan = plan_of(browse.folder_query(job_id, "srv/projects/flat", "f000100.txt", 201))
     search_plan = plan_of(browse.search_query(job_id, b"logo_v3", b"logo_v4", ("logo_v3.ai", 5), 101))
     glob_plan = plan_of(browse.search_query(job_id, b"", None, ("file00500.dat", 1), 101)
@@ -168,16 +184,17 @@ def test_million_member_catalog_browses_correctly_on_indexes(big_catalog):
         assert "USING INDEX ix_archive_members_job_parent_name (job_id=? AND parent=? AND name>?)" in folder_plan
         assert "USING INDEX ix_archive_members_job_name (job_id=? AND name>? AND name<?)" in search_plan, search_plan
         assert "USING INDEX ix_archive_members_job_name (job_id=? AND name>? AND name<?)" in glob_plan, glob_plan
-        assert "SCAN archive_members" not in folder_plan + search_plan + glob_plan
+        assert "SCAN archive_members" not in folder_plan + search_plan + glob_plan + restore_plan, restore_plan
+        assert "MULTI-INDEX OR" in restore_plan and "ix_archive_members_job_parent_name" in restore_plan
     elif db.engine.dialect.name == "mysql":  # EXPLAIN's columns: id select_type table type possible_keys key ...
         # A range on the key's used length: job_id 4 bytes, then the parent and name prefixes (2048, 255).
         assert " range " in folder_plan and " ix_archive_members_job_parent_name 2311 " in folder_plan, folder_plan
         assert " range " in search_plan and " ix_archive_members_job_name 261 " in search_plan, search_plan
         # MariaDB walks a glob's window on the job's part of the name index only (no range on the name yet).
         assert " ix_archive_members_job_name " in glob_plan, glob_plan
-        assert " ALL " not in folder_plan + search_plan + glob_plan
+        assert " ALL " not in folder_plan + search_plan + glob_plan + restore_plan, restore_plan
     else:
         assert "Index Scan using ix_archive_members_job_parent_name" in folder_plan, folder_plan
         assert "ix_archive_members_job_name" in search_plan, search_plan
         assert "ix_archive_members_job_name" in glob_plan, glob_plan
-        assert "Seq Scan" not in folder_plan + search_plan + glob_plan
+        assert "Seq Scan" not in folder_plan + search_plan + glob_plan + restore_plan, restore_plan

@@ -39,7 +39,7 @@ class RestorePlan:
     folders_total: int = 0
 
 
-def _rows_of(job_id: int, paths: list[str] | None):
+def rows_at(job_id: int, paths: list[str] | None):
     """The job's catalog rows at or below ``paths`` (all its rows when None), as a condition each branch of
     which the (job, parent, name) index answers: the entry itself, its children, and everything in the range
     of parents "P/" ... "P0" ("0" follows "/"), i.e. below it. Paths are compared as their bytes."""
@@ -55,6 +55,12 @@ def _rows_of(job_id: int, paths: list[str] | None):
                  ArchiveMember.parent < path + "0"),
         ]
     return or_(*terms)
+
+
+def chosen_paths(selection: Selection, also: list[str] | tuple = ()) -> list[str] | None:
+    """What ``rows_at`` narrows the catalog to for this selection (and the paths ``also``): None for all."""
+    literal = None if selection.everything else selection.literal_paths()
+    return None if literal is None else literal + list(also)
 
 
 def _catalogued(job_id: int) -> bool:
@@ -77,7 +83,7 @@ def selected_rows(job_id: int, selection: Selection):
     return select(
         ArchiveMember.archive_id, ArchiveMember.parent, ArchiveMember.name, ArchiveMember.kind,
         ArchiveMember.size, ArchiveMember.link_target,
-    ).where(_rows_of(job_id, None if selection.everything else selection.literal_paths()))
+    ).where(rows_at(job_id, chosen_paths(selection)))
 
 
 def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) -> RestorePlan:

@@ -4,7 +4,8 @@ A decompression bomb, or a damaged or foreign archive placed under a backup's na
 the writer of each member gets its catalogued size as a limit (``FileSink``), and a file member the catalog
 never listed is refused. Sizes are read in pages of the catalog's own order (the order the archive was
 written in), and each row is dropped once its member is met, so memory stays flat at a million members; a
-member met out of order costs one indexed query.
+member met out of order costs one indexed query. When the operator chose folders or files, only their rows
+are read (``plan.rows_at``), not every file row of the archive.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import ArchiveMember
 from .member_names import Refused, member_parts, member_text
-from .plan import STREAM_ROWS, member_path
+from .plan import STREAM_ROWS, member_path, rows_at
 
 WINDOW_MAX = 10 * STREAM_ROWS  # catalog rows read ahead of the archive, at most
 
@@ -24,8 +25,9 @@ WINDOW_MAX = 10 * STREAM_ROWS  # catalog rows read ahead of the archive, at most
 class MemberSizes:
     """``limit(name)``: the catalogued size of file member ``name`` of one archive; Refused when not listed."""
 
-    def __init__(self, job_id: int, archive_id: int, wanted: Callable[[str], bool]):
-        self._job_id, self._archive_id, self._wanted = job_id, archive_id, wanted
+    def __init__(self, job_id: int, archive_id: int, wanted: Callable[[str], bool], paths: list[str] | None = None):
+        """``paths``: the rows ``wanted`` can take are at or below these (``plan.rows_at``); None: anywhere."""
+        self._job_id, self._archive_id, self._wanted, self._paths = job_id, archive_id, wanted, paths
         self._window: dict[str, int] = {}
         self._after_id = 0
         self._exhausted = False
@@ -44,7 +46,7 @@ class MemberSizes:
 
     def _files(self):
         return select(ArchiveMember.id, ArchiveMember.parent, ArchiveMember.name, ArchiveMember.size).where(
-            ArchiveMember.job_id == self._job_id, ArchiveMember.archive_id == self._archive_id,
+            rows_at(self._job_id, self._paths), ArchiveMember.archive_id == self._archive_id,
             ArchiveMember.kind == "file",
         )
 

@@ -24,7 +24,7 @@ from ..paths import display
 from .archive_ref import ArchiveRef
 from .extract import SafeExtractor
 from .mirror import restore_mirror
-from .plan import plan_restore
+from .plan import chosen_paths, plan_restore
 from .readers import LocalArchive, extract_archive
 from .rebase import Rebased, rebase_names
 from .selection import Selection
@@ -224,7 +224,8 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
         return
     size_of = None
     if plan.catalogued:
-        size_of = MemberSizes(source_job_id, ref.id, lambda p: selection(p) or p in plan.link_sources).limit
+        size_of = MemberSizes(source_job_id, ref.id, lambda p: selection(p) or p in plan.link_sources,
+                              chosen_paths(selection, tuple(plan.link_sources))).limit
     if path is not None:
         extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources,
                         size_of=size_of)

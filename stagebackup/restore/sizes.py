@@ -4,8 +4,8 @@ A decompression bomb, or a damaged or foreign archive placed under a backup's na
 the writer of each member gets its catalogued size as a limit (``FileSink``), and a file member the catalog
 never listed is refused. Sizes are read in pages of the catalog's own order (the order the archive was
 written in), and each row is dropped once its member is met, so memory stays flat at a million members; a
-member met out of order costs one indexed query. When the operator chose folders or files, only their rows
-are read (``plan.rows_at``), not every file row of the archive.
+member met out of order costs one indexed query. When the operator chose folders or files holding at most
+``WINDOW_MAX`` files, only their rows are read (``plan.rows_at``), not every file row of the archive.
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ WINDOW_MAX = 10 * STREAM_ROWS  # catalog rows read ahead of the archive, at most
 class MemberSizes:
     """``limit(name)``: the catalogued size of file member ``name`` of one archive; Refused when not listed."""
 
-    def __init__(self, job_id: int, archive_id: int, wanted: Callable[[str], bool], paths: list[str] | None = None):
-        """``paths``: the rows ``wanted`` can take are at or below these (``plan.rows_at``); None: anywhere."""
-        self._job_id, self._archive_id, self._wanted, self._paths = job_id, archive_id, wanted, paths
+    def __init__(self, job_id: int, archive_id: int, wanted: Callable[[str], bool], paths: list[str] | None = None,
+                 chosen_files: int | None = None):
+        """``paths``: the rows ``wanted`` can take are at or below these (``plan.rows_at``); None: anywhere.
+        ``chosen_files``: how many file rows that is (the plan's count)."""
+        self._job_id, self._archive_id, self._wanted = job_id, archive_id, wanted
+        # Narrowed rows are in no index's id order, so each page reads all of them again: narrow only when they
+        # fit in the window (at most WINDOW_MAX / STREAM_ROWS pages of at most WINDOW_MAX rows). Choosing most
+        # of a million-file backup reads its rows by id, a page at a time, as before.
+        self._paths = paths if chosen_files is not None and chosen_files <= WINDOW_MAX else None
         self._window: dict[str, int] = {}
         self._after_id = 0
         self._exhausted = False

@@ -225,7 +225,8 @@ def _extract_one(ref: ArchiveRef, path: str | None, source_job_id: int, extracto
     size_of = None
     if plan.catalogued:
         size_of = MemberSizes(source_job_id, ref.id, lambda p: selection(p) or p in plan.link_sources,
-                              chosen_paths(selection, tuple(plan.link_sources))).limit
+                              chosen_paths(selection, tuple(plan.link_sources)),
+                              plan.files_total + len(plan.link_sources)).limit
     if path is not None:
         extract_archive(passwords.local(ref, path), extractor, selection, reporter, link_sources=plan.link_sources,
                         size_of=size_of)

@@ -90,3 +90,16 @@ def test_a_tar_gz_bomb_placed_as_the_archive_writes_no_more_than_the_catalog(app
     assert any(line.startswith("never-catalogued.bin: refused: not in the catalog") for line in errors), errors
     written = sum(p.stat().st_blocks * 512 for p in target.rglob("*") if p.is_file())
     assert written < 1 << 20
+
+
+def test_sizes_are_read_for_the_chosen_rows_only_while_they_fit_the_window():
+    """Narrowed rows are in no index's id order: each page of them reads all of them again. So only a choice
+    that fits the window is narrowed; choosing most of a big backup reads its file rows by id, page by page."""
+    from stagebackup.restore.sizes import WINDOW_MAX, MemberSizes
+
+    def statement(chosen_files):
+        return str(MemberSizes(1, 1, lambda path: True, ["srv/projects"], chosen_files)._files())
+
+    assert "archive_members.parent >=" in statement(WINDOW_MAX)
+    assert "archive_members.parent >=" not in statement(WINDOW_MAX + 1)
+    assert "archive_members.parent >=" not in statement(None)

@@ -120,11 +120,6 @@ def prepare_mysql_database(connection: Connection) -> None:
 
 
 READ_ONLY_OPTION = "stagebackup_read_only"
-# PostgreSQL runs READ COMMITTED, where every statement reads its own snapshot, in a transaction or not: a
-# request that only reads gains nothing from BEGIN … ROLLBACK but two round trips, so it runs in autocommit
-# (a card poll 3.95–4.04 → 3.07 ms in-process; docs/performance.md, "Web polling"). The pool puts the
-# connection back in transactions when the request returns it. Not MySQL/MariaDB: PyMySQL switches autocommit
-# with a statement each way, which is what it would save.
 
 
 def begin_read_only(session: Session) -> Connection:
@@ -133,6 +128,11 @@ def begin_read_only(session: Session) -> Connection:
     if session.in_transaction():
         return session.connection()
     options: dict = {READ_ONLY_OPTION: True}
+    # PostgreSQL runs READ COMMITTED, where every statement reads its own snapshot, in a transaction or not: a
+    # request that only reads gains nothing from BEGIN … ROLLBACK but two round trips (a card poll 3.95–4.04 →
+    # 3.07 ms in-process; docs/performance.md, "Web polling"). The pool puts the connection back in
+    # transactions when the request returns it. Not MySQL/MariaDB: PyMySQL switches autocommit with a
+    # statement each way, which is what it would save.
     if session.get_bind().dialect.name == "postgresql":
         options["isolation_level"] = "AUTOCOMMIT"
     return session.connection(execution_options=options)

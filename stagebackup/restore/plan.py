@@ -92,11 +92,11 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
     bytes_total = files_total = 0
     folders: set[str] = set()  # a split backup repeats parent folders in each archive: count each once
     hardlinks: list[tuple[str, str]] = []
-    seen_any = False
+    if not _catalogued(job_id):
+        return RestorePlan(list(archives), sum(a.input_bytes for a in archives), 0, {}, catalogued=False)
     for archive_id, parent, name, kind, size, link_target in db.session.execute(
         query.execution_options(yield_per=STREAM_ROWS)
     ):
-        seen_any = True
         path = member_path(parent, name)
         if not selection(path):
             continue
@@ -107,8 +107,6 @@ def plan_restore(job_id: int, archives: list[ArchiveRef], selection: Selection) 
         bytes_total += size if kind == "file" else 0
         if kind == "hardlink" and link_target:
             hardlinks.append((path, link_target.strip("/")))
-    if not seen_any and not _catalogued(job_id):
-        return RestorePlan(list(archives), sum(a.input_bytes for a in archives), 0, {}, catalogued=False)
     link_sources: dict[str, str] = {}
     for link, source in hardlinks:
         if not selection(source) and source not in link_sources:

@@ -66,8 +66,24 @@ def ustar_info(buf: bytes, encoding: str, errors: str) -> FastTarInfo | None:
     return info
 
 
+# Headers whose data tarfile reads whole into memory (pax records, GNU long names): a damaged or hostile size
+# there made a restore read that much — 300 MiB of zeros behind one header took the worker to 390 MiB, and a
+# gzip of zeros makes gigabytes out of a small file. Real ones are a few KiB (names, xattrs, ACLs).
+METADATA_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                  tarfile.GNUTYPE_LONGLINK)
+METADATA_MAX_BYTES = 16 << 20
+
+
+class HeaderTooLarge(ValueError):
+    """An extended header larger than any real one (``tarmembers`` reports it as a damaged archive)."""
+
+
 class FastTarInfo(tarfile.TarInfo):
     @classmethod
     def frombuf(cls, buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
         info = ustar_info(buf, encoding, errors)
-        return info if info is not None else super().frombuf(buf, encoding, errors)
+        if info is None:
+            info = super().frombuf(buf, encoding, errors)
+        if info.type in METADATA_TYPES and info.size > METADATA_MAX_BYTES:
+            raise HeaderTooLarge(f"an extended header of {info.size} bytes (at most {METADATA_MAX_BYTES} are read)")
+        return info

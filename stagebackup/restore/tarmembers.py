@@ -64,7 +64,8 @@ class TarMembers:
 
     def _by_tarfile(self) -> Iterator[tarfile.TarInfo]:
         """The members from here on, read by tarfile; its ValueErrors on damaged headers (a pax ``hdrcharset``
-        that is not UTF-8, a GNU sparse map that is not numbers) are damage too, as its ReadError is."""
+        that is not UTF-8, a GNU sparse map that is not numbers, ``HeaderTooLarge``) are damage too, as its
+        ReadError is."""
         try:
             self._tar = tarfile.open(fileobj=self.fileobj, mode="r:", encoding=_ENCODING, errors=_ERRORS,
                                      tarinfo=FastTarInfo)

@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from . import catalogue
 from .atrest import restrict_umask, tighten
 from .config import ensure_data_dir, load_config, load_or_create_secret
 from .dbtypes import begin_read_only, configure_engine, engine_options
@@ -73,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "translations"))
     babel.init_app(app, locale_selector=select_locale)
+    catalogue.install(app)
     login_manager.init_app(app)  # who is signed in; stagebackup/auth/gate.py decides what they may reach
     limiter.init_app(app)  # throttles the sign-in form only
     with app.app_context():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..backup.forms import TextForm
+from ..catalogue import lazy_gettext as _l
 from .accounts import NAME_MAX, PASSWORD_MAX
 
 

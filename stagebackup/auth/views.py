@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit
 from ..backup.web import safe_next
+from ..catalogue import lazy_gettext as _l
 from ..dbtypes import begin_read_only
 from ..extensions import db, limiter
 from . import accounts, bp

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import time
 
 from flask import current_app, request
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from flask_wtf.form import _Auto
@@ -26,6 +25,7 @@ from wtforms import (
 from wtforms.validators import NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from ..catalogue import lazy_gettext as _l
 from ..errors import ValidationError
 from ..jobs.queue import REMARK_MAX
 from ..models import Project

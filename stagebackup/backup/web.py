@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
 from flask_babel import format_timedelta
-from flask_babel import lazy_gettext as _l
 
 from ..auth.roles import public
+from ..catalogue import lazy_gettext as _l
 from ..errors import human_bytes
 from ..models import Job
 from ..paths import display

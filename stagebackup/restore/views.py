@@ -10,7 +10,6 @@ from datetime import datetime
 
 from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -19,6 +18,7 @@ from .. import pathpolicy
 from ..auth.accounts import web_actor
 from ..auth.roles import OPERATOR, VIEWER, requires
 from ..catalog import catalog_job
+from ..catalogue import lazy_gettext as _l
 from ..dbtypes import DB_INT_MAX
 from ..errors import N_, StageBackupError, ValidationError
 from ..extensions import db

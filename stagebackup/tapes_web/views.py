@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import abort, current_app, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from ..auth.roles import ADMIN, VIEWER, allows, requires
 from ..backup.drives import panel
+from ..catalogue import lazy_gettext as _l
 from ..tape import inventory, media, pools, recycle
 from . import bp
 

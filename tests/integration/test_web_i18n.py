@@ -12,6 +12,7 @@ from babel.messages.pofile import read_po
 from stagebackup.extensions import db
 from stagebackup.jobs import queue
 from stagebackup.models import Job
+from tests.conftest import make_app
 
 from .web_support import csrf_token, make_project, running_job
 
@@ -113,3 +114,35 @@ def test_each_language_loads_its_compiled_catalog(app, lang):
     with app.test_request_context("/", headers={"Cookie": f"lang={lang}"}):
         files = getattr(get_translations(), "files", [])
         assert any(f.endswith("messages.mo") for f in files), files
+
+
+def test_each_request_is_in_its_own_language_when_languages_alternate(tmp_path):
+    """The catalogue is kept per locale (stagebackup/catalogue.py): browsers in two languages polling the same
+    process each keep theirs, in the templates' _() (a macro imported from _names.html included) and in the
+    labels made with lazy_gettext. (An app of its own: the ``app`` fixture's application context would keep
+    Flask-Babel's locale in ``g`` from one request to the next, which a server never does.)"""
+    application = make_app(tmp_path)
+    with application.app_context():
+        job_id = running_job(tmp_path, "p")
+        db.session.remove()
+    chinese, english = application.test_client(), _en(application.test_client())
+    for _round in range(3):
+        zh = chinese.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+        en = english.get(f"/backup/jobs/{job_id}/card").get_data(as_text=True)
+        assert all(label in zh for label in ("已用时间", "运行中", 'title="复制"')) and "Elapsed" not in zh
+        assert all(label in en for label in ("Elapsed", "Running", 'title="Copy"')) and "已用时间" not in en
+
+
+def test_a_forced_locale_is_followed_inside_a_request_and_left_after_it(app):
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    from stagebackup.backup.web import STATUS_LABELS
+
+    with app.test_request_context("/", headers={"Cookie": "lang=zh_CN"}):
+        assert render_template_string("{{ _('已用时间') }}") == "已用时间"
+        with force_locale("en"):
+            assert render_template_string("{{ _('已用时间') }}") == "Elapsed"
+            assert str(STATUS_LABELS["running"]) == "Running"
+        assert render_template_string("{{ _('已用时间') }}") == "已用时间"
+        assert str(STATUS_LABELS["running"]) == "运行中"

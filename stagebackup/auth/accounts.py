@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_login import UserMixin, current_user
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from .. import audit
 from ..dbtypes import utcnow
@@ -56,10 +56,17 @@ def load(session_id: str) -> Account | None:
     user_id, _, token = session_id.partition(".")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.connection().execute(_account_query(), {"user_id": int(user_id)}).first()
     if user is None or not secrets.compare_digest(user.session_token, token):
         return None
-    return account(user)
+    return Account(user.id, user.name, user.role, user.session_token)
+
+
+@functools.cache
+def _account_query():
+    """Every request asks it (the sign-in gate): the columns of an account as a plain row on the session's
+    connection, about 0.15 ms cheaper than the ORM's ``get`` (docs/performance.md, "Web polling")."""
+    return select(User.id, User.name, User.role, User.session_token).where(User.id == bindparam("user_id"))
 
 
 def web_actor() -> str:

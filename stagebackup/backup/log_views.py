@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Response, abort, render_template, request, stream_with_context
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from ..auth.roles import VIEWER, requires
 from ..extensions import db
 from ..httpguard import query_int
-from ..models import LOG_TAGS, Job, JobLog
+from ..models import LOG_TAGS, Job
 from . import bp, logs
 from .web import localtime_filter
 
@@ -45,7 +45,7 @@ def log_panel(job_id: int) -> dict:
 class LogPoll:
     """The lines a card poll appends to the page's log (see views.job_card), and the next cursor."""
 
-    lines: list[JobLog]
+    lines: list[Row]
     tag: str | None
     after: int
     more: bool  # a full batch: more lines wait, and the card keeps polling even if the job has ended

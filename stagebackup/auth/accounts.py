@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_login import UserMixin, current_user
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, bindparam, func, select
 
 from .. import audit
 from ..dbtypes import utcnow
@@ -47,7 +47,8 @@ class Account(UserMixin):
         return f"{self.user_id}.{self.token}"
 
 
-def account(user: User) -> Account:
+def account(user: User | Row) -> Account:
+    """From a ``User`` or a row of its columns (``load``)."""
     return Account(user.id, user.name, user.role, user.session_token)
 
 
@@ -59,7 +60,7 @@ def load(session_id: str) -> Account | None:
     user = db.session.connection().execute(_account_query(), {"user_id": int(user_id)}).first()
     if user is None or not secrets.compare_digest(user.session_token, token):
         return None
-    return Account(user.id, user.name, user.role, user.session_token)
+    return account(user)
 
 
 @functools.cache

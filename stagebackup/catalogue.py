@@ -45,7 +45,7 @@ def install(app: Flask) -> None:
     """Templates' ``_()``, ``ngettext`` and friends through ``catalogue()`` (Jinja's i18n extension, which
     Flask-Babel added; newstyle: the template's values are escaped and formatted by Jinja)."""
     app.jinja_env.install_gettext_callables(
-        gettext=lambda message: catalogue().ugettext(message),
+        gettext=gettext,  # Jinja calls it with the message alone and formats the values itself
         ngettext=lambda singular, plural, n: catalogue().ungettext(singular, plural, n),
         pgettext=lambda context, message: catalogue().upgettext(context, message),
         npgettext=lambda context, singular, plural, n: catalogue().unpgettext(context, singular, plural, n),

@@ -1,8 +1,10 @@
 """What a job card shows, derived from the job row and its stage rows only (no I/O, no lazy loads).
 
-A poll of one card costs one indexed query: the job, its project's tape pool and its stage rows, joined.
-Numbers the page shows (elapsed, rate, time left, report age) are computed here, at one ``now``, so the page
-and the poll endpoint render the same partial from the same inputs.
+A poll of one card costs one indexed query: the job, its project's tape pool and its stage rows, joined, read
+as plain rows on the session's connection: the job is a row with the ``jobs`` table's columns under their own
+names (what the templates read), not an ORM ``Job``, whose loading was about a tenth of a poll
+(docs/performance.md, "Web polling"). Numbers the page shows (elapsed, rate, time left, report age) are
+computed here, at one ``now``, so the page and the poll endpoint render the same partial from the same inputs.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 
 from ..dbtypes import utcnow
 from ..extensions import db
@@ -25,9 +28,21 @@ STALE_HEARTBEATS = 3
 STALE_MIN_S = 15.0
 
 
+class StageTimes(NamedTuple):
+    """What a badge's state is derived from (``stages.stage_state``): a ``job_stages`` row's timestamps."""
+
+    code: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    failed_at: datetime | None
+
+
+_STAGE_COLUMNS = StageTimes._fields
+
+
 @dataclass
 class JobCard:
-    job: Job
+    job: Row  # the ``jobs`` table's columns, read by name as a ``Job``'s attributes
     steps: list[dict]
     pool: str | None
     now: datetime
@@ -109,14 +124,17 @@ def _stale_after_s() -> float:
 
 def load_card(job_id: int) -> JobCard | None:
     """One job's card: the one query a poll costs."""
-    found = _cards(db.session.execute(_one_card_query(), {"job_id": job_id}))
+    found = _cards(db.session.connection().execute(_one_card_query(), {"job_id": job_id}))
     return found[0] if found else None
 
 
 def _cards_query():
     """Jobs with their project's tape pool and their stage rows, joined: a row per stage (one with no stage
-    for a job that has none yet), so a card, or every card of the page, costs one query."""
-    return (select(Job, Project.dest_pool, JobStage)
+    for a job that has none yet), so a card, or every card of the page, costs one query. The stage's columns
+    are labelled ``stage_*`` beside the job's own."""
+    stage = JobStage.__table__.c
+    return (select(Job.__table__, Project.dest_pool.label("card_pool"),
+                   *(stage[name].label(f"stage_{name}") for name in _STAGE_COLUMNS))
             .outerjoin(Project, Project.id == Job.project_id)
             .outerjoin(JobStage, JobStage.job_id == Job.id))
 
@@ -133,17 +151,18 @@ def _active_cards_query():
     return _cards_query().where(Job.status.in_(ACTIVE_STATUSES), Job.id > bindparam("after_id")).order_by(Job.id)
 
 
-def _cards(rows: Iterable[tuple[Job, str | None, JobStage | None]]) -> list[JobCard]:
-    """Cards from (job, pool, stage) rows, in the order of the jobs' first rows."""
-    jobs: dict[int, tuple[Job, str | None, list[JobStage]]] = {}
-    for job, pool, stage in rows:
-        _job, _pool, stages = jobs.setdefault(job.id, (job, pool, []))
-        if stage is not None:
-            stages.append(stage)
+def _cards(rows: Iterable[Row]) -> list[JobCard]:
+    """Cards from the joined rows, in the order of the jobs' first rows (a job's first row is its ``job``)."""
+    jobs: dict[int, tuple[Row, list[StageTimes]]] = {}
+    for row in rows:
+        _job, stages = jobs.setdefault(row.id, (row, []))
+        if row.stage_code is not None:
+            stages.append(StageTimes(row.stage_code, row.stage_started_at, row.stage_finished_at,
+                                     row.stage_failed_at))
     now, stale_after = utcnow(), _stale_after_s()
-    return [JobCard(job, stage_steps(job, stages), pool, now, stale_after) for job, pool, stages in jobs.values()]
+    return [JobCard(job, stage_steps(job, stages), job.card_pool, now, stale_after) for job, stages in jobs.values()]
 
 
 def active_cards(after_id: int = 0) -> list[JobCard]:
     """Queued, running and waiting jobs (oldest first), newer than ``after_id``: one query."""
-    return _cards(db.session.execute(_active_cards_query(), {"after_id": after_id}))
+    return _cards(db.session.connection().execute(_active_cards_query(), {"after_id": after_id}))

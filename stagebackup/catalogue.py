@@ -15,6 +15,8 @@ from babel.support import NullTranslations
 from flask import Flask
 from flask_babel import get_locale, get_translations
 from flask_babel.speaklater import LazyString
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 _by_locale: dict[Locale, NullTranslations] = {}
 
@@ -41,13 +43,29 @@ def lazy_gettext(message: str, **variables) -> LazyString:
     return LazyString(gettext, message, **variables)
 
 
+# The name under which a render carries its catalogue (a context processor puts it there).
+_RENDER_KEY = "_catalogue"
+
+
+def _of_render(context: Context) -> NullTranslations:
+    """The catalogue found when the render began, else (a macro imported without the page's context) the
+    request's: a card translates about twenty messages, and asking Flask-Babel for the locale each time cost
+    about as much as the look-up it saves."""
+    found = context.get(_RENDER_KEY)
+    return found if found is not None else catalogue()
+
+
 def install(app: Flask) -> None:
-    """Templates' ``_()``, ``ngettext`` and friends through ``catalogue()`` (Jinja's i18n extension, which
-    Flask-Babel added; newstyle: the template's values are escaped and formatted by Jinja)."""
+    """Templates' ``_()``, ``ngettext`` and friends through the render's catalogue (Jinja's i18n extension,
+    which Flask-Babel added; newstyle: the template's values are escaped and formatted by Jinja, which calls
+    these with the message alone). Each ``render_template`` looks the catalogue up once, when it starts, so
+    one rendered inside ``force_locale`` follows it."""
+    app.context_processor(lambda: {_RENDER_KEY: catalogue()})
     app.jinja_env.install_gettext_callables(
-        gettext=gettext,  # Jinja calls it with the message alone and formats the values itself
-        ngettext=lambda singular, plural, n: catalogue().ungettext(singular, plural, n),
-        pgettext=lambda context, message: catalogue().upgettext(context, message),
-        npgettext=lambda context, singular, plural, n: catalogue().unpgettext(context, singular, plural, n),
+        gettext=pass_context(lambda context, message: _of_render(context).ugettext(message)),
+        ngettext=pass_context(lambda context, singular, plural, n: _of_render(context).ungettext(singular, plural, n)),
+        pgettext=pass_context(lambda context, msgctxt, message: _of_render(context).upgettext(msgctxt, message)),
+        npgettext=pass_context(lambda context, msgctxt, singular, plural, n:
+                               _of_render(context).unpgettext(msgctxt, singular, plural, n)),
         newstyle=True,
     )

@@ -62,6 +62,7 @@ def flow_for(kind: str, dest_kind: str, mode: str = "archive") -> str:
 
 
 def stage_state(row: JobStage | None, job_status: str) -> str:
+    """A badge's state from a stage's timestamps: a ``JobStage`` or a row of its columns (``cards.StageTimes``)."""
     if row is None or row.started_at is None:
         return PENDING
     if row.failed_at is not None:
@@ -77,7 +78,8 @@ def stage_state(row: JobStage | None, job_status: str) -> str:
 
 
 def stage_steps(job: Job, rows: Iterable[JobStage]) -> list[dict[str, str]]:
-    """``[{code, label, state}]`` in flow order, the shape seed 000's API returns."""
+    """``[{code, label, state}]`` in flow order, the shape seed 000's API returns. ``job`` may be a row of the
+    ``jobs`` table's columns and ``rows`` ``cards.StageTimes`` (a card's plain rows)."""
     by_code = {row.code: row for row in rows}
     return [
         {"code": code, "label": label, "state": stage_state(by_code.get(code), job.status)}

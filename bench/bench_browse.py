@@ -30,6 +30,7 @@ def main() -> None:
     from stagebackup.extensions import db
     from stagebackup.models import Archive, Job, Project
     from stagebackup.paths import path_token
+    from tests.conftest import SignedInClient
     from tests.integration.test_restore_browse import bulk_insert
 
     work = Path(tempfile.mkdtemp(prefix="bench-browse-"))
@@ -51,6 +52,7 @@ def main() -> None:
             count = bulk_insert(job_id, archive.id)
             dialect = db.engine.dialect.name
             print(f"{dialect}: {count} members inserted in {time.monotonic() - started:.0f} s")
+        app.test_client_class = SignedInClient  # every page needs a signed-in user: an admin, as in the tests
         client = app.test_client()
         base = f"/restore/backups/{job_id}"
         flat = path_token("srv/projects/flat")

@@ -35,7 +35,8 @@ def member_rows(job_id: int, archive_id: int, count: int):
 def build(backups: int, members: int) -> list[int]:
     """``backups`` finished backups of one project, each cataloguing members/backups files; every third on tape."""
     from stagebackup.extensions import db
-    from stagebackup.models import Archive, Job, Project, Tape, TapeFile
+    from stagebackup.models import Archive, Job, Project
+    from stagebackup.tape_models import Tape, TapeFile
 
     project = Project(name="bench", sources=["/srv/projects"], dest_path="/backups")
     tape = Tape(label="BENCH1", uuid="bench", capacity_bytes=1 << 40)

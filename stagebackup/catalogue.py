@@ -55,6 +55,11 @@ def _of_render(context: Context) -> NullTranslations:
     return found if found is not None else catalogue()
 
 
+def _through_render(method: str):
+    """A template callable that calls ``method`` of the render's catalogue with what the template passed."""
+    return pass_context(lambda context, *args: getattr(_of_render(context), method)(*args))
+
+
 def install(app: Flask) -> None:
     """Templates' ``_()``, ``ngettext`` and friends through the render's catalogue (Jinja's i18n extension,
     which Flask-Babel added; newstyle: the template's values are escaped and formatted by Jinja, which calls
@@ -62,10 +67,9 @@ def install(app: Flask) -> None:
     one rendered inside ``force_locale`` follows it."""
     app.context_processor(lambda: {_RENDER_KEY: catalogue()})
     app.jinja_env.install_gettext_callables(
-        gettext=pass_context(lambda context, message: _of_render(context).ugettext(message)),
-        ngettext=pass_context(lambda context, singular, plural, n: _of_render(context).ungettext(singular, plural, n)),
-        pgettext=pass_context(lambda context, msgctxt, message: _of_render(context).upgettext(msgctxt, message)),
-        npgettext=pass_context(lambda context, msgctxt, singular, plural, n:
-                               _of_render(context).unpgettext(msgctxt, singular, plural, n)),
+        gettext=_through_render("ugettext"),
+        ngettext=_through_render("ungettext"),
+        pgettext=_through_render("upgettext"),
+        npgettext=_through_render("unpgettext"),
         newstyle=True,
     )

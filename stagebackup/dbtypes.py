@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, Text, event, inspect
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine, Result, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -136,6 +136,13 @@ def begin_read_only(session: Session) -> Connection:
     if session.get_bind().dialect.name == "postgresql":
         options["isolation_level"] = "AUTOCOMMIT"
     return session.connection(execution_options=options)
+
+
+def plain_rows(session: Session, statement, values: dict | None = None) -> Result:
+    """A read's rows as plain rows, on the session's connection (its transaction, read-only or not): for the
+    statements every request or poll runs, where the ORM's result set-up and objects cost more than the query
+    (docs/performance.md, "Web polling"). No autoflush: callers read what is committed or already flushed."""
+    return session.connection().execute(statement, values)
 
 
 def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:

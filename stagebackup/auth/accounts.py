@@ -15,7 +15,7 @@ from flask_login import UserMixin, current_user
 from sqlalchemy import Row, bindparam, func, select
 
 from .. import audit
-from ..dbtypes import utcnow
+from ..dbtypes import plain_rows, utcnow
 from ..errors import EXIT_NOT_FOUND, N_, ConflictError, ValidationError
 from ..extensions import db
 from ..models import User
@@ -57,7 +57,7 @@ def load(session_id: str) -> Account | None:
     user_id, _, token = session_id.partition(".")
     if not user_id.isdigit() or not token:
         return None
-    user = db.session.connection().execute(_account_query(), {"user_id": int(user_id)}).first()
+    user = plain_rows(db.session, _account_query(), {"user_id": int(user_id)}).first()
     if user is None or not secrets.compare_digest(user.session_token, token):
         return None
     return account(user)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from flask import current_app
 from sqlalchemy import Row, bindparam, select
 
-from ..dbtypes import utcnow
+from ..dbtypes import plain_rows, utcnow
 from ..extensions import db
 from ..models import ACTIVE_STATUSES, FINAL_STATUSES, RUNNING, WAITING_MEDIA, Job, JobStage, Project
 from ..stages import stage_steps
@@ -42,12 +42,16 @@ _STAGE_COLUMNS = StageTimes._fields
 
 @dataclass
 class JobCard:
-    job: Row  # the ``jobs`` table's columns, read by name as a ``Job``'s attributes
+    job: Row  # the ``jobs`` table's columns, read by name as a ``Job``'s attributes, and ``card_pool``
     steps: list[dict]
-    pool: str | None
     now: datetime
     stale_after_s: float
     stall_warning_s: float = field(default_factory=lambda: float(current_app.config["STALL_WARNING_S"]))
+
+    @property
+    def pool(self) -> str | None:
+        """The tape pool of the job's project (a prompt for a tape names it)."""
+        return self.job.card_pool
 
     @property
     def active(self) -> bool:
@@ -124,7 +128,7 @@ def _stale_after_s() -> float:
 
 def load_card(job_id: int) -> JobCard | None:
     """One job's card: the one query a poll costs."""
-    found = _cards(db.session.connection().execute(_one_card_query(), {"job_id": job_id}))
+    found = _cards(plain_rows(db.session, _one_card_query(), {"job_id": job_id}))
     return found[0] if found else None
 
 
@@ -160,9 +164,9 @@ def _cards(rows: Iterable[Row]) -> list[JobCard]:
             stages.append(StageTimes(row.stage_code, row.stage_started_at, row.stage_finished_at,
                                      row.stage_failed_at))
     now, stale_after = utcnow(), _stale_after_s()
-    return [JobCard(job, stage_steps(job, stages), job.card_pool, now, stale_after) for job, stages in jobs.values()]
+    return [JobCard(job, stage_steps(job, stages), now, stale_after) for job, stages in jobs.values()]
 
 
 def active_cards(after_id: int = 0) -> list[JobCard]:
     """Queued, running and waiting jobs (oldest first), newer than ``after_id``: one query."""
-    return _cards(db.session.connection().execute(_active_cards_query(), {"after_id": after_id}))
+    return _cards(plain_rows(db.session, _active_cards_query(), {"after_id": after_id}))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import Integer, Row, bindparam, func, select, union_all
 
+from ..dbtypes import plain_rows
 from ..extensions import db
 from ..models import LOG_TAGS, JobLog
 
@@ -54,7 +55,7 @@ LINE_COLUMNS = (JobLog.id, JobLog.job_id, JobLog.at, JobLog.tag, JobLog.message)
 
 
 def _rows(query, values: dict | None = None) -> list[Row]:
-    return db.session.connection().execute(query, values).all()
+    return plain_rows(db.session, query, values).all()
 
 
 @dataclass(frozen=True)
